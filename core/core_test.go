@@ -1,0 +1,285 @@
+package core
+
+import (
+	"errors"
+	"math"
+	"testing"
+)
+
+type fakeClock struct{ t float64 }
+
+func (c *fakeClock) now() float64 { return c.t }
+
+func newTestScheduler(t *testing.T, pools ...string) (*Scheduler, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{t: 1}
+	s, err := New(Config{Pools: pools, Costs: Costs{Cached: 2, Uncached: 10}, Clock: clock.now}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, clock
+}
+
+func mustPool(t *testing.T, s *Scheduler, name string) *Pool {
+	t.Helper()
+	p, err := s.Pool(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestNewRefusesBadConfig(t *testing.T) {
+	clock := func() float64 { return 0 }
+	for _, tc := range []struct {
+		name string
+		cfg  Config
+		want error
+	}{
+		{"no pools", Config{Clock: clock}, ErrInvalidPool},
+		{"empty pool name", Config{Pools: []string{""}, Clock: clock}, ErrInvalidPool},
+		{"pool twice", Config{Pools: []string{"a", "a"}, Clock: clock}, ErrInvalidPool},
+		{"unknown policy", Config{Pools: []string{"a"}, Policy: "magic", Clock: clock}, ErrUnknownPolicy},
+		{"negative cost", Config{Pools: []string{"a"}, Costs: Costs{-1, 10}, Clock: clock}, ErrInvalidCosts},
+		{"NaN cost", Config{Pools: []string{"a"}, Costs: Costs{2, math.NaN()}, Clock: clock}, ErrInvalidCosts},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := New(tc.cfg, nil); !errors.Is(err, tc.want) {
+				t.Fatalf("got %v, want %v", err, tc.want)
+			}
+		})
+	}
+	if _, err := New(Config{Pools: []string{"a"}}, nil); err == nil {
+		t.Fatal("a scheduler without a clock was built")
+	}
+}
+
+func TestBadInputIsAnErrorValue(t *testing.T) {
+	s, _ := newTestScheduler(t, "a", "b")
+	p := mustPool(t, s, "a")
+	other := mustPool(t, s, "b")
+	w, err := p.Register("w", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetActive(true); err != nil {
+		t.Fatal(err)
+	}
+	queued, _ := p.Submit("c", Job{Label: "queued"}, false)
+	elsewhere, _ := other.Submit("c", Job{Label: "elsewhere"}, false)
+
+	check := func(name string, err, want error) {
+		t.Helper()
+		if !errors.Is(err, want) {
+			t.Errorf("%s: got %v, want %v", name, err, want)
+		}
+	}
+	_, err = s.Pool("")
+	check("empty pool", err, ErrInvalidPool)
+	_, err = s.Pool("nope")
+	check("unknown pool", err, ErrUnknownPool)
+	_, err = p.Register("", 1)
+	check("empty worker name", err, ErrEmptyWorkerName)
+	_, err = p.Register("w", 1)
+	check("second register", err, ErrNameTaken)
+	if err.Error() != `register "w" in pool "a": worker already registered` {
+		t.Errorf("name-taken message is %q", err)
+	}
+	_, err = p.Register("x", -1)
+	check("negative capacity", err, ErrInvalidCapacity)
+	for _, rate := range []float64{0, -1, math.NaN(), math.Inf(1), math.Inf(-1)} {
+		check("rate", p.SetRate("c", rate), ErrInvalidRate)
+	}
+	check("rate for no client", p.SetRate("", 1), ErrEmptyClientID)
+	_, err = p.Submit("", Job{}, false)
+	check("submit without client", err, ErrEmptyClientID)
+	check("finish with nothing running", w.Finish(queued), ErrNothingRunning)
+	check("cancel nil", p.Cancel(nil), ErrUnknownTicket)
+	check("cancel another pool's ticket", p.Cancel(elsewhere), ErrUnknownTicket)
+	check("forget connected", p.Forget("w"), ErrStillConnected)
+	check("forget unknown", p.Forget("ghost"), ErrUnknownWorker)
+	check("pause unknown", p.SetAdminPause("ghost", true, false), ErrUnknownWorker)
+	check("costs", s.SetCosts(Costs{Cached: math.Inf(1)}), ErrInvalidCosts)
+	check("remove unknown client", s.RemoveClient("ghost"), ErrUnknownClient)
+	check("add empty client", s.AddClient(""), ErrEmptyClientID)
+	if err := s.AddClient("c"); err != nil {
+		t.Fatal(err)
+	}
+	check("add client twice", s.AddClient("c"), ErrClientExists)
+
+	got, err := w.Pop()
+	if err != nil || got != queued {
+		t.Fatalf("pop = %v, %v", got, err)
+	}
+	check("cancel running", p.Cancel(queued), ErrNotQueued)
+	if _, err := w.Pop(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.Pop()
+	check("second pop while one waits", err, ErrPopPending)
+	check("finish a job the worker does not run", w.Finish(elsewhere), ErrNotRunning)
+	if err := w.Finish(queued); err != nil {
+		t.Fatal(err)
+	}
+	check("cancel finished", p.Cancel(queued), ErrNotQueued)
+
+	w.Release()
+	w.Release() // twice is harmless
+	check("shutdown released", w.Shutdown(), ErrWorkerFinished)
+	check("activate released", w.SetActive(true), ErrWorkerFinished)
+	if err := s.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestReleasedWorkerKeepsRunningJobsUntilFinished(t *testing.T) {
+	s, _ := newTestScheduler(t, "p")
+	p := mustPool(t, s, "p")
+	w, _ := p.Register("w", 2)
+	_ = w.SetActive(true)
+	a, _ := p.Submit("c", Job{Label: "a"}, false)
+	b, _ := p.Submit("c", Job{Label: "b"}, false)
+	if got, _ := w.Pop(); got != a {
+		t.Fatalf("first pop took %v", got)
+	}
+	if got, _ := w.Pop(); got != b {
+		t.Fatalf("second pop took %v", got)
+	}
+	lost := w.Release()
+	if len(lost) != 2 || lost[0] != a || lost[1] != b {
+		t.Fatalf("release returned %v", lost)
+	}
+	if err := w.Finish(a); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Running(); len(got) != 1 || got[0] != b {
+		t.Fatalf("still running: %v", got)
+	}
+	if a.State() != TicketFinished || b.State() != TicketRunning {
+		t.Fatalf("states %v %v", a.State(), b.State())
+	}
+}
+
+func TestRemoveClientRevokesAndDropsRates(t *testing.T) {
+	s, _ := newTestScheduler(t, "a", "b")
+	_ = s.AddClient("c")
+	pa, pb := mustPool(t, s, "a"), mustPool(t, s, "b")
+	_ = pa.SetRate("c", 4)
+	_ = pb.SetRate("c", 2)
+	s.TakeChanges(nil)
+	if err := s.RemoveClient("c"); err != nil {
+		t.Fatal(err)
+	}
+	if s.HasClient("c") || pa.Rate("c") != 1 || pb.Rate("c") != 1 {
+		t.Fatal("client or its rates survived removal")
+	}
+	changes := s.TakeChanges(nil)
+	want := []Change{
+		{Kind: ClientRemoved, Client: "c"},
+		{Kind: RateRemoved, Pool: "a", Client: "c"},
+		{Kind: RateRemoved, Pool: "b", Client: "c"},
+	}
+	if len(changes) != len(want) {
+		t.Fatalf("changes %+v", changes)
+	}
+	for i := range want {
+		if changes[i] != want[i] {
+			t.Fatalf("change %d is %+v, want %+v", i, changes[i], want[i])
+		}
+	}
+}
+
+func TestAdminPauseOfOfflineWorker(t *testing.T) {
+	s, _ := newTestScheduler(t, "p")
+	p := mustPool(t, s, "p")
+	if err := p.SetAdminPause("new", true, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := p.KnownWorkers(); len(got) != 1 || got[0] != (WorkerInfo{Name: "new"}) {
+		t.Fatalf("known workers %+v", got)
+	}
+	w, _ := p.Register("new", 1)
+	_ = w.SetActive(true)
+	if w.Active() || w.Reasons() != ReasonAdmin {
+		t.Fatalf("reasons %v", w.Reasons())
+	}
+	_ = p.SetAdminPause("new", false, false)
+	if !w.Active() {
+		t.Fatal("unpause left the worker inactive")
+	}
+	if got := p.KnownWorkers(); got[0] != (WorkerInfo{Name: "new", Active: true, Connected: true}) {
+		t.Fatalf("known workers %+v", got)
+	}
+}
+
+func TestShowRunning(t *testing.T) {
+	s, _ := newTestScheduler(t, "p")
+	p := mustPool(t, s, "p")
+	w, _ := p.Register("w", 2)
+	_ = w.SetActive(true)
+	_, _ = p.Submit("alice", Job{Label: "build-1", Hint: "h"}, false)
+	_, _ = p.Submit("bob", Job{Label: "build-2"}, true)
+	_, _ = w.Pop()
+	_, _ = w.Pop()
+	want := "  w (0): [] (2 running: bob:build-2 alice:build-1)"
+	if got := p.Show(ShowOptions{Running: true}); !containsLine(got, want) {
+		t.Fatalf("show lacks %q:\n%s", want, got)
+	}
+}
+
+func containsLine(text, line string) bool {
+	for len(text) > 0 {
+		i := 0
+		for i < len(text) && text[i] != '\n' {
+			i++
+		}
+		if text[:i] == line {
+			return true
+		}
+		if i == len(text) {
+			break
+		}
+		text = text[i+1:]
+	}
+	return false
+}
+
+func TestQueueCompactsCancelledTickets(t *testing.T) {
+	s, _ := newTestScheduler(t, "p")
+	p := mustPool(t, s, "p")
+	var ts []*Ticket
+	for i := 0; i < 1000; i++ {
+		tk, _ := p.Submit("c", Job{}, i%3 == 0)
+		ts = append(ts, tk)
+	}
+	for i, tk := range ts {
+		if i%10 != 0 {
+			if err := p.Cancel(tk); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := p.Backlog(); n != 100 {
+		t.Fatalf("backlog holds %d live jobs", n)
+	}
+	if len(p.backlog.entries) > 2*100+32 {
+		t.Fatalf("backlog keeps %d entries for 100 live jobs", len(p.backlog.entries))
+	}
+	w, _ := p.Register("w", 1)
+	_ = w.SetActive(true)
+	var prev *Ticket
+	for i := 0; i < 100; i++ {
+		got, err := w.Pop()
+		if err != nil || got == nil {
+			t.Fatalf("pop %d: %v %v", i, got, err)
+		}
+		if got.State() != TicketRunning || (prev != nil && prev.urgent == got.urgent && prev.fairStart > got.fairStart) {
+			t.Fatalf("pop %d took %+v after %+v", i, got, prev)
+		}
+		prev = got
+		_ = w.Finish(got)
+	}
+}

@@ -1,0 +1,28 @@
+package core
+
+import "errors"
+
+// Errors returned by the core. They are wrapped with context (which pool,
+// which worker), so compare them with errors.Is.
+var (
+	ErrUnknownPool     = errors.New("unknown pool")
+	ErrInvalidPool     = errors.New("invalid pool name")
+	ErrEmptyWorkerName = errors.New("empty worker name")
+	ErrEmptyClientID   = errors.New("empty client id")
+	ErrNameTaken       = errors.New("worker already registered")
+	ErrInvalidCapacity = errors.New("invalid capacity: must be 0 or more")
+	ErrInvalidRate     = errors.New("invalid rate: must be a finite number greater than 0")
+	ErrInvalidCosts    = errors.New("invalid costs: both must be finite and 0 or more")
+	ErrPopPending      = errors.New("pop already pending")
+	ErrNothingRunning  = errors.New("nothing running")
+	ErrNotRunning      = errors.New("job is not running on this worker")
+	ErrNotQueued       = errors.New("not queued")
+	ErrUnknownTicket   = errors.New("unknown ticket")
+	ErrStillConnected  = errors.New("still connected")
+	ErrUnknownWorker   = errors.New("unknown worker")
+	ErrNotConnected    = errors.New("worker not connected")
+	ErrWorkerFinished  = errors.New("finished")
+	ErrUnknownClient   = errors.New("unknown client")
+	ErrClientExists    = errors.New("client already exists")
+	ErrUnknownPolicy   = errors.New("unknown policy")
+)

@@ -1,0 +1,131 @@
+package scenario
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// scenarioDirs are the folders whose .scn files every test run executes:
+// the project's own, the shared ones beside the project when that folder
+// exists, and any listed in OCLUSTER_SCENARIOS (separated by the OS's list
+// separator).
+func scenarioDirs(t *testing.T) []string {
+	dirs := []string{filepath.Join("..", "testdata")}
+	root := moduleRoot(t)
+	shared := filepath.Join(root, "..", "shared", "scenarios")
+	if fi, err := os.Stat(shared); err == nil && fi.IsDir() {
+		dirs = append(dirs, shared)
+	}
+	if extra := os.Getenv("OCLUSTER_SCENARIOS"); extra != "" {
+		dirs = append(dirs, filepath.SplitList(extra)...)
+	}
+	return dirs
+}
+
+func moduleRoot(t *testing.T) string {
+	dir, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			t.Fatal("no go.mod above the test's directory")
+		}
+		dir = parent
+	}
+}
+
+func TestScenarios(t *testing.T) {
+	ran := 0
+	for _, dir := range scenarioDirs(t) {
+		files, err := filepath.Glob(filepath.Join(dir, "*.scn"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, file := range files {
+			ran++
+			t.Run(filepath.Base(dir)+"/"+filepath.Base(file), func(t *testing.T) {
+				src, err := os.ReadFile(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := Run(file, string(src), Options{CheckInvariants: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !res.Match {
+					t.Errorf("output differs:\n%s", res.Diff)
+				}
+			})
+		}
+	}
+	if ran == 0 {
+		t.Fatal("found no scenarios to run")
+	}
+}
+
+func TestScriptErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name, src, want string
+	}{
+		{"expectation first", "> capacity: 0\n", "line 1: expected output before any command"},
+		{"bad expectation", "pool p\nshow\n>capacity: 0\n", "line 3: an expected output line starts with"},
+		{"no pool", "show\n", `line 1: "show" before "pool NAME"`},
+		{"two pools", "pool a\npool b\n", "line 2: the pool is already created"},
+		{"unknown command", "pool p\nexplode\n", `line 2: unknown command "explode"`},
+		{"missing capacity", "pool p\nregister w\n", "line 2: register needs capacity=N"},
+		{"bad capacity", "pool p\nregister w capacity=lots\n", `line 2: capacity="lots" is not a whole number`},
+		{"unknown option", "pool p\nsubmit c j colour=red\n", "line 2: submit does not take colour="},
+		{"unknown flag", "pool p\nsubmit c j soon\n", `line 2: submit: unexpected argument "soon"`},
+		{"too few", "pool p\nsubmit c\n", "line 2: submit needs 2 argument(s), got 1"},
+		{"bad reason", "pool p\nregister w capacity=1\nactivate w reason=boss\n", `line 3: reason="boss"`},
+		{"negative advance", "pool p\nadvance -1\n", "line 2: advance takes a number of seconds"},
+		{"bad costs", "pool p\ncosts 2 x\n", "line 2: costs takes two numbers"},
+		{"negative costs", "pool p\ncosts -2 10\n", "line 2: invalid costs"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Run("t.scn", tc.src, Options{CheckInvariants: true})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got error %v, want one containing %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestMismatchIsReportedAsDiff(t *testing.T) {
+	src := "pool p\nregister w capacity=1\nforget w\n> ok\n"
+	res, err := Run("t.scn", src, Options{CheckInvariants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Match {
+		t.Fatal("a wrong expectation matched")
+	}
+	for _, want := range []string{"--- t.scn", "+++ t.scn (actual)", "-> ok", "+> still connected"} {
+		if !strings.Contains(res.Diff, want) {
+			t.Errorf("diff lacks %q:\n%s", want, res.Diff)
+		}
+	}
+	if !strings.HasSuffix(res.Actual, "forget w\n> still connected\n") {
+		t.Errorf("actual rendering is wrong:\n%s", res.Actual)
+	}
+}
+
+func TestTrailingSpacesAreNotSignificant(t *testing.T) {
+	// "clients:" with no client prints nothing after the colon; an expected
+	// line with a trailing space must still match.
+	src := "pool p\nshow\n> capacity: 0\n> queue: (backlog) []\n> registered:\n> disconnected:\n> clients: \n> cached:   \n"
+	res, err := Run("t.scn", src, Options{CheckInvariants: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Match {
+		t.Fatalf("trailing spaces made a difference:\n%s", res.Diff)
+	}
+}

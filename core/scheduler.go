@@ -1,0 +1,195 @@
+package core
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Clock returns the current time in seconds. Production passes the wall
+// clock, the simulator its virtual time; the core reads nothing else.
+type Clock func() float64
+
+// Config says how to build a Scheduler.
+type Config struct {
+	// Pools are the names of the pools, at least one.
+	Pools []string
+	// Policy names the scheduling policy (see Policies); empty means
+	// DefaultPolicy.
+	Policy string
+	// Costs are the estimates of cached and uncached jobs; zero means
+	// DefaultCosts.
+	Costs Costs
+	// Clock is required.
+	Clock Clock
+}
+
+// Scheduler holds the pools and the registered clients. It is not safe for
+// concurrent use: a driver owns it.
+type Scheduler struct {
+	pools      map[string]*Pool
+	poolNames  []string
+	policyName string
+	costs      Costs
+	clock      Clock
+	clients    map[string]bool
+	seq        uint64
+
+	changes []Change
+	woken   []*Worker
+	wokenAt int
+}
+
+// New builds a Scheduler. With a snapshot it resumes the durable state that
+// an earlier instance reported (rows of pools not configured are ignored).
+func New(cfg Config, snap *Snapshot) (*Scheduler, error) {
+	if cfg.Clock == nil {
+		return nil, fmt.Errorf("core.New: no clock given")
+	}
+	if len(cfg.Pools) == 0 {
+		return nil, fmt.Errorf("core.New: no pools given: %w", ErrInvalidPool)
+	}
+	costs := cfg.Costs
+	if costs == (Costs{}) {
+		costs = DefaultCosts
+	}
+	if err := costs.validate(); err != nil {
+		return nil, fmt.Errorf("core.New: %w", err)
+	}
+	name := cfg.Policy
+	if name == "" {
+		name = DefaultPolicy
+	}
+	s := &Scheduler{
+		pools:      map[string]*Pool{},
+		policyName: name,
+		costs:      costs,
+		clock:      cfg.Clock,
+		clients:    map[string]bool{},
+	}
+	for _, pn := range cfg.Pools {
+		if pn == "" {
+			return nil, fmt.Errorf("core.New: empty pool name: %w", ErrInvalidPool)
+		}
+		if s.pools[pn] != nil {
+			return nil, fmt.Errorf("core.New: pool %q given twice: %w", pn, ErrInvalidPool)
+		}
+		pol, err := newPolicy(name)
+		if err != nil {
+			return nil, fmt.Errorf("core.New: %w", err)
+		}
+		s.pools[pn] = newPool(s, pn, pol)
+		s.poolNames = append(s.poolNames, pn)
+	}
+	slices.Sort(s.poolNames)
+	if snap != nil {
+		s.restore(snap)
+	}
+	return s, nil
+}
+
+func (s *Scheduler) now() float64 { return s.clock() }
+
+// Policy is the name of the policy the pools run.
+func (s *Scheduler) Policy() string { return s.policyName }
+
+// Costs are the current cost estimates.
+func (s *Scheduler) Costs() Costs { return s.costs }
+
+// SetCosts changes the cost estimates for later decisions.
+func (s *Scheduler) SetCosts(c Costs) error {
+	if err := c.validate(); err != nil {
+		return err
+	}
+	s.costs = c
+	return nil
+}
+
+// Pools lists the pool names, sorted.
+func (s *Scheduler) Pools() []string { return slices.Clone(s.poolNames) }
+
+// Pool returns the named pool.
+func (s *Scheduler) Pool(name string) (*Pool, error) {
+	if name == "" {
+		return nil, fmt.Errorf("empty pool name: %w", ErrInvalidPool)
+	}
+	p := s.pools[name]
+	if p == nil {
+		return nil, fmt.Errorf("pool %q is not one of %v: %w", name, s.poolNames, ErrUnknownPool)
+	}
+	return p, nil
+}
+
+// AddClient registers a client id, which may then submit.
+func (s *Scheduler) AddClient(id string) error {
+	if id == "" {
+		return fmt.Errorf("add client: %w", ErrEmptyClientID)
+	}
+	if s.clients[id] {
+		return fmt.Errorf("add client %q: %w", id, ErrClientExists)
+	}
+	s.clients[id] = true
+	s.report(Change{Kind: ClientAdded, Client: id})
+	return nil
+}
+
+// RemoveClient revokes a client and deletes its rates. Jobs it already
+// submitted stay where they are.
+func (s *Scheduler) RemoveClient(id string) error {
+	if !s.clients[id] {
+		return fmt.Errorf("remove client %q: %w", id, ErrUnknownClient)
+	}
+	delete(s.clients, id)
+	s.report(Change{Kind: ClientRemoved, Client: id})
+	for _, pn := range s.poolNames {
+		s.pools[pn].removeClient(id)
+	}
+	return nil
+}
+
+// HasClient reports whether the client id is registered.
+func (s *Scheduler) HasClient(id string) bool { return s.clients[id] }
+
+// Clients lists the registered client ids, sorted.
+func (s *Scheduler) Clients() []string {
+	out := make([]string, 0, len(s.clients))
+	for id := range s.clients {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (s *Scheduler) report(c Change) { s.changes = append(s.changes, c) }
+
+// TakeChanges appends the durable changes reported since the last call to
+// dst, in the order they happened, and forgets them.
+func (s *Scheduler) TakeChanges(dst []Change) []Change {
+	dst = append(dst, s.changes...)
+	clear(s.changes)
+	s.changes = s.changes[:0]
+	return dst
+}
+
+func (s *Scheduler) wake(w *Worker) {
+	if w.pending && !w.woken {
+		w.woken = true
+		s.woken = append(s.woken, w)
+	}
+}
+
+// NextWoken returns the next worker whose pending pop should run again, in
+// the order they were woken, or nil when there is none. The driver resumes
+// each with Worker.Resume, which may wake more.
+func (s *Scheduler) NextWoken() *Worker {
+	for s.wokenAt < len(s.woken) {
+		w := s.woken[s.wokenAt]
+		s.woken[s.wokenAt] = nil
+		s.wokenAt++
+		if w.woken {
+			return w
+		}
+	}
+	s.woken = s.woken[:0]
+	s.wokenAt = 0
+	return nil
+}

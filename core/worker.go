@@ -1,0 +1,219 @@
+package core
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Reasons is the set of reasons a connected worker is inactive. A worker is
+// active only when the set is empty.
+type Reasons uint8
+
+const (
+	// ReasonWorker: the worker paused itself (every worker starts so).
+	ReasonWorker Reasons = 1 << iota
+	// ReasonAdmin: an administrator paused it; this one is stored.
+	ReasonAdmin
+	// ReasonShutdown: it is shutting down, e.g. for an update; nothing clears it.
+	ReasonShutdown
+)
+
+func (r Reasons) String() string {
+	if r == 0 {
+		return "active"
+	}
+	var parts []string
+	for _, x := range []struct {
+		bit  Reasons
+		text string
+	}{{ReasonWorker, "worker pause"}, {ReasonAdmin, "admin pause"}, {ReasonShutdown, "shutting down"}} {
+		if r&x.bit != 0 {
+			parts = append(parts, x.text)
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Worker is one connection of a worker to a pool, from Register to Release.
+// A worker that reconnects gets a new Worker.
+type Worker struct {
+	pool     *Pool
+	record   *workerRecord
+	name     string
+	capacity int
+	reasons  Reasons
+	finished bool
+	local    ticketQueue
+	workload float64 // sum of the costs of the tickets in local
+	running  []*Ticket
+
+	// A pop is pending when it had to wait; woken when something it waits
+	// for has happened and the driver should resume it.
+	pending bool
+	woken   bool
+
+	// Links in the pool's ready list, newest towards prev.
+	listed     bool
+	prev, next *Worker
+}
+
+// Name is the worker's name.
+func (w *Worker) Name() string { return w.name }
+
+// Pool is the name of the worker's pool.
+func (w *Worker) Pool() string { return w.pool.name }
+
+// Capacity is how many jobs the worker said it runs at once.
+func (w *Worker) Capacity() int { return w.capacity }
+
+// Reasons is why the worker is inactive (empty when active).
+func (w *Worker) Reasons() Reasons { return w.reasons }
+
+// Active reports whether the worker may be given jobs.
+func (w *Worker) Active() bool { return !w.finished && w.reasons == 0 }
+
+// Released reports whether the worker's connection has been released.
+func (w *Worker) Released() bool { return w.finished }
+
+// Workload is the estimated cost of the jobs queued for this worker.
+func (w *Worker) Workload() float64 { return w.workload }
+
+// Queued is the number of jobs in the worker's local queue.
+func (w *Worker) Queued() int { return w.local.Len() }
+
+// Running returns the jobs the worker has taken and not yet finished, in the
+// order it took them.
+func (w *Worker) Running() []*Ticket { return append([]*Ticket(nil), w.running...) }
+
+// PopPending reports whether the worker's pop is waiting.
+func (w *Worker) PopPending() bool { return w.pending }
+
+// Pop asks for the worker's next job. It returns the job, or nil and no
+// error when the pop must wait: the pop is then pending, and once something
+// it waits for happens the worker comes out of Scheduler.NextWoken and the
+// driver calls Resume. A released worker's pop fails with ErrWorkerFinished.
+func (w *Worker) Pop() (*Ticket, error) {
+	if w.pending {
+		return nil, fmt.Errorf("pop for %q: %w", w.name, ErrPopPending)
+	}
+	return w.pool.runPop(w)
+}
+
+// Resume runs a pending pop again after the worker was woken, with the same
+// results as Pop. Resuming a worker whose pop is not pending does nothing.
+func (w *Worker) Resume() (*Ticket, error) {
+	if !w.pending {
+		return nil, nil
+	}
+	w.pending = false
+	w.woken = false
+	w.pool.ready.remove(w)
+	return w.pool.runPop(w)
+}
+
+// Finish records that the worker finished t, one of its running jobs.
+func (w *Worker) Finish(t *Ticket) error {
+	if len(w.running) == 0 {
+		return fmt.Errorf("finish on %q: %w", w.name, ErrNothingRunning)
+	}
+	for i, r := range w.running {
+		if r == t {
+			last := len(w.running) - 1
+			copy(w.running[i:], w.running[i+1:])
+			w.running[last] = nil
+			w.running = w.running[:last]
+			t.state = TicketFinished
+			return nil
+		}
+	}
+	return fmt.Errorf("finish job %d on %q: %w", t.seq, w.name, ErrNotRunning)
+}
+
+// SetActive pauses (false) or resumes (true) the worker on its own behalf.
+// It is the "worker pause" reason; an admin pause is set through the pool.
+func (w *Worker) SetActive(active bool) error {
+	if w.finished {
+		return fmt.Errorf("set active on %q: %w", w.name, ErrWorkerFinished)
+	}
+	w.pool.setActive(w, ReasonWorker, active)
+	return nil
+}
+
+// Shutdown marks the worker as shutting down: it gets no more jobs, and
+// nothing makes it active again.
+func (w *Worker) Shutdown() error {
+	if w.finished {
+		return fmt.Errorf("shutdown of %q: %w", w.name, ErrWorkerFinished)
+	}
+	w.pool.setActive(w, ReasonShutdown, false)
+	return nil
+}
+
+// Release disconnects the worker: its queued jobs go back to the pool, its
+// pending pop is woken (to fail with ErrWorkerFinished) and it leaves the
+// pool. The jobs it was running stay recorded as running on it until the
+// driver finishes them; they are returned so the driver can fail them.
+// Releasing twice does nothing.
+func (w *Worker) Release() []*Ticket {
+	if w.finished {
+		return nil
+	}
+	p := w.pool
+	p.setActive(w, ReasonWorker, false)
+	w.finished = true
+	delete(p.workers, w.name)
+	w.record.conn = nil
+	p.capacity -= w.capacity
+	p.sched.wake(w)
+	return w.Running()
+}
+
+// readyList holds the workers whose pops wait for work, oldest at the tail.
+// Entries can go stale (the worker became inactive or left) and are skipped
+// when taken; a worker leaves the list when a job is handed to it or when
+// its pop runs again.
+type readyList struct {
+	newest, oldest *Worker
+	n              int
+}
+
+func (l *readyList) empty() bool { return l.n == 0 }
+
+func (l *readyList) pushNewest(w *Worker) {
+	w.listed = true
+	w.prev = nil
+	w.next = l.newest
+	if l.newest != nil {
+		l.newest.prev = w
+	} else {
+		l.oldest = w
+	}
+	l.newest = w
+	l.n++
+}
+
+func (l *readyList) takeOldest() *Worker {
+	w := l.oldest
+	if w != nil {
+		l.remove(w)
+	}
+	return w
+}
+
+func (l *readyList) remove(w *Worker) {
+	if !w.listed {
+		return
+	}
+	if w.prev != nil {
+		w.prev.next = w.next
+	} else {
+		l.newest = w.next
+	}
+	if w.next != nil {
+		w.next.prev = w.prev
+	} else {
+		l.oldest = w.prev
+	}
+	w.prev, w.next, w.listed = nil, nil, false
+	l.n--
+}

