@@ -55,7 +55,16 @@ type Worker struct {
 	// Links in the pool's ready list, newest towards prev.
 	listed     bool
 	prev, next *Worker
+
+	payload any
 }
+
+// Payload is the driver's own value set with SetPayload; the core never
+// looks at it.
+func (w *Worker) Payload() any { return w.payload }
+
+// SetPayload attaches the driver's own value to the worker.
+func (w *Worker) SetPayload(v any) { w.payload = v }
 
 // Name is the worker's name.
 func (w *Worker) Name() string { return w.name }

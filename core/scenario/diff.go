@@ -2,57 +2,75 @@ package scenario
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 )
 
-func sortedStrings(xs []string) []string {
-	xs = slices.Clone(xs)
-	slices.Sort(xs)
-	return xs
+// diffOp is one line of a diff: kept (' '), only expected ('-') or only
+// actual ('+'), with its line numbers (0-based) before it in each file.
+type diffOp struct {
+	kind byte
+	text string
+	a, b int
 }
 
-// unifiedDiff returns a unified diff (three lines of context) from a to b.
-// Scripts are short, so a quadratic longest-common-subsequence is enough.
-func unifiedDiff(nameA, nameB, a, b string) string {
-	x := strings.Split(strings.TrimSuffix(a, "\n"), "\n")
-	y := strings.Split(strings.TrimSuffix(b, "\n"), "\n")
-	// lcs[i][j] is the length of the longest common subsequence of x[i:], y[j:].
-	lcs := make([][]int, len(x)+1)
-	for i := range lcs {
-		lcs[i] = make([]int, len(y)+1)
+// scriptDiff lines the script up with its actual rendering. They differ
+// only in the expectation blocks below commands, so each command's block
+// is either kept or replaced whole, which takes linear time.
+func scriptDiff(s *script, outputs map[*command][]string) []diffOp {
+	var ops []diffOp
+	a, b := 0, 0
+	emit := func(kind byte, text string) {
+		ops = append(ops, diffOp{kind, text, a, b})
+		if kind != '+' {
+			a++
+		}
+		if kind != '-' {
+			b++
+		}
 	}
-	for i := len(x) - 1; i >= 0; i-- {
-		for j := len(y) - 1; j >= 0; j-- {
-			if x[i] == y[j] {
-				lcs[i][j] = lcs[i+1][j+1] + 1
-			} else {
-				lcs[i][j] = max(lcs[i+1][j], lcs[i][j+1])
+	for i := 0; i < len(s.lines); i++ {
+		l := s.lines[i]
+		emit(' ', l.text)
+		c := s.byLine[l.n]
+		if c == nil {
+			continue
+		}
+		var expected []string
+		for i+1 < len(s.lines) && s.lines[i+1].kind == lineExpect {
+			i++
+			expected = append(expected, s.lines[i].text)
+		}
+		out := renderOutput(outputs[c])
+		if equalLines(outputs[c], c.expect) {
+			for _, text := range expected {
+				emit(' ', text)
 			}
+			continue
+		}
+		for _, text := range expected {
+			emit('-', text)
+		}
+		for _, text := range out {
+			emit('+', text)
 		}
 	}
-	type op struct {
-		kind byte // ' ', '-', '+'
-		text string
-		i, j int // line numbers (0-based) in x and y before this op
-	}
-	var ops []op
-	i, j := 0, 0
-	for i < len(x) || j < len(y) {
-		switch {
-		case i < len(x) && j < len(y) && x[i] == y[j]:
-			ops = append(ops, op{' ', x[i], i, j})
-			i++
-			j++
-		case j < len(y) && (i == len(x) || lcs[i][j+1] >= lcs[i+1][j]):
-			ops = append(ops, op{'+', y[j], i, j})
-			j++
-		default:
-			ops = append(ops, op{'-', x[i], i, j})
-			i++
-		}
-	}
+	return ops
+}
 
+func renderOutput(out []string) []string {
+	lines := make([]string, len(out))
+	for i, o := range out {
+		if o == "" {
+			lines[i] = ">"
+		} else {
+			lines[i] = "> " + o
+		}
+	}
+	return lines
+}
+
+// unifiedDiff formats ops as a unified diff with three lines of context.
+func unifiedDiff(nameA, nameB string, ops []diffOp) string {
 	const context = 3
 	var out strings.Builder
 	fmt.Fprintf(&out, "--- %s\n+++ %s\n", nameA, nameB)
@@ -87,7 +105,7 @@ func unifiedDiff(nameA, nameB, a, b string) string {
 				countB++
 			}
 		}
-		fmt.Fprintf(&out, "@@ -%d,%d +%d,%d @@\n", ops[start].i+1, countA, ops[start].j+1, countB)
+		fmt.Fprintf(&out, "@@ -%d,%d +%d,%d @@\n", ops[start].a+1, countA, ops[start].b+1, countB)
 		for _, o := range ops[start:end] {
 			out.WriteByte(o.kind)
 			out.WriteString(o.text)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -66,23 +67,15 @@ func Run(name, src string, opts Options) (*Result, error) {
 			if !equalLines(out, c.expect) {
 				match = false
 			}
-			for _, o := range out {
-				if o == "" {
-					actual.WriteString(">\n")
-				} else {
-					actual.WriteString("> " + o + "\n")
-				}
+			for _, o := range renderOutput(out) {
+				actual.WriteString(o)
+				actual.WriteByte('\n')
 			}
 		}
 	}
 	res := &Result{Actual: actual.String(), Match: match}
 	if !match {
-		var want strings.Builder
-		for _, l := range s.lines {
-			want.WriteString(l.text)
-			want.WriteByte('\n')
-		}
-		res.Diff = unifiedDiff(name, name+" (actual)", want.String(), res.Actual)
+		res.Diff = unifiedDiff(name, name+" (actual)", scriptDiff(s, outputs))
 	}
 	return res, nil
 }
@@ -246,7 +239,8 @@ func commandNames() string {
 	for n := range commands {
 		names = append(names, n)
 	}
-	return strings.Join(sortedStrings(names), ", ")
+	slices.Sort(names)
+	return strings.Join(names, ", ")
 }
 
 func errorLine(text string) []string { return []string{"error: " + text} }

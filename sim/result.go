@@ -1,0 +1,261 @@
+package sim
+
+import (
+	"math"
+	"slices"
+
+	"gonum.org/v1/gonum/stat"
+)
+
+// Result is what a run measured. Times are in seconds of virtual time.
+type Result struct {
+	Scenario string `json:"scenario"`
+	Policy   string `json:"policy"`
+	Seed     uint64 `json:"seed"`
+	Stats
+	MakespanS   float64 `json:"makespan_s"`
+	Utilisation float64 `json:"utilisation"`
+	Jain        float64 `json:"jain"`
+	// JainWindows is how many windows had at least two clients waiting.
+	JainWindows int `json:"jain_windows"`
+	// Imbalance is the coefficient of variation of the workers' utilisation.
+	Imbalance float64 `json:"imbalance"`
+	// SimulatedS is the virtual time the run covered; Events how many
+	// events it processed.
+	SimulatedS float64 `json:"simulated_s"`
+	Events     uint64  `json:"events"`
+
+	Pools   []Group        `json:"pools"`
+	Clients []Group        `json:"clients"`
+	Workers []WorkerResult `json:"workers"`
+	Series  Series         `json:"series"`
+}
+
+// Stats summarise a set of jobs.
+type Stats struct {
+	Jobs       int `json:"jobs"`
+	Started    int `json:"started"`
+	Finished   int `json:"finished"`
+	Failed     int `json:"failed"`
+	Cancelled  int `json:"cancelled"`
+	Unfinished int `json:"unfinished"`
+
+	// Waits run from submission to first start, over the jobs that started.
+	WaitMeanS float64 `json:"wait_mean_s"`
+	WaitP50S  float64 `json:"wait_p50_s"`
+	WaitP90S  float64 `json:"wait_p90_s"`
+	WaitP95S  float64 `json:"wait_p95_s"`
+	WaitP99S  float64 `json:"wait_p99_s"`
+	WaitMaxS  float64 `json:"wait_max_s"`
+	// Turnarounds run from submission to success, over the finished jobs;
+	// slowdown is turnaround over max(run time, 10 s).
+	TurnaroundMeanS float64 `json:"turnaround_mean_s"`
+	TurnaroundP50S  float64 `json:"turnaround_p50_s"`
+	TurnaroundP95S  float64 `json:"turnaround_p95_s"`
+	SlowdownMean    float64 `json:"slowdown_mean"`
+	SlowdownP95     float64 `json:"slowdown_p95"`
+	// CacheHitRate is the share of starts of jobs with a hint whose worker
+	// had that hint cached.
+	CacheHitRate float64 `json:"cache_hit_rate"`
+	HintedStarts int     `json:"hinted_starts"`
+}
+
+// Group is the statistics of a pool or a client, with their urgent and
+// normal jobs apart.
+type Group struct {
+	Pool   string `json:"pool"`
+	Client string `json:"client,omitempty"`
+	Stats
+	Urgent Stats `json:"urgent"`
+	Normal Stats `json:"normal"`
+	// Jain is the pool's fairness (pools only).
+	Jain float64 `json:"jain,omitempty"`
+	// WaitQuantilesS are the 0th, 1st, ..., 100th percentiles of the
+	// waits (clients only), for CDF plots.
+	WaitQuantilesS []float64 `json:"wait_quantiles_s,omitempty"`
+}
+
+// WorkerResult is one worker's use.
+type WorkerResult struct {
+	Pool        string  `json:"pool"`
+	Name        string  `json:"name"`
+	Capacity    int     `json:"capacity"`
+	Utilisation float64 `json:"utilisation"`
+	CachedHints int     `json:"cached_hints"`
+}
+
+// Series are sampled every scenario "sample" interval.
+type Series struct {
+	T        []float64 `json:"t_s"`
+	Queued   []int     `json:"queued"`
+	Running  []int     `json:"running"`
+	Capacity []int     `json:"capacity"`
+	// Starts and Hits count, per interval, the starts of hinted jobs and
+	// those that found their hint cached.
+	Starts  []int          `json:"hinted_starts"`
+	Hits    []int          `json:"hits"`
+	Clients []ClientSeries `json:"clients"`
+}
+
+// ClientSeries is one client's queue over time.
+type ClientSeries struct {
+	Pool   string `json:"pool"`
+	Client string `json:"client"`
+	Queued []int  `json:"queued"`
+}
+
+// accumulator gathers one group's jobs.
+type accumulator struct {
+	stats       Stats
+	waits       []float64
+	turnarounds []float64
+	slowdowns   []float64
+	hits        int
+}
+
+func (a *accumulator) add(j *job) {
+	a.stats.Jobs++
+	switch j.state {
+	case jobOK:
+		a.stats.Finished++
+		t := j.ended - j.submitted
+		a.turnarounds = append(a.turnarounds, t)
+		a.slowdowns = append(a.slowdowns, t/max(j.service, 10))
+	case jobFailed:
+		a.stats.Failed++
+	case jobCancelled:
+		a.stats.Cancelled++
+	default:
+		a.stats.Unfinished++
+	}
+	if j.firstStart >= 0 {
+		a.stats.Started++
+		a.waits = append(a.waits, j.firstStart-j.submitted)
+		if j.seed.hint != "" {
+			a.stats.HintedStarts++
+			if j.cached {
+				a.hits++
+			}
+		}
+	}
+}
+
+func (a *accumulator) finish() Stats {
+	s := a.stats
+	w := summarise(a.waits)
+	s.WaitMeanS, s.WaitP50S, s.WaitP90S, s.WaitP95S, s.WaitP99S, s.WaitMaxS = w.mean, w.p50, w.p90, w.p95, w.p99, w.max
+	t := summarise(a.turnarounds)
+	s.TurnaroundMeanS, s.TurnaroundP50S, s.TurnaroundP95S = t.mean, t.p50, t.p95
+	sd := summarise(a.slowdowns)
+	s.SlowdownMean, s.SlowdownP95 = sd.mean, sd.p95
+	if s.HintedStarts > 0 {
+		s.CacheHitRate = float64(a.hits) / float64(s.HintedStarts)
+	}
+	return s
+}
+
+type summary struct{ mean, p50, p90, p95, p99, max float64 }
+
+// summarise returns the mean, percentiles (nearest rank) and maximum of
+// xs, all 0 for no data. It sorts xs.
+func summarise(xs []float64) summary {
+	if len(xs) == 0 {
+		return summary{}
+	}
+	slices.Sort(xs)
+	q := func(p float64) float64 { return stat.Quantile(p, stat.Empirical, xs, nil) }
+	return summary{stat.Mean(xs, nil), q(0.5), q(0.9), q(0.95), q(0.99), xs[len(xs)-1]}
+}
+
+// quantiles returns the 0th..100th percentiles of sorted xs.
+func quantiles(sorted []float64) []float64 {
+	if len(sorted) == 0 {
+		return nil
+	}
+	out := make([]float64, 101)
+	out[0] = sorted[0]
+	for i := 1; i <= 100; i++ {
+		out[i] = stat.Quantile(float64(i)/100, stat.Empirical, sorted, nil)
+	}
+	return out
+}
+
+type groupAcc struct {
+	all, urgent, normal accumulator
+}
+
+func (g *groupAcc) add(j *job) {
+	g.all.add(j)
+	if j.seed.urgent {
+		g.urgent.add(j)
+	} else {
+		g.normal.add(j)
+	}
+}
+
+func (g *groupAcc) group(pool, client string) Group {
+	return Group{Pool: pool, Client: client, Stats: g.all.finish(), Urgent: g.urgent.finish(), Normal: g.normal.finish()}
+}
+
+func (c *collector) result(s *simulation) *Result {
+	r := &Result{Scenario: s.sc.Name, Policy: s.sched.Policy(), Seed: s.opts.Seed, SimulatedS: s.now, Events: s.events}
+	var total groupAcc
+	pools := make([]groupAcc, len(s.pools))
+	clients := make([][]groupAcc, len(s.pools))
+	for i, p := range s.pools {
+		clients[i] = make([]groupAcc, len(p.clients))
+	}
+	first, last := math.Inf(1), 0.0
+	for _, j := range s.jobs {
+		total.add(j)
+		st := j.stream
+		pools[st.pool.idx].add(j)
+		clients[st.pool.idx][st.client.idx].add(j)
+		first = min(first, j.submitted)
+		if j.state == jobOK || j.state == jobFailed || j.state == jobCancelled {
+			last = max(last, j.ended)
+		}
+	}
+	r.Stats = total.all.finish()
+	if last > first {
+		r.MakespanS = last - first
+	}
+	if c.capArea > 0 {
+		r.Utilisation = c.busyArea / c.capArea
+	}
+	jainSum, jainWindows := 0.0, 0
+	for i, p := range s.pools {
+		index, windows := jain(c.fair[i])
+		g := pools[i].group(p.name, "")
+		g.Jain = index
+		r.Pools = append(r.Pools, g)
+		jainSum += index * float64(windows)
+		jainWindows += windows
+		for k, cl := range p.clients {
+			cg := clients[i][k].group(p.name, cl.name)
+			cg.WaitQuantilesS = quantiles(clients[i][k].all.waits)
+			r.Clients = append(r.Clients, cg)
+		}
+	}
+	r.Jain, r.JainWindows = 1, jainWindows
+	if jainWindows > 0 {
+		r.Jain = jainSum / float64(jainWindows)
+	}
+	var utils []float64
+	for i, w := range s.workers {
+		u := c.workers[i]
+		wr := WorkerResult{Pool: w.pool.name, Name: w.name, Capacity: w.capacity, CachedHints: w.cache.len()}
+		if u.connectedArea > 0 {
+			wr.Utilisation = u.busy / u.connectedArea
+			utils = append(utils, wr.Utilisation)
+		}
+		r.Workers = append(r.Workers, wr)
+	}
+	if len(utils) > 1 {
+		if mean := stat.Mean(utils, nil); mean > 0 {
+			r.Imbalance = stat.PopStdDev(utils, nil) / mean
+		}
+	}
+	r.Series = c.series
+	return r
+}

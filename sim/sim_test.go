@@ -1,0 +1,115 @@
+package sim
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+
+	"github.com/ocluster-go/ocluster/trace"
+)
+
+func mustOpen(t *testing.T, name string) *Scenario {
+	t.Helper()
+	sc, err := Open(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestSameSeedSameResult(t *testing.T) {
+	for _, name := range Builtins() {
+		t.Run(name, func(t *testing.T) {
+			a, err := Run(mustOpen(t, name), Options{Seed: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := Run(mustOpen(t, name), Options{Seed: 7})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(mustJSON(t, a), mustJSON(t, b)) {
+				t.Fatal("two runs with the same seed differ")
+			}
+			c, err := Run(mustOpen(t, name), Options{Seed: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Equal(mustJSON(t, a), mustJSON(t, c)) && name != "ocluster-stress" {
+				t.Fatal("two seeds gave the same run")
+			}
+		})
+	}
+}
+
+func TestInvariantsHoldAfterEveryEvent(t *testing.T) {
+	for _, name := range Builtins() {
+		t.Run(name, func(t *testing.T) {
+			sc := mustOpen(t, name)
+			if name == "ocluster-stress" {
+				// Checking costs O(state) per event: the first hours
+				// exercise every client without taking minutes.
+				sc.Duration = 3 * 3600
+				sc.Drain = 1
+			}
+			if _, err := Run(sc, Options{Seed: 3, Check: true}); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A run recorded as a trace and replayed under the same policy measures
+// the same.
+func TestTraceRoundTrip(t *testing.T) {
+	for _, name := range Builtins() {
+		t.Run(name, func(t *testing.T) {
+			sc := mustOpen(t, name)
+			var buf bytes.Buffer
+			w, err := trace.NewWriter(&buf, TraceHeader(sc, "ocluster", 5))
+			if err != nil {
+				t.Fatal(err)
+			}
+			orig, err := Run(sc, Options{Seed: 5, Trace: w})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := w.Flush(); err != nil {
+				t.Fatal(err)
+			}
+			h, events, err := trace.ReadAll(bytes.NewReader(buf.Bytes()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			replayed, err := Replay(h, events, ReplayOptions{Options: Options{Check: name != "ocluster-stress" && !testing.Short()}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			orig.Events, replayed.Events = 0, 0
+			orig.Seed, replayed.Seed = 0, 0
+			a, b := mustJSON(t, orig), mustJSON(t, replayed)
+			if !bytes.Equal(a, b) {
+				t.Fatalf("replay differs from the recorded run:\n%s\n%s", firstDiff(a, b), "")
+			}
+		})
+	}
+}
+
+func firstDiff(a, b []byte) string {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			lo := max(0, i-120)
+			return "recorded: ..." + string(a[lo:min(len(a), i+80)]) + "\nreplayed: ..." + string(b[lo:min(len(b), i+80)])
+		}
+	}
+	return "lengths differ"
+}

@@ -1,0 +1,192 @@
+package sim
+
+import (
+	"fmt"
+	"math/rand/v2"
+
+	"github.com/ocluster-go/ocluster/core"
+	"github.com/ocluster-go/ocluster/trace"
+)
+
+// simWorker is a synthetic worker: it pulls jobs from the core exactly as
+// a real worker does (one pop at a time while it has a free slot) and
+// "runs" them for a time drawn from its duration distributions.
+type simWorker struct {
+	idx      int
+	name     string
+	pool     *simPool
+	spec     *WorkerSpec
+	rng      *rand.Rand
+	capacity int
+	speed    float64
+	cache    *hintCache
+
+	online   bool // the process is alive
+	conn     *core.Worker
+	popping  bool
+	inUse    int    // busy slots: active and orphaned runs
+	active   int    // runs whose results still count
+	epoch    uint32 // bumped by a crash: older runs died with the process
+	draining bool
+	downFor  float64 // how long a drained worker stays away
+	orphans  []int32 // runs lost with a connection that still hold slots
+}
+
+func newSimWorker(name string, p *simPool, spec *WorkerSpec, rng *rand.Rand) *simWorker {
+	return &simWorker{
+		name: name, pool: p, spec: spec, rng: rng,
+		capacity: spec.Capacity, speed: spec.Speed, cache: newHintCache(spec.Cache),
+	}
+}
+
+// dist is the worker's duration distribution for a cached or uncached job
+// (the core's estimates when the scenario gives none).
+func (w *simWorker) dist(cached bool) *Dist {
+	if cached {
+		if w.spec.Cached != nil {
+			return w.spec.Cached
+		}
+	} else if w.spec.Uncached != nil {
+		return w.spec.Uncached
+	}
+	return nil
+}
+
+func (s *simulation) workerEvent(w *simWorker, kind uint8, forSeconds float64) {
+	switch kind {
+	case evJoin, evRestart:
+		w.online = true
+		s.connect(w)
+	case evReconnect:
+		if w.online {
+			s.connect(w)
+		}
+	case evDisconnect:
+		if w.conn != nil {
+			s.disconnect(w, false)
+			if forSeconds > 0 {
+				s.later(w, forSeconds, evReconnect)
+			}
+		}
+	case evCrash:
+		if w.online {
+			s.crash(w)
+			if forSeconds > 0 {
+				s.later(w, forSeconds, evRestart)
+			}
+		}
+	case evPause:
+		s.adminPause(w, true)
+		if forSeconds > 0 {
+			s.later(w, forSeconds, evUnpause)
+		}
+	case evUnpause:
+		s.adminPause(w, false)
+	case evDrain:
+		s.adminPause(w, true)
+		w.draining = true
+		w.downFor = forSeconds
+		s.checkDrained(w)
+	case evFailure:
+		f := w.spec.Failures
+		down := f.Downtime.Quantile(w.rng.Float64())
+		switch {
+		case f.Kind == "crash" && w.online:
+			s.crash(w)
+			s.later(w, down, evRestart)
+		case f.Kind == "disconnect" && w.conn != nil:
+			s.disconnect(w, false)
+			s.later(w, down, evReconnect)
+		}
+		s.later(w, down+w.rng.ExpFloat64()*f.MTBF.Seconds(), evFailure)
+	}
+}
+
+func (s *simulation) later(w *simWorker, after float64, kind uint8) {
+	s.q.push(event{at: s.now + after, class: classWorker, kind: kind, key: uint64(w.idx)})
+}
+
+func (s *simulation) connect(w *simWorker) {
+	if w.conn != nil {
+		return
+	}
+	c, err := w.pool.core.Register(w.name, w.capacity)
+	if err != nil {
+		panic(fmt.Sprintf("register %s: %v", w.name, err))
+	}
+	c.SetPayload(w)
+	w.conn = c
+	s.metrics.connected(s, w, true)
+	s.record(trace.Event{Kind: trace.Register, Pool: w.pool.name, Worker: w.name, Capacity: w.capacity, Cache: w.spec.Cache})
+	if err := c.SetActive(true); err != nil {
+		panic(err)
+	}
+	s.fill(w)
+}
+
+// disconnect drops the worker's connection: its running jobs fail (the
+// client sees an error) but their builds go on holding slots until they
+// would have ended, as OCluster's workers do. crash says, for the trace,
+// that the builds die too.
+func (s *simulation) disconnect(w *simWorker, crash bool) {
+	c := w.conn
+	lost := c.Release()
+	w.conn = nil
+	w.popping = false
+	s.metrics.connected(s, w, false)
+	for _, t := range lost {
+		j := t.Job().Payload.(*job)
+		r := &s.runs[j.run]
+		r.state = runOrphaned
+		w.active--
+		w.orphans = append(w.orphans, j.run)
+		if err := c.Finish(t); err != nil {
+			panic(err)
+		}
+		s.record(trace.Event{Kind: trace.Finish, Pool: w.pool.name, Job: j.id, Worker: w.name, Outcome: trace.OutcomeFailed, Duration: s.now - r.start, Planned: r.duration})
+		s.jobDone(j, jobFailed)
+	}
+	s.record(trace.Event{Kind: trace.Release, Pool: w.pool.name, Worker: w.name, Crash: crash})
+}
+
+// crash kills the worker process with everything it was running.
+func (s *simulation) crash(w *simWorker) {
+	if w.conn != nil {
+		s.disconnect(w, true)
+	}
+	for _, ri := range w.orphans {
+		r := &s.runs[ri]
+		r.state = runStopped
+		s.metrics.slotFreed(s, r)
+	}
+	w.orphans = w.orphans[:0]
+	w.inUse = 0
+	w.epoch++
+	w.online = false
+}
+
+func (s *simulation) adminPause(w *simWorker, paused bool) {
+	if err := w.pool.core.SetAdminPause(w.name, paused, true); err != nil {
+		panic(err)
+	}
+	kind := trace.Unpause
+	if paused {
+		kind = trace.Pause
+	}
+	s.record(trace.Event{Kind: kind, Pool: w.pool.name, Worker: w.name})
+}
+
+// checkDrained lets a draining worker leave once its jobs are done.
+func (s *simulation) checkDrained(w *simWorker) {
+	if !w.draining || w.active > 0 {
+		return
+	}
+	w.draining = false
+	if w.conn != nil {
+		s.disconnect(w, false)
+	}
+	if w.downFor > 0 {
+		s.q.push(event{at: s.now + w.downFor, class: classWorker, kind: evUnpause, key: uint64(w.idx)})
+		s.q.push(event{at: s.now + w.downFor, class: classWorker, kind: evReconnect, key: uint64(w.idx)})
+	}
+}

@@ -1,0 +1,48 @@
+// Package trace defines the trace format: what production records of a
+// cluster's life (jobs submitted, started, finished, cancelled; workers
+// registered, released, paused) so that the simulator can replay it under
+// another policy.
+//
+// # Format (version 1)
+//
+// A trace is JSON Lines: one JSON object per line, UTF-8. The first line is
+// the header:
+//
+//	{"format":"ocluster-trace","version":1,"origin":"2026-11-27T08:00:00Z",
+//	 "source":"ocluster-scheduler","pools":["linux-x86_64"],"policy":"ocluster"}
+//
+// origin is the wall-clock time of t = 0 (absent for simulated runs);
+// source says what recorded it; pools lists every pool that events name.
+//
+// Every further line is one event, in the order it happened, with t in
+// seconds since origin (never decreasing) and the pool it concerns:
+//
+//	{"t":12.5,"event":"submit","pool":"p","job":7,"client":"ocaml-ci","hint":"h1","urgent":true}
+//	{"t":13.0,"event":"start","pool":"p","job":7,"worker":"build1","cached":true}
+//	{"t":28.0,"event":"finish","pool":"p","job":7,"worker":"build1","outcome":"ok","duration":15}
+//	{"t":30.0,"event":"cancel","pool":"p","job":8}
+//	{"t":0,"event":"register","pool":"p","worker":"build1","capacity":32}
+//	{"t":99,"event":"release","pool":"p","worker":"build1"}
+//	{"t":50,"event":"pause","pool":"p","worker":"build1"}
+//	{"t":60,"event":"unpause","pool":"p","worker":"build1"}
+//	{"t":0,"event":"rate","pool":"p","client":"ocaml-ci","rate":100}
+//
+// job is unique within the trace. cached says whether the worker was
+// believed to have the job's hint cached when it started it. outcome is ok,
+// failed (including a job lost with its worker) or cancelled (cancelled
+// while running); duration is how long that run took. A run that did not
+// complete may carry planned, how long it would have taken, when the
+// recorder knows it (the simulator does). A job cancelled
+// while queued has a cancel event and no start. register may carry cache,
+// the bound on the worker's hint cache (0 or absent: unbounded). release
+// carries crash when the worker died with its builds (a plain release is a
+// lost connection: its running jobs fail, but its builds go on holding its
+// slots). pause and unpause are the administrator's. rate sets a client's
+// rate in a pool (1 until set). Optional header fields: policy, scenario,
+// seed, and sample and window, the sampling interval and fairness window
+// (seconds) of the run that recorded it.
+//
+// Readers refuse what they do not understand (another format or a newer
+// version, an unknown event, a missing field, time going backwards) with
+// an error naming the line.
+package trace

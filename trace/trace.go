@@ -1,0 +1,362 @@
+package trace
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"slices"
+	"strconv"
+	"time"
+)
+
+// FormatName and Version identify the format in a trace's header.
+const (
+	FormatName = "ocluster-trace"
+	Version    = 1
+)
+
+// Header is a trace's first line.
+type Header struct {
+	Format   string    `json:"format"`
+	Version  int       `json:"version"`
+	Origin   time.Time `json:"origin,omitzero"`
+	Source   string    `json:"source"`
+	Pools    []string  `json:"pools"`
+	Policy   string    `json:"policy,omitempty"`
+	Scenario string    `json:"scenario,omitempty"`
+	Seed     uint64    `json:"seed,omitempty"`
+	// Sample and Window (seconds) are the sampling interval and fairness
+	// window the recording run used, so that a replay measures alike.
+	Sample float64 `json:"sample,omitempty"`
+	Window float64 `json:"window,omitempty"`
+}
+
+// Kind is what an event records.
+type Kind string
+
+const (
+	Submit   Kind = "submit"
+	Start    Kind = "start"
+	Finish   Kind = "finish"
+	Cancel   Kind = "cancel"
+	Register Kind = "register"
+	Release  Kind = "release"
+	Pause    Kind = "pause"
+	Unpause  Kind = "unpause"
+	Rate     Kind = "rate"
+)
+
+// Outcomes of a finished run.
+const (
+	OutcomeOK        = "ok"
+	OutcomeFailed    = "failed"
+	OutcomeCancelled = "cancelled"
+)
+
+// Event is one line after the header. Only the fields its Kind uses are set.
+type Event struct {
+	T        float64 `json:"t"`
+	Kind     Kind    `json:"event"`
+	Pool     string  `json:"pool"`
+	Job      uint64  `json:"job,omitempty"`
+	Client   string  `json:"client,omitempty"`
+	Hint     string  `json:"hint,omitempty"`
+	Urgent   bool    `json:"urgent,omitempty"`
+	Worker   string  `json:"worker,omitempty"`
+	Cached   bool    `json:"cached,omitempty"`
+	Outcome  string  `json:"outcome,omitempty"`
+	Duration float64 `json:"duration,omitempty"`
+	Capacity int     `json:"capacity,omitempty"`
+	Cache    int     `json:"cache,omitempty"`
+	Crash    bool    `json:"crash,omitempty"`
+	Rate     float64 `json:"rate,omitempty"`
+	Planned  float64 `json:"planned,omitempty"`
+}
+
+// Writer records a trace.
+type Writer struct {
+	w   *bufio.Writer
+	buf []byte
+	err error
+}
+
+// NewWriter writes h and returns a Writer for the events.
+func NewWriter(w io.Writer, h Header) (*Writer, error) {
+	h.Format, h.Version = FormatName, Version
+	if err := h.validate(); err != nil {
+		return nil, err
+	}
+	tw := &Writer{w: bufio.NewWriterSize(w, 64<<10)}
+	line, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	tw.w.Write(line)
+	tw.err = tw.w.WriteByte('\n')
+	return tw, tw.err
+}
+
+// Write appends one event. Errors are sticky: once one happens, later
+// writes return it.
+func (w *Writer) Write(e Event) error {
+	if w.err != nil {
+		return w.err
+	}
+	if err := e.validate(); err != nil {
+		return err
+	}
+	w.buf = appendEvent(w.buf[:0], &e)
+	_, w.err = w.w.Write(w.buf)
+	return w.err
+}
+
+// Flush writes out what is buffered.
+func (w *Writer) Flush() error {
+	if w.err != nil {
+		return w.err
+	}
+	w.err = w.w.Flush()
+	return w.err
+}
+
+// appendEvent encodes an event as one JSON line, with the fields in a
+// fixed order, without reflection: production records every job.
+func appendEvent(b []byte, e *Event) []byte {
+	b = append(b, `{"t":`...)
+	b = appendFloat(b, e.T)
+	b = append(b, `,"event":`...)
+	b = appendString(b, string(e.Kind))
+	b = append(b, `,"pool":`...)
+	b = appendString(b, e.Pool)
+	if e.Job != 0 {
+		b = append(b, `,"job":`...)
+		b = strconv.AppendUint(b, e.Job, 10)
+	}
+	if e.Client != "" {
+		b = append(b, `,"client":`...)
+		b = appendString(b, e.Client)
+	}
+	if e.Hint != "" {
+		b = append(b, `,"hint":`...)
+		b = appendString(b, e.Hint)
+	}
+	if e.Urgent {
+		b = append(b, `,"urgent":true`...)
+	}
+	if e.Worker != "" {
+		b = append(b, `,"worker":`...)
+		b = appendString(b, e.Worker)
+	}
+	if e.Cached {
+		b = append(b, `,"cached":true`...)
+	}
+	if e.Outcome != "" {
+		b = append(b, `,"outcome":`...)
+		b = appendString(b, e.Outcome)
+	}
+	if e.Duration != 0 {
+		b = append(b, `,"duration":`...)
+		b = appendFloat(b, e.Duration)
+	}
+	if e.Capacity != 0 {
+		b = append(b, `,"capacity":`...)
+		b = strconv.AppendInt(b, int64(e.Capacity), 10)
+	}
+	if e.Cache != 0 {
+		b = append(b, `,"cache":`...)
+		b = strconv.AppendInt(b, int64(e.Cache), 10)
+	}
+	if e.Crash {
+		b = append(b, `,"crash":true`...)
+	}
+	if e.Rate != 0 {
+		b = append(b, `,"rate":`...)
+		b = appendFloat(b, e.Rate)
+	}
+	if e.Planned != 0 {
+		b = append(b, `,"planned":`...)
+		b = appendFloat(b, e.Planned)
+	}
+	return append(b, "}\n"...)
+}
+
+func appendFloat(b []byte, x float64) []byte {
+	return strconv.AppendFloat(b, x, 'g', -1, 64)
+}
+
+func appendString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(b, q...)
+}
+
+func (h *Header) validate() error {
+	if h.Format != FormatName {
+		return fmt.Errorf("not an %s trace (format %q)", FormatName, h.Format)
+	}
+	if h.Version < 1 || h.Version > Version {
+		return fmt.Errorf("trace version %d is not supported (this build reads version %d)", h.Version, Version)
+	}
+	if len(h.Pools) == 0 {
+		return errors.New("trace header lists no pools")
+	}
+	for _, p := range h.Pools {
+		if p == "" {
+			return errors.New("trace header names an empty pool")
+		}
+	}
+	return nil
+}
+
+func (e *Event) validate() error {
+	if math.IsNaN(e.T) || math.IsInf(e.T, 0) || e.T < 0 {
+		return fmt.Errorf("t must be a finite number of seconds, 0 or more, got %v", e.T)
+	}
+	if e.Pool == "" {
+		return fmt.Errorf("%s event without a pool", e.Kind)
+	}
+	need := func(ok bool, field string) error {
+		if !ok {
+			return fmt.Errorf("%s event without %s", e.Kind, field)
+		}
+		return nil
+	}
+	switch e.Kind {
+	case Submit:
+		return errors.Join(need(e.Job != 0, "job"), need(e.Client != "", "client"))
+	case Start:
+		return errors.Join(need(e.Job != 0, "job"), need(e.Worker != "", "worker"))
+	case Finish:
+		if err := errors.Join(need(e.Job != 0, "job"), need(e.Worker != "", "worker")); err != nil {
+			return err
+		}
+		if !slices.Contains([]string{OutcomeOK, OutcomeFailed, OutcomeCancelled}, e.Outcome) {
+			return fmt.Errorf("finish event with outcome %q (want ok, failed or cancelled)", e.Outcome)
+		}
+		for _, d := range []float64{e.Duration, e.Planned} {
+			if math.IsNaN(d) || math.IsInf(d, 0) || d < 0 {
+				return fmt.Errorf("finish event with duration %v and planned %v (both must be finite, 0 or more)", e.Duration, e.Planned)
+			}
+		}
+	case Cancel:
+		return need(e.Job != 0, "job")
+	case Register:
+		if e.Capacity < 0 || e.Cache < 0 {
+			return fmt.Errorf("register event with capacity %d and cache %d (both must be 0 or more)", e.Capacity, e.Cache)
+		}
+		return need(e.Worker != "", "worker")
+	case Release, Pause, Unpause:
+		return need(e.Worker != "", "worker")
+	case Rate:
+		if math.IsNaN(e.Rate) || math.IsInf(e.Rate, 0) || e.Rate <= 0 {
+			return fmt.Errorf("rate event with rate %v (must be a finite number more than 0)", e.Rate)
+		}
+		return need(e.Client != "", "client")
+	default:
+		return fmt.Errorf("unknown event %q", e.Kind)
+	}
+	return nil
+}
+
+// Reader reads a trace, checking each line.
+type Reader struct {
+	sc     *bufio.Scanner
+	header Header
+	line   int
+	last   float64
+	pools  map[string]bool
+}
+
+// MaxLine is the longest line a Reader accepts.
+const MaxLine = 1 << 20
+
+// NewReader reads and checks the header.
+func NewReader(r io.Reader) (*Reader, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64<<10), MaxLine)
+	tr := &Reader{sc: sc, pools: map[string]bool{}}
+	if !sc.Scan() {
+		if err := sc.Err(); err != nil {
+			return nil, fmt.Errorf("trace line 1: %w", err)
+		}
+		return nil, errors.New("trace is empty: the first line must be its header")
+	}
+	tr.line = 1
+	if err := strictUnmarshal(sc.Bytes(), &tr.header); err != nil {
+		return nil, fmt.Errorf("trace line 1: header: %w", err)
+	}
+	if err := tr.header.validate(); err != nil {
+		return nil, fmt.Errorf("trace line 1: %w", err)
+	}
+	for _, p := range tr.header.Pools {
+		tr.pools[p] = true
+	}
+	return tr, nil
+}
+
+// Header is the trace's header.
+func (r *Reader) Header() Header { return r.header }
+
+// Next returns the next event, or io.EOF after the last.
+func (r *Reader) Next() (Event, error) {
+	for r.sc.Scan() {
+		r.line++
+		text := bytes.TrimSpace(r.sc.Bytes())
+		if len(text) == 0 {
+			continue
+		}
+		var e Event
+		if err := strictUnmarshal(text, &e); err != nil {
+			return Event{}, fmt.Errorf("trace line %d: %w", r.line, err)
+		}
+		if err := e.validate(); err != nil {
+			return Event{}, fmt.Errorf("trace line %d: %w", r.line, err)
+		}
+		if !r.pools[e.Pool] {
+			return Event{}, fmt.Errorf("trace line %d: pool %q is not listed in the header", r.line, e.Pool)
+		}
+		if e.T < r.last {
+			return Event{}, fmt.Errorf("trace line %d: time goes backwards (%v after %v)", r.line, e.T, r.last)
+		}
+		r.last = e.T
+		return e, nil
+	}
+	if err := r.sc.Err(); err != nil {
+		return Event{}, fmt.Errorf("trace line %d: %w", r.line+1, err)
+	}
+	return Event{}, io.EOF
+}
+
+// ReadAll reads a whole trace.
+func ReadAll(r io.Reader) (Header, []Event, error) {
+	tr, err := NewReader(r)
+	if err != nil {
+		return Header{}, nil, err
+	}
+	var events []Event
+	for {
+		e, err := tr.Next()
+		if err == io.EOF {
+			return tr.Header(), events, nil
+		}
+		if err != nil {
+			return Header{}, nil, err
+		}
+		events = append(events, e)
+	}
+}
+
+func strictUnmarshal(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if dec.More() {
+		return errors.New("more than one JSON value on the line")
+	}
+	return nil
+}
