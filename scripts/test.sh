@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 need_apt=()
 need() { command -v "$1" >/dev/null 2>&1 || need_apt+=("$2"); }
 need git git
+# The HTML report is checked in a real browser.
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
 	echo "installing: ${need_apt[*]}"
 	sudo_cmd=""

@@ -250,6 +250,16 @@ func (c *Count) Sample(rng *rand.Rand) int {
 	return c.N
 }
 
+func (c *Count) canBeZero() bool {
+	switch c.Kind {
+	case "uniform":
+		return c.Min == 0
+	case "poisson":
+		return true
+	}
+	return c.N == 0
+}
+
 // MeanValue is the expected count.
 func (c *Count) MeanValue() float64 {
 	switch c.Kind {

@@ -13,6 +13,9 @@ type Result struct {
 	Policy   string `json:"policy"`
 	Seed     uint64 `json:"seed"`
 	Stats
+	// Urgent and Normal are the jobs of each priority, over all pools.
+	Urgent      Stats   `json:"urgent"`
+	Normal      Stats   `json:"normal"`
 	MakespanS   float64 `json:"makespan_s"`
 	Utilisation float64 `json:"utilisation"`
 	Jain        float64 `json:"jain"`
@@ -104,13 +107,21 @@ type ClientSeries struct {
 	Queued []int  `json:"queued"`
 }
 
-// accumulator gathers one group's jobs.
+// accumulator computes one group's statistics. Its buffers are reused
+// from group to group, so that the extra memory of a result is a few
+// numbers per job, not per job and group.
 type accumulator struct {
 	stats       Stats
 	waits       []float64
 	turnarounds []float64
 	slowdowns   []float64
 	hits        int
+}
+
+func (a *accumulator) reset() {
+	a.stats = Stats{}
+	a.waits, a.turnarounds, a.slowdowns = a.waits[:0], a.turnarounds[:0], a.slowdowns[:0]
+	a.hits = 0
 }
 
 func (a *accumulator) add(j *job) {
@@ -140,6 +151,18 @@ func (a *accumulator) add(j *job) {
 	}
 }
 
+// statsOf computes the statistics of jobs, of all priorities or of one.
+// The sorted waits stay in the buffer until the next call.
+func (a *accumulator) statsOf(jobs []*job, urgent, normal bool) Stats {
+	a.reset()
+	for _, j := range jobs {
+		if (j.seed.urgent && urgent) || (!j.seed.urgent && normal) {
+			a.add(j)
+		}
+	}
+	return a.finish()
+}
+
 func (a *accumulator) finish() Stats {
 	s := a.stats
 	w := summarise(a.waits)
@@ -163,8 +186,23 @@ func summarise(xs []float64) summary {
 		return summary{}
 	}
 	slices.Sort(xs)
-	q := func(p float64) float64 { return stat.Quantile(p, stat.Empirical, xs, nil) }
+	q := func(p float64) float64 { return nearestRank(xs, p) }
 	return summary{stat.Mean(xs, nil), q(0.5), q(0.9), q(0.95), q(0.99), xs[len(xs)-1]}
+}
+
+// nearestRank is the smallest value of sorted with at least a fraction p of
+// the values at or below it.
+func nearestRank(sorted []float64, p float64) float64 {
+	n := float64(len(sorted))
+	i := max(0, min(int(math.Ceil(p*n))-1, len(sorted)-1))
+	// Correct the index for the rounding of p*n.
+	for i > 0 && float64(i)/n >= p {
+		i--
+	}
+	for i < len(sorted)-1 && float64(i+1)/n < p {
+		i++
+	}
+	return sorted[i]
 }
 
 // quantiles returns the 0th..100th percentiles of sorted xs.
@@ -175,48 +213,57 @@ func quantiles(sorted []float64) []float64 {
 	out := make([]float64, 101)
 	out[0] = sorted[0]
 	for i := 1; i <= 100; i++ {
-		out[i] = stat.Quantile(float64(i)/100, stat.Empirical, sorted, nil)
+		out[i] = nearestRank(sorted, float64(i)/100)
 	}
 	return out
 }
 
-type groupAcc struct {
-	all, urgent, normal accumulator
-}
-
-func (g *groupAcc) add(j *job) {
-	g.all.add(j)
-	if j.seed.urgent {
-		g.urgent.add(j)
-	} else {
-		g.normal.add(j)
-	}
-}
-
-func (g *groupAcc) group(pool, client string) Group {
-	return Group{Pool: pool, Client: client, Stats: g.all.finish(), Urgent: g.urgent.finish(), Normal: g.normal.finish()}
+// group computes a pool's or a client's statistics, with its urgent and
+// normal jobs apart.
+func (a *accumulator) group(jobs []*job, pool, client string) Group {
+	g := Group{Pool: pool, Client: client, Urgent: a.statsOf(jobs, true, false), Normal: a.statsOf(jobs, false, true)}
+	g.Stats = a.statsOf(jobs, true, true)
+	return g
 }
 
 func (c *collector) result(s *simulation) *Result {
 	r := &Result{Scenario: s.sc.Name, Policy: s.sched.Policy(), Seed: s.opts.Seed, SimulatedS: s.now, Events: s.events}
-	var total groupAcc
-	pools := make([]groupAcc, len(s.pools))
-	clients := make([][]groupAcc, len(s.pools))
-	for i, p := range s.pools {
-		clients[i] = make([]groupAcc, len(p.clients))
+	// Order the jobs by pool and client (a counting sort keeps submission
+	// order within each), so that every pool and client is one range.
+	var offsets []int // start of each (pool, client) range
+	for _, p := range s.pools {
+		for range p.clients {
+			offsets = append(offsets, 0)
+		}
 	}
+	base := make([]int, len(s.pools)+1)
+	for i, p := range s.pools {
+		base[i+1] = base[i] + len(p.clients)
+	}
+	slot := func(j *job) int { return base[j.stream.pool.idx] + j.stream.client.idx }
+	counts := make([]int, len(offsets)+1)
 	first, last := math.Inf(1), 0.0
 	for _, j := range s.jobs {
-		total.add(j)
-		st := j.stream
-		pools[st.pool.idx].add(j)
-		clients[st.pool.idx][st.client.idx].add(j)
+		counts[slot(j)+1]++
 		first = min(first, j.submitted)
 		if j.state == jobOK || j.state == jobFailed || j.state == jobCancelled {
 			last = max(last, j.ended)
 		}
 	}
-	r.Stats = total.all.finish()
+	for i := range offsets {
+		counts[i+1] += counts[i]
+		offsets[i] = counts[i]
+	}
+	ordered := make([]*job, len(s.jobs))
+	for _, j := range s.jobs {
+		k := slot(j)
+		ordered[offsets[k]] = j
+		offsets[k]++
+	}
+
+	var a accumulator
+	r.Urgent, r.Normal = a.statsOf(ordered, true, false), a.statsOf(ordered, false, true)
+	r.Stats = a.statsOf(ordered, true, true)
 	if last > first {
 		r.MakespanS = last - first
 	}
@@ -225,15 +272,16 @@ func (c *collector) result(s *simulation) *Result {
 	}
 	jainSum, jainWindows := 0.0, 0
 	for i, p := range s.pools {
+		jobs := ordered[counts[base[i]]:counts[base[i+1]]]
+		g := a.group(jobs, p.name, "")
 		index, windows := jain(c.fair[i])
-		g := pools[i].group(p.name, "")
 		g.Jain = index
 		r.Pools = append(r.Pools, g)
 		jainSum += index * float64(windows)
 		jainWindows += windows
 		for k, cl := range p.clients {
-			cg := clients[i][k].group(p.name, cl.name)
-			cg.WaitQuantilesS = quantiles(clients[i][k].all.waits)
+			cg := a.group(ordered[counts[base[i]+k]:counts[base[i]+k+1]], p.name, cl.name)
+			cg.WaitQuantilesS = quantiles(a.waits) // the client's, sorted by its last statsOf
 			r.Clients = append(r.Clients, cg)
 		}
 	}

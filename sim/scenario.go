@@ -483,6 +483,10 @@ func (s *StreamSpec) check(c *checker, client string, spaces map[string]bool) er
 		one := FixedCount(1)
 		s.Batch = &one
 	}
+	if a.Process == "closed" && a.Pause == 0 && s.Batch.canBeZero() {
+		// Empty batches back to back would never let virtual time move.
+		return c.at("batch").fail("a closed stream with no pause needs batches of at least one job")
+	}
 	if !finiteIn(s.Urgent, 0, 1) {
 		return c.at("urgent").fail("must be a share between 0 and 1")
 	}

@@ -6,7 +6,6 @@ import (
 	"hash/fnv"
 	"math/rand/v2"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/ocluster-go/ocluster/core"
@@ -397,7 +396,7 @@ func (s *simulation) submit(st *stream, seed jobSeed) *job {
 	j := &job{id: uint64(len(s.jobs)) + 1, stream: st, batch: st.batch, seed: seed, run: -1, submitted: s.now, firstStart: -1}
 	s.jobs = append(s.jobs, j)
 	s.live++
-	t, err := st.pool.core.Submit(st.client.name, core.Job{Label: strconv.FormatUint(j.id, 10), Hint: seed.hint, Payload: j}, seed.urgent)
+	t, err := st.pool.core.Submit(st.client.name, core.Job{Hint: seed.hint, Payload: j}, seed.urgent)
 	if err != nil {
 		panic(fmt.Sprintf("submit: %v", err)) // the scenario was validated
 	}

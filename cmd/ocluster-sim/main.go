@@ -1,5 +1,7 @@
-// Command ocluster-sim is the policy lab: it runs scheduling scenarios and
-// simulations against the same core that production runs.
+// Command ocluster-sim is the policy lab: it simulates OCluster-style
+// clusters over the same scheduling core production runs, compares
+// policies, replays recorded traces, sweeps parameters, and runs the .scn
+// scheduling scenarios.
 package main
 
 import (
@@ -21,12 +23,20 @@ func (e *exitError) Error() string { return e.err.Error() }
 
 func main() {
 	root := &cobra.Command{
-		Use:           "ocluster-sim",
-		Short:         "Simulate OCluster's scheduling and compare policies",
+		Use:   "ocluster-sim",
+		Short: "Simulate OCluster's scheduling and compare policies",
+		Long: `ocluster-sim simulates build clusters over the scheduling core that the
+production scheduler runs. With no command it runs the default comparison:
+every policy on the built-in scenarios, over several seeds.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		Args:          cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return defaultComparison(cmd.OutOrStdout())
+		},
 	}
-	root.AddCommand(scriptCommand())
+	root.AddCommand(runCommand(), compareCommand(), replayCommand(), sweepCommand(), mergeCommand(),
+		policiesCommand(), scenariosCommand(), scriptCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "ocluster-sim:", err)
 		var ee *exitError

@@ -1,0 +1,450 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ocluster-go/ocluster/core"
+	"github.com/ocluster-go/ocluster/sim"
+	"github.com/ocluster-go/ocluster/sim/report"
+	"github.com/ocluster-go/ocluster/trace"
+)
+
+// output is the shared --format/--out handling.
+type output struct {
+	format string
+	out    string
+}
+
+func (o *output) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.format, "format", "text", "output format: text, json or csv")
+	cmd.Flags().StringVar(&o.out, "out", "", "also write an HTML report with plots, and the JSON and CSV, into this folder")
+}
+
+func (o *output) check() error {
+	switch o.format {
+	case "text", "json", "csv":
+		return nil
+	}
+	return &exitError{2, fmt.Errorf("--format %q: want text, json or csv", o.format)}
+}
+
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func (o *output) result(w io.Writer, r *sim.Result) error {
+	var err error
+	switch o.format {
+	case "json":
+		err = writeJSON(w, r)
+	case "csv":
+		err = report.CSV(w, r)
+	default:
+		err = report.Text(w, r)
+	}
+	if err == nil && o.out != "" {
+		err = report.WriteRun(o.out, r)
+	}
+	return err
+}
+
+func (o *output) comparison(w io.Writer, c *sim.Comparison) error {
+	var err error
+	switch o.format {
+	case "json":
+		err = writeJSON(w, c)
+	case "csv":
+		err = report.ComparisonCSV(w, c)
+	default:
+		err = report.ComparisonText(w, c)
+	}
+	if err == nil && o.out != "" {
+		err = report.WriteComparison(o.out, c)
+	}
+	return err
+}
+
+func openScenario(name string) (*sim.Scenario, error) {
+	sc, err := sim.Open(name)
+	if err != nil {
+		return nil, &exitError{2, err}
+	}
+	return sc, nil
+}
+
+func runCommand() *cobra.Command {
+	var scenario, policy, tracePath string
+	var seed uint64
+	var check bool
+	var o output
+	cmd := &cobra.Command{
+		Use:   "run --scenario NAME|FILE [--policy P] [--seed N]",
+		Short: "Simulate a scenario once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.check(); err != nil {
+				return err
+			}
+			sc, err := openScenario(scenario)
+			if err != nil {
+				return err
+			}
+			opts := sim.Options{Policy: policy, Seed: seed, Check: check}
+			progress := report.NewProgress(os.Stderr)
+			opts.Progress = func(now, end float64) {
+				progress.Update(now, end, "simulated "+report.Seconds(now)+" of "+report.Seconds(end))
+			}
+			var tw *trace.Writer
+			if tracePath != "" {
+				f, err := os.Create(tracePath)
+				if err != nil {
+					return &exitError{2, err}
+				}
+				defer f.Close()
+				name := policy
+				if name == "" {
+					name = core.DefaultPolicy
+				}
+				if tw, err = trace.NewWriter(f, sim.TraceHeader(sc, name, seed)); err != nil {
+					return err
+				}
+				opts.Trace = tw
+			}
+			r, err := sim.Run(sc, opts)
+			progress.Done()
+			if err != nil {
+				return err
+			}
+			if tw != nil {
+				if err := tw.Flush(); err != nil {
+					return err
+				}
+			}
+			return o.result(cmd.OutOrStdout(), r)
+		},
+	}
+	cmd.Flags().StringVar(&scenario, "scenario", "small", "built-in scenario name or scenario file (see `ocluster-sim scenarios`)")
+	cmd.Flags().StringVar(&policy, "policy", "", "scheduling policy (see `ocluster-sim policies`; default "+core.DefaultPolicy+")")
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed: the same seed gives the same run")
+	cmd.Flags().BoolVar(&check, "check", false, "check the core's invariants after every event (slow)")
+	cmd.Flags().StringVar(&tracePath, "trace", "", "record the run as a trace in this file")
+	o.flags(cmd)
+	return cmd
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+func policyList(s string) ([]string, error) {
+	if s == "" || s == "all" {
+		var names []string
+		for _, p := range core.Policies() {
+			names = append(names, p.Name)
+		}
+		return names, nil
+	}
+	names := splitList(s)
+	for _, n := range names {
+		known := false
+		for _, p := range core.Policies() {
+			known = known || p.Name == n
+		}
+		if !known {
+			return nil, &exitError{2, fmt.Errorf("--policies: unknown policy %q (see `ocluster-sim policies`)", n)}
+		}
+	}
+	return names, nil
+}
+
+// compareScenario runs every policy on seeds first..first+n-1, in
+// parallel, and compares them.
+func compareScenario(sc *sim.Scenario, policies []string, first uint64, n, parallel int, check bool) (*sim.Comparison, error) {
+	var jobs []sim.Job
+	var samples []string
+	for i := range n {
+		samples = append(samples, strconv.FormatUint(first+uint64(i), 10))
+	}
+	for _, p := range policies {
+		for i := range n {
+			p, seed := p, first+uint64(i)
+			jobs = append(jobs, func() (*sim.Result, error) {
+				return sim.Run(sc, sim.Options{Policy: p, Seed: seed, Check: check})
+			})
+		}
+	}
+	progress := report.NewProgress(os.Stderr)
+	done := 0
+	results, err := sim.RunAll(jobs, parallel, func() {
+		done++
+		progress.Update(float64(done), float64(len(jobs)), fmt.Sprintf("%d of %d runs", done, len(jobs)))
+	})
+	progress.Done()
+	if err != nil {
+		return nil, err
+	}
+	runs := make([][]*sim.Result, len(policies))
+	for i := range policies {
+		runs[i] = results[i*n : (i+1)*n]
+	}
+	return sim.Compare(sc.Name, policies, samples, runs)
+}
+
+func compareCommand() *cobra.Command {
+	var scenario, policies string
+	var traces []string
+	var seeds, parallel int
+	var first uint64
+	var check bool
+	var o output
+	cmd := &cobra.Command{
+		Use:   "compare --scenario S --policies a,b [--seeds N] | --trace FILE... --policies a,b",
+		Short: "Compare policies over several seeds (or traces), with 95% confidence intervals",
+		Long: `Runs every policy on the same samples (seeds of a scenario, or recorded
+traces) and prints each metric's mean with its 95% confidence interval, and
+each policy's difference from the first one, seed by seed, with a verdict
+only where that interval excludes zero. Runs go in parallel on all cores.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.check(); err != nil {
+				return err
+			}
+			names, err := policyList(policies)
+			if err != nil {
+				return err
+			}
+			var c *sim.Comparison
+			if len(traces) > 0 {
+				c, err = compareTraces(traces, names, parallel, check)
+			} else {
+				if seeds < 1 {
+					return &exitError{2, fmt.Errorf("--seeds %d: want 1 or more", seeds)}
+				}
+				var sc *sim.Scenario
+				if sc, err = openScenario(scenario); err != nil {
+					return err
+				}
+				c, err = compareScenario(sc, names, first, seeds, parallel, check)
+			}
+			if err != nil {
+				return err
+			}
+			return o.comparison(cmd.OutOrStdout(), c)
+		},
+	}
+	cmd.Flags().StringVar(&scenario, "scenario", "small", "built-in scenario name or scenario file")
+	cmd.Flags().StringSliceVar(&traces, "trace", nil, "compare on these traces instead of a scenario's seeds (each trace is one sample)")
+	cmd.Flags().StringVar(&policies, "policies", "all", "comma-separated policies; the first is the baseline")
+	cmd.Flags().IntVar(&seeds, "seeds", 10, "number of seeds")
+	cmd.Flags().Uint64Var(&first, "first-seed", 1, "first seed")
+	cmd.Flags().IntVar(&parallel, "parallel", 0, "runs at once (default: the number of cores)")
+	cmd.Flags().BoolVar(&check, "check", false, "check the core's invariants after every event (slow)")
+	o.flags(cmd)
+	return cmd
+}
+
+func compareTraces(files, policies []string, parallel int, check bool) (*sim.Comparison, error) {
+	type loaded struct {
+		h      trace.Header
+		events []trace.Event
+	}
+	var traces []loaded
+	for _, f := range files {
+		h, events, err := readTrace(f, false, false)
+		if err != nil {
+			return nil, err
+		}
+		traces = append(traces, loaded{h, events})
+	}
+	var jobs []sim.Job
+	for _, p := range policies {
+		for _, t := range traces {
+			p, t := p, t
+			jobs = append(jobs, func() (*sim.Result, error) {
+				return sim.Replay(t.h, t.events, sim.ReplayOptions{Options: sim.Options{Policy: p, Check: check}})
+			})
+		}
+	}
+	results, err := sim.RunAll(jobs, parallel, nil)
+	if err != nil {
+		return nil, err
+	}
+	runs := make([][]*sim.Result, len(policies))
+	for i := range policies {
+		runs[i] = results[i*len(traces) : (i+1)*len(traces)]
+	}
+	name := traces[0].h.Scenario
+	if name == "" {
+		name = "replay"
+	}
+	return sim.Compare(name, policies, files, runs)
+}
+
+// readTrace reads a trace file, or imports an SWF log.
+func readTrace(path string, swf, lenient bool) (trace.Header, []trace.Event, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return trace.Header{}, nil, &exitError{2, err}
+	}
+	defer f.Close()
+	if swf {
+		h, events, stats, err := trace.ReadSWF(f, trace.SWFOptions{Lenient: lenient})
+		if err != nil {
+			return h, nil, &exitError{2, fmt.Errorf("%s: %w", path, err)}
+		}
+		if stats.Malformed+stats.Skipped > 0 {
+			fmt.Fprintf(os.Stderr, "%s: %d jobs imported, %d malformed lines skipped, %d jobs without a submit time skipped\n", path, stats.Jobs, stats.Malformed, stats.Skipped)
+		}
+		return h, events, nil
+	}
+	h, events, err := trace.ReadAll(f)
+	if err != nil {
+		return h, nil, &exitError{2, fmt.Errorf("%s: %w", path, err)}
+	}
+	return h, events, nil
+}
+
+func replayCommand() *cobra.Command {
+	var tracePath, swfPath, policy string
+	var lenient, check bool
+	var sample, window string
+	var o output
+	cmd := &cobra.Command{
+		Use:   "replay --trace FILE | --swf FILE [--policy P]",
+		Short: "Replay a recorded trace (or an SWF workload log) under a policy",
+		Long: `Re-submits the recorded jobs at their recorded times, re-creates the
+recorded workers, and models each job's duration from where the policy
+places it (its hint cached there or not), using the durations the trace
+observed. See the trace package for the format and trace.ReadSWF for how
+an SWF log maps onto it.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.check(); err != nil {
+				return err
+			}
+			if (tracePath == "") == (swfPath == "") {
+				return &exitError{2, fmt.Errorf("give exactly one of --trace FILE or --swf FILE")}
+			}
+			path := tracePath
+			if swfPath != "" {
+				path = swfPath
+			}
+			h, events, err := readTrace(path, swfPath != "", lenient)
+			if err != nil {
+				return err
+			}
+			opts := sim.ReplayOptions{Options: sim.Options{Policy: policy, Check: check}}
+			for _, d := range []struct {
+				text string
+				to   *sim.Duration
+				flag string
+			}{{sample, &opts.Sample, "--sample"}, {window, &opts.Window, "--window"}} {
+				if d.text != "" {
+					if *d.to, err = sim.ParseDuration(d.text); err != nil {
+						return &exitError{2, fmt.Errorf("%s: %w", d.flag, err)}
+					}
+				}
+			}
+			r, err := sim.Replay(h, events, opts)
+			if err != nil {
+				return err
+			}
+			return o.result(cmd.OutOrStdout(), r)
+		},
+	}
+	cmd.Flags().StringVar(&tracePath, "trace", "", "trace file (JSON Lines, as ocluster-scheduler --trace or ocluster-sim run --trace write)")
+	cmd.Flags().StringVar(&swfPath, "swf", "", "Standard Workload Format log (Parallel Workloads Archive)")
+	cmd.Flags().BoolVar(&lenient, "lenient", false, "with --swf: skip malformed lines (counting them) instead of failing")
+	cmd.Flags().StringVar(&policy, "policy", "", "scheduling policy (default "+core.DefaultPolicy+")")
+	cmd.Flags().StringVar(&sample, "sample", "", "sampling interval of the series (default: the trace's, else span/400)")
+	cmd.Flags().StringVar(&window, "window", "", "fairness window (default: the trace's, else 10m)")
+	cmd.Flags().BoolVar(&check, "check", false, "check the core's invariants after every event (slow)")
+	o.flags(cmd)
+	return cmd
+}
+
+func policiesCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "policies",
+		Short: "List the scheduling policies, one per line: name, then what it does",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, p := range core.Policies() {
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\n", p.Name, p.Description)
+			}
+			return nil
+		},
+	}
+}
+
+func scenariosCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "scenarios [NAME]",
+		Short: "List the built-in scenarios, or print one (a starting point for your own)",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				src, err := sim.BuiltinSource(args[0])
+				if err != nil {
+					return &exitError{2, err}
+				}
+				_, err = cmd.OutOrStdout().Write(src)
+				return err
+			}
+			for _, name := range sim.Builtins() {
+				sc, err := sim.Open(name)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "%s\t%s\n", name, firstSentence(sc.Description))
+			}
+			return nil
+		},
+	}
+}
+
+func firstSentence(s string) string {
+	if i := strings.Index(s, ". "); i >= 0 {
+		return s[:i+1]
+	}
+	return s
+}
+
+// defaultComparison is what `ocluster-sim` does with no command: every
+// policy on OCluster's own stress workload and on the hot-hint workload.
+func defaultComparison(w io.Writer) error {
+	policies, _ := policyList("all")
+	for i, name := range []string{"ocluster-stress", "hot-hint"} {
+		sc, err := openScenario(name)
+		if err != nil {
+			return err
+		}
+		c, err := compareScenario(sc, policies, 1, 10, 0, false)
+		if err != nil {
+			return err
+		}
+		if i > 0 {
+			fmt.Fprintln(w)
+		}
+		if err := report.ComparisonText(w, c); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintln(w, "\nMore: ocluster-sim --help; one run in detail: ocluster-sim run --scenario small")
+	return nil
+}

@@ -1,0 +1,178 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"runtime"
+	"sync"
+
+	"gonum.org/v1/gonum/stat"
+	"gonum.org/v1/gonum/stat/distuv"
+)
+
+// Metric is one number a run is judged by.
+type Metric struct {
+	Name string // as in the JSON result
+	// Unit is "s" for durations, "" for ratios and counts.
+	Unit string
+	// Lower says whether lower is better.
+	Lower bool
+	Of    func(*Result) float64
+}
+
+// Metrics are the numbers compared between policies.
+var Metrics = []Metric{
+	{"wait_mean_s", "s", true, func(r *Result) float64 { return r.WaitMeanS }},
+	{"wait_p50_s", "s", true, func(r *Result) float64 { return r.WaitP50S }},
+	{"wait_p95_s", "s", true, func(r *Result) float64 { return r.WaitP95S }},
+	{"wait_p99_s", "s", true, func(r *Result) float64 { return r.WaitP99S }},
+	{"wait_max_s", "s", true, func(r *Result) float64 { return r.WaitMaxS }},
+	{"urgent_wait_p95_s", "s", true, func(r *Result) float64 { return r.Urgent.WaitP95S }},
+	{"turnaround_mean_s", "s", true, func(r *Result) float64 { return r.TurnaroundMeanS }},
+	{"slowdown_mean", "", true, func(r *Result) float64 { return r.SlowdownMean }},
+	{"makespan_s", "s", true, func(r *Result) float64 { return r.MakespanS }},
+	{"utilisation", "", false, func(r *Result) float64 { return r.Utilisation }},
+	{"cache_hit_rate", "", false, func(r *Result) float64 { return r.CacheHitRate }},
+	{"jain", "", false, func(r *Result) float64 { return r.Jain }},
+	{"imbalance", "", true, func(r *Result) float64 { return r.Imbalance }},
+	{"failed", "", true, func(r *Result) float64 { return float64(r.Failed) }},
+	{"unfinished", "", true, func(r *Result) float64 { return float64(r.Unfinished) }},
+}
+
+// Estimate is a mean over runs with its 95% confidence interval (Student's
+// t); with a single run the interval is the mean itself.
+type Estimate struct {
+	Mean   float64 `json:"mean"`
+	CILow  float64 `json:"ci_low"`
+	CIHigh float64 `json:"ci_high"`
+	N      int     `json:"n"`
+}
+
+func estimate(xs []float64) Estimate {
+	e := Estimate{N: len(xs)}
+	if len(xs) == 0 {
+		return e
+	}
+	e.Mean = stat.Mean(xs, nil)
+	e.CILow, e.CIHigh = e.Mean, e.Mean
+	if len(xs) > 1 {
+		half := distuv.StudentsT{Mu: 0, Sigma: 1, Nu: float64(len(xs) - 1)}.Quantile(0.975) *
+			stat.StdDev(xs, nil) / math.Sqrt(float64(len(xs)))
+		e.CILow, e.CIHigh = e.Mean-half, e.Mean+half
+	}
+	return e
+}
+
+// Difference compares a policy with the baseline on one metric, seed by
+// seed (both saw the same jobs): the mean of policy - baseline, its 95%
+// interval, and a verdict only when the interval excludes zero.
+type Difference struct {
+	Policy   string   `json:"policy"`
+	Baseline string   `json:"baseline"`
+	Diff     Estimate `json:"diff"`
+	// Relative is Diff.Mean over the baseline's mean (0 when that is 0).
+	Relative float64 `json:"relative"`
+	// Verdict is "better", "worse", or empty when the interval holds 0.
+	Verdict string `json:"verdict,omitempty"`
+}
+
+// MetricComparison is one metric across policies.
+type MetricComparison struct {
+	Metric      string       `json:"metric"`
+	Unit        string       `json:"unit,omitempty"`
+	LowerBetter bool         `json:"lower_is_better"`
+	Policies    []Estimate   `json:"policies"`
+	Differences []Difference `json:"differences"`
+}
+
+// Comparison is several policies run on the same samples (seeds of a
+// scenario, or traces).
+type Comparison struct {
+	Scenario string             `json:"scenario"`
+	Policies []string           `json:"policies"`
+	Samples  []string           `json:"samples"`
+	Metrics  []MetricComparison `json:"metrics"`
+	// Runs holds every run: Runs[policy][sample].
+	Runs [][]*Result `json:"runs"`
+}
+
+// Job is one run of a comparison or sweep.
+type Job func() (*Result, error)
+
+// RunAll runs jobs on up to parallel goroutines (GOMAXPROCS when 0) and
+// returns their results in order. done, when set, is called after each.
+func RunAll(jobs []Job, parallel int, done func()) ([]*Result, error) {
+	if parallel <= 0 {
+		parallel = runtime.GOMAXPROCS(0)
+	}
+	results := make([]*Result, len(jobs))
+	errs := make([]error, len(jobs))
+	next := make(chan int)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for range min(parallel, len(jobs)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i], errs[i] = jobs[i]()
+				if done != nil {
+					mu.Lock()
+					done()
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := range jobs {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return results, errors.Join(errs...)
+}
+
+// Compare builds the comparison of runs[policy][sample]; the first policy
+// is the baseline.
+func Compare(scenario string, policies, samples []string, runs [][]*Result) (*Comparison, error) {
+	if len(policies) == 0 || len(runs) != len(policies) {
+		return nil, fmt.Errorf("compare: %d policies but %d sets of runs", len(policies), len(runs))
+	}
+	for i, rs := range runs {
+		if len(rs) != len(samples) {
+			return nil, fmt.Errorf("compare: policy %s has %d runs for %d samples", policies[i], len(rs), len(samples))
+		}
+	}
+	c := &Comparison{Scenario: scenario, Policies: policies, Samples: samples, Runs: runs}
+	for _, m := range Metrics {
+		mc := MetricComparison{Metric: m.Name, Unit: m.Unit, LowerBetter: m.Lower}
+		values := make([][]float64, len(policies))
+		for p := range policies {
+			for _, r := range runs[p] {
+				values[p] = append(values[p], m.Of(r))
+			}
+			mc.Policies = append(mc.Policies, estimate(values[p]))
+		}
+		for p := 1; p < len(policies); p++ {
+			diffs := make([]float64, len(samples))
+			for i := range samples {
+				diffs[i] = values[p][i] - values[0][i]
+			}
+			d := Difference{Policy: policies[p], Baseline: policies[0], Diff: estimate(diffs)}
+			if base := mc.Policies[0].Mean; base != 0 {
+				d.Relative = d.Diff.Mean / math.Abs(base)
+			}
+			if d.Diff.N > 1 && (d.Diff.CILow > 0 || d.Diff.CIHigh < 0) {
+				if (d.Diff.Mean < 0) == m.Lower {
+					d.Verdict = "better"
+				} else {
+					d.Verdict = "worse"
+				}
+			}
+			mc.Differences = append(mc.Differences, d)
+		}
+		c.Metrics = append(c.Metrics, mc)
+	}
+	return c, nil
+}
