@@ -208,8 +208,8 @@ func (p *SweepPlan) Record(k int, r *Result) SweepRecord {
 
 // SweepRow is one combination under one policy, merged over its seeds.
 type SweepRow struct {
-	Settings []Setting          `json:"settings"`
-	Policy   string             `json:"policy"`
+	Settings []Setting           `json:"settings"`
+	Policy   string              `json:"policy"`
 	Metrics  map[string]Estimate `json:"metrics"`
 }
 
