@@ -139,7 +139,7 @@ func (st *stream) generate() []jobSeed {
 		}
 		seeds = append(seeds, s)
 	}
-	for u := 0; u < units; u++ {
+	for u := 0; u < units && (st.spec.Jobs == 0 || st.generated < st.spec.Jobs); u++ {
 		switch h.Kind {
 		case "none":
 			add("")
