@@ -310,8 +310,10 @@ func (p *Pool) add(t *Ticket) {
 		if !w.Active() {
 			continue // a stale entry
 		}
-		p.enqueue(w, t, p.policy.placementCost(p, t, false))
-		p.markCached(t.hint, w)
+		// OCluster stores the hint as cached on the worker as it hands
+		// it the job, before the worker has run it.
+		cached := p.markCached(t.hint, w)
+		p.enqueue(w, t, p.policy.placementCost(p, t, false), cached)
 		p.sched.wake(w)
 		return
 	}
@@ -322,14 +324,17 @@ func (p *Pool) assignPreferred(t *Ticket) bool {
 	if w == nil {
 		return false
 	}
-	p.enqueue(w, t, p.policy.placementCost(p, t, true))
+	p.enqueue(w, t, p.policy.placementCost(p, t, true), true)
 	p.sched.wake(w)
 	return true
 }
 
-func (p *Pool) enqueue(w *Worker, t *Ticket, cost float64) {
+// enqueue puts t in w's local queue; cached says whether w was stored as
+// having t's hint before this placement.
+func (p *Pool) enqueue(w *Worker, t *Ticket, cost float64, cached bool) {
 	t.cost = cost
 	t.worker = w
+	t.wasCached = cached && t.job.Hint != ""
 	w.workload += cost
 	w.local.push(t)
 }
@@ -348,6 +353,7 @@ func (p *Pool) runPop(w *Worker) (*Ticket, error) {
 		}
 		if t := w.local.pop(); t != nil {
 			w.workload -= t.cost
+			p.markCached(t.hint, w)
 			p.take(w, t)
 			return t, nil
 		}
@@ -364,13 +370,14 @@ func (p *Pool) runPop(w *Worker) (*Ticket, error) {
 		if p.assignPreferred(t) {
 			continue
 		}
+		t.wasCached = p.markCached(t.hint, w) && t.job.Hint != ""
 		p.take(w, t)
 		return t, nil
 	}
 }
 
+// take starts t on w; the caller has stored w as having t's hint.
 func (p *Pool) take(w *Worker, t *Ticket) {
-	p.markCached(t.hint, w)
 	t.state = TicketRunning
 	t.worker = w
 	t.cost = unassigned
@@ -391,15 +398,18 @@ func (p *Pool) decPending(t *Ticket) {
 	}
 }
 
-func (p *Pool) markCached(h *hintEntry, w *Worker) {
+// markCached stores w as having h cached, and reports whether it was
+// stored so already.
+func (p *Pool) markCached(h *hintEntry, w *Worker) bool {
 	key := cacheKey{h, w.record}
 	if _, ok := p.cached[key]; ok {
-		return
+		return true
 	}
 	now := p.sched.now()
 	p.cached[key] = now
 	h.addWorker(w.record)
 	p.sched.report(Change{Kind: CacheAdded, Pool: p.name, Hint: h.name, Worker: w.name, At: now})
+	return false
 }
 
 // Cancel removes a queued job. It fails with ErrNotQueued once a worker has

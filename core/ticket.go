@@ -60,6 +60,7 @@ type Ticket struct {
 	worker    *Worker // whose local queue holds it, or who runs or ran it
 	submitted float64
 	started   float64
+	wasCached bool
 }
 
 // ID is the ticket's submission sequence number, unique within a Scheduler.
@@ -97,3 +98,7 @@ func (t *Ticket) SubmittedAt() float64 { return t.submitted }
 
 // StartedAt is the clock reading when a worker took the job (0 before).
 func (t *Ticket) StartedAt() float64 { return t.started }
+
+// WasCached reports whether the worker that took the job was stored as
+// having the job's hint cached when it took it.
+func (t *Ticket) WasCached() bool { return t.wasCached }

@@ -87,8 +87,9 @@ func (w *Worker) Released() bool { return w.finished }
 // Workload is the estimated cost of the jobs queued for this worker.
 func (w *Worker) Workload() float64 { return w.workload }
 
-// Queued is the number of jobs in the worker's local queue.
-func (w *Worker) Queued() int { return w.local.Len() }
+// Queued returns how many jobs wait in the worker's local queue, and how
+// many of those are urgent.
+func (w *Worker) Queued() (jobs, urgent int) { return w.local.Len(), w.local.urgent }
 
 // Running returns the jobs the worker has taken and not yet finished, in the
 // order it took them.

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 need() { command -v "$1" >/dev/null 2>&1 || need_apt+=("$2"); }
 need git git
+need capnp capnproto
 # The HTML report is checked in a real browser.
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -29,3 +30,6 @@ go vet ./...
 
 echo "== go test"
 go test -count=1 ./...
+
+echo "== go test -race (the packages that run goroutines)"
+go test -race -count=1 ./transport/... ./store/... ./sim/

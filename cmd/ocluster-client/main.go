@@ -1,0 +1,226 @@
+// Command ocluster-client submits a job to a scheduler, tails its log and
+// prints its result.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ocluster-go/ocluster/runners"
+	"github.com/ocluster-go/ocluster/transport"
+)
+
+// usageError makes the command exit with 2.
+type usageError struct{ error }
+
+type common struct {
+	capPath   string
+	pool      string
+	cacheHint string
+	urgent    bool
+	secrets   []string
+	estimate  float64
+}
+
+func (c *common) flags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVarP(&c.capPath, "connect", "c", "", "the client's .cap file (from ocluster-admin add-client)")
+	f.StringVar(&c.pool, "pool", "", "pool to build on")
+	f.StringVar(&c.cacheHint, "cache-hint", "", "jobs with the same hint go to workers that ran one before")
+	f.BoolVar(&c.urgent, "urgent", false, "run before all non-urgent jobs")
+	f.StringArrayVar(&c.secrets, "secret", nil, "ID:FILE: a secret for the build (repeatable)")
+	f.Float64Var(&c.estimate, "estimate", 0, "your estimate of the run time in seconds (0: none)")
+	cmd.MarkFlagRequired("connect")
+	cmd.MarkFlagRequired("pool")
+}
+
+// source reads REPO_URL COMMIT... into the job.
+func (c *common) source(job *runners.Job, args []string) error {
+	job.CacheHint, job.Estimate = c.cacheHint, c.estimate
+	switch {
+	case len(args) == 1:
+		return usageError{fmt.Errorf("no commits requested from repository %q", args[0])}
+	case len(args) > 1:
+		job.Repository, job.Commits = args[0], args[1:]
+	}
+	for _, s := range c.secrets {
+		id, path, ok := strings.Cut(s, ":")
+		if !ok || id == "" || path == "" {
+			return usageError{fmt.Errorf("--secret %q: want ID:FILE", s)}
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return usageError{fmt.Errorf("--secret %s: %w", id, err)}
+		}
+		job.Secrets = append(job.Secrets, runners.Secret{ID: id, Value: string(data)})
+	}
+	return nil
+}
+
+func main() {
+	root := &cobra.Command{
+		Use:           "ocluster-client",
+		Short:         "Submit jobs to an ocluster scheduler",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(dockerCommand(), obuilderCommand())
+	err := root.Execute()
+	if err == nil {
+		return
+	}
+	var ue usageError
+	if errors.As(err, &ue) || isUsage(err) {
+		fmt.Fprintln(os.Stderr, "ocluster-client:", err)
+		os.Exit(2)
+	}
+	fmt.Fprintln(os.Stderr, err)
+	os.Exit(1)
+}
+
+func dockerCommand() *cobra.Command {
+	var c common
+	var localDockerfile, contextDockerfile, pushTo, pushUser, pushPasswordFile string
+	var buildArgs []string
+	var squash, buildkit, includeGit bool
+	cmd := &cobra.Command{
+		Use:   "submit-docker -c CAP --pool POOL [REPO_URL COMMIT...] [--local-dockerfile F | --context-dockerfile F]",
+		Short: "Submit a Docker build",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			job := &runners.Job{Docker: &runners.DockerBuild{BuildArgs: buildArgs, Squash: squash, BuildKit: buildkit, IncludeGit: includeGit}}
+			if err := c.source(job, args); err != nil {
+				return err
+			}
+			switch {
+			case localDockerfile != "" && contextDockerfile != "":
+				return usageError{errors.New("give --local-dockerfile or --context-dockerfile, not both")}
+			case localDockerfile != "":
+				data, err := os.ReadFile(localDockerfile)
+				if err != nil {
+					return usageError{err}
+				}
+				job.Docker.DockerfileContents = string(data)
+			default:
+				if job.Repository == "" {
+					return usageError{errors.New("without a repository, give the Dockerfile with --local-dockerfile")}
+				}
+				job.Docker.DockerfilePath = contextDockerfile
+				if job.Docker.DockerfilePath == "" {
+					job.Docker.DockerfilePath = "Dockerfile"
+				}
+			}
+			if pushTo != "" {
+				job.Docker.PushTarget = pushTo
+				if (pushUser == "") != (pushPasswordFile == "") {
+					return usageError{errors.New("give both --push-user and --push-password, or neither")}
+				}
+				if pushPasswordFile != "" {
+					password, err := os.ReadFile(pushPasswordFile)
+					if err != nil {
+						return usageError{err}
+					}
+					job.Docker.PushUser, job.Docker.PushPassword = pushUser, strings.TrimSpace(string(password))
+				}
+			} else if pushUser != "" || pushPasswordFile != "" {
+				return usageError{errors.New("--push-user and --push-password need --push-to")}
+			}
+			return submit(cmd, &c, job)
+		},
+	}
+	c.flags(cmd)
+	f := cmd.Flags()
+	f.StringVar(&localDockerfile, "local-dockerfile", "", "a Dockerfile on this machine, sent with the job")
+	f.StringVar(&contextDockerfile, "context-dockerfile", "", "the Dockerfile's path inside the repository (default Dockerfile)")
+	f.StringVar(&pushTo, "push-to", "", "REPO:TAG to push the image to")
+	f.StringVar(&pushUser, "push-user", "", "user for the push")
+	f.StringVar(&pushPasswordFile, "push-password", "", "file holding the password for the push")
+	f.StringArrayVar(&buildArgs, "build-arg", nil, "NAME=VALUE for the build (repeatable)")
+	f.BoolVar(&squash, "squash", false, "squash the image's layers")
+	f.BoolVar(&buildkit, "buildkit", false, "build with BuildKit")
+	f.BoolVar(&includeGit, "include-git", false, "keep .git in the build context")
+	return cmd
+}
+
+func obuilderCommand() *cobra.Command {
+	var c common
+	var specFile string
+	cmd := &cobra.Command{
+		Use:   "submit-obuilder -c CAP --pool POOL --local-file SPEC [REPO_URL COMMIT...]",
+		Short: "Submit an OBuilder build",
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := os.ReadFile(specFile)
+			if err != nil {
+				return usageError{err}
+			}
+			job := &runners.Job{OBuilder: &runners.OBuilderBuild{Spec: string(spec)}}
+			if err := c.source(job, args); err != nil {
+				return err
+			}
+			return submit(cmd, &c, job)
+		},
+	}
+	c.flags(cmd)
+	cmd.Flags().StringVar(&specFile, "local-file", "", "the OBuilder spec to build")
+	cmd.MarkFlagRequired("local-file")
+	return cmd
+}
+
+// submit sends the job, tails its log and prints its result.
+func submit(cmd *cobra.Command, c *common, job *runners.Job) error {
+	ref, err := transport.ReadCapFile(c.capPath)
+	if err != nil {
+		return usageError{err}
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	conn, err := transport.Connect(ctx, ref, nil)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	sub, err := conn.Submission(ctx)
+	if err != nil {
+		return err
+	}
+	defer sub.Release()
+	ticket, err := transport.Submit(ctx, sub, c.pool, job, c.urgent)
+	if err != nil {
+		return err
+	}
+	defer ticket.Release()
+	j, err := transport.TicketJob(ctx, ticket)
+	if err != nil {
+		return err
+	}
+	defer j.Release()
+	out := cmd.OutOrStdout()
+	fmt.Fprintln(out, "Tailing log:")
+	if err := transport.Tail(ctx, j, out); err != nil {
+		return err
+	}
+	result, err := transport.Result(ctx, j)
+	if err != nil {
+		fmt.Fprintf(out, "%s.\n", err)
+		os.Exit(1)
+	}
+	if result != "" {
+		fmt.Fprintf(out, "Result: %q\n", result)
+	}
+	return nil
+}
+
+// isUsage recognises cobra's own errors about the command line.
+func isUsage(err error) bool {
+	for _, prefix := range []string{"required flag", "unknown flag", "unknown shorthand flag", "unknown command", "invalid argument", "flag needs", "accepts ", "requires "} {
+		if strings.HasPrefix(err.Error(), prefix) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,78 @@
+package runners
+
+import (
+	"context"
+	"errors"
+	"io"
+)
+
+// Job describes one job, whatever carried it to the worker.
+type Job struct {
+	// Exactly one of Docker, OBuilder and Custom is set.
+	Docker   *DockerBuild
+	OBuilder *OBuilderBuild
+	Custom   *Custom
+
+	CacheHint  string
+	Repository string   // git URL of the build context, if any
+	Commits    []string // none: no context; several: merged
+	Secrets    []Secret
+	// Estimate is the client's guess of the run time in seconds (0: none).
+	Estimate float64
+}
+
+// Kind names the job's action: "docker", "obuilder" or the custom kind.
+func (j *Job) Kind() string {
+	switch {
+	case j.Docker != nil:
+		return "docker"
+	case j.OBuilder != nil:
+		return "obuilder"
+	case j.Custom != nil:
+		return j.Custom.Kind
+	}
+	return ""
+}
+
+// DockerBuild is a docker build, optionally pushed.
+type DockerBuild struct {
+	// Exactly one of DockerfileContents and DockerfilePath is set.
+	DockerfileContents string
+	DockerfilePath     string // inside the build context
+
+	PushTarget   string // "repo:tag"; empty: no push
+	PushUser     string
+	PushPassword string
+	BuildArgs    []string // "NAME=VALUE"
+	Squash       bool
+	BuildKit     bool
+	IncludeGit   bool
+}
+
+// OBuilderBuild is an OBuilder spec.
+type OBuilderBuild struct {
+	Spec string
+}
+
+// Custom is a job of a kind the core project does not define.
+type Custom struct {
+	Kind    string
+	Payload []byte
+}
+
+// Secret is made available to the build without entering its result.
+type Secret struct {
+	ID    string
+	Value string
+}
+
+// Runner runs jobs. Run returns the job's output (for a Docker build, the
+// image id or pushed digest), or an error saying why it failed. It must
+// stop promptly when ctx is cancelled, returning ErrCancelled, and leave
+// nothing running.
+type Runner interface {
+	Run(ctx context.Context, job *Job, contextDir string, log io.Writer) (output string, err error)
+}
+
+// ErrCancelled is the error of a run stopped by its context.
+var ErrCancelled = errors.New("Build cancelled")

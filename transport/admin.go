@@ -1,0 +1,440 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"capnproto.org/go/capnp/v3/exc"
+
+	"github.com/ocluster-go/ocluster/core"
+	"github.com/ocluster-go/ocluster/trace"
+	"github.com/ocluster-go/ocluster/transport/schema"
+)
+
+// UpdateTimeout bounds how long an update waits for the worker to come back.
+const UpdateTimeout = 600 * time.Second
+
+func failed(format string, args ...any) error {
+	return exc.New(exc.Failed, "", fmt.Sprintf(format, args...))
+}
+
+type adminServer struct {
+	s *Scheduler
+}
+
+func (a *adminServer) Pools(ctx context.Context, call schema.Admin_pools) error {
+	names := a.s.core.Pools()
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	list, err := res.NewNames(int32(len(names)))
+	if err != nil {
+		return err
+	}
+	for i, n := range names {
+		list.Set(i, n)
+	}
+	return nil
+}
+
+func (a *adminServer) Pool(ctx context.Context, call schema.Admin_pool) error {
+	name, err := call.Args().Name()
+	if err != nil {
+		return err
+	}
+	p := a.s.pools[name]
+	if p == nil {
+		return failed("No such pool %q (pools: %s)", name, a.s.poolNames())
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	return res.SetPool(guarded[schema.PoolAdmin](schema.PoolAdmin_NewServer(&poolAdminServer{s: a.s, p: p})))
+}
+
+func (a *adminServer) AddClient(ctx context.Context, call schema.Admin_addClient) error {
+	call.Go()
+	id, err := call.Args().Id()
+	if err != nil {
+		return err
+	}
+	capFile, err := a.s.addClient(ctx, id)
+	if err != nil {
+		return err
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	if err := res.SetCapFile(capFile); err != nil {
+		return err
+	}
+	return res.SetSubmission(guarded[schema.Submission](schema.Submission_NewServer(&submissionServer{s: a.s, client: id})))
+}
+
+// addClient registers a client and returns its capability file's line.
+// The secret's hash is stored before the line is handed out.
+func (s *Scheduler) addClient(ctx context.Context, id string) (string, error) {
+	if err := validName("client id", id); err != nil {
+		return "", failed("%s", err)
+	}
+	s.mu.Lock()
+	exists := s.core.HasClient(id)
+	s.mu.Unlock()
+	if exists {
+		return "", failed("Client %q already registered!", id)
+	}
+	secret := newSecret()
+	h := hashSecret(secret)
+	if s.cfg.Store != nil {
+		// A removal of an earlier client of this id may still be queued:
+		// it must land before the new client does.
+		if err := s.Flush(ctx); err != nil {
+			return "", err
+		}
+		if err := s.cfg.Store.AddClient(id, h); err != nil {
+			return "", failed("storing client %q: %v", id, err)
+		}
+	}
+	var failure error
+	s.locked(func() {
+		if failure = s.core.AddClient(id); failure == nil {
+			s.clients[fmtHash(h)] = id
+		}
+	})
+	if failure != nil {
+		return "", failed("%v", failure)
+	}
+	if err := s.Flush(ctx); err != nil {
+		return "", err
+	}
+	s.log.Info(fmt.Sprintf("Created new submission endpoint for client %q", id))
+	return s.capFor(secret), nil
+}
+
+func (a *adminServer) RemoveClient(ctx context.Context, call schema.Admin_removeClient) error {
+	call.Go()
+	id, err := call.Args().Id()
+	if err != nil {
+		return err
+	}
+	s := a.s
+	var failure error
+	s.locked(func() {
+		if err := s.core.RemoveClient(id); err != nil {
+			failure = failed("Unknown client %q", id)
+			return
+		}
+		for h, c := range s.clients {
+			if c == id {
+				delete(s.clients, h)
+				s.revoked[h] = id
+			}
+		}
+	})
+	if failure != nil {
+		return failure
+	}
+	// The core's ClientRemoved change revokes the secret in the store.
+	if err := s.Flush(ctx); err != nil {
+		return err
+	}
+	s.log.Info(fmt.Sprintf("Removed endpoint for client %q", id))
+	return nil
+}
+
+func (a *adminServer) ListClients(ctx context.Context, call schema.Admin_listClients) error {
+	a.s.mu.Lock()
+	ids := a.s.core.Clients()
+	a.s.mu.Unlock()
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	list, err := res.NewClients(int32(len(ids)))
+	if err != nil {
+		return err
+	}
+	for i, id := range ids {
+		list.Set(i, id)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- pool admin
+
+type poolAdminServer struct {
+	s *Scheduler
+	p *pool
+}
+
+func (pa *poolAdminServer) Show(ctx context.Context, call schema.PoolAdmin_show) error {
+	pa.s.mu.Lock()
+	text := pa.p.core.Show(core.ShowOptions{Running: true})
+	pa.s.mu.Unlock()
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	return res.SetState(text)
+}
+
+func (pa *poolAdminServer) Workers(ctx context.Context, call schema.PoolAdmin_workers) error {
+	pa.s.mu.Lock()
+	infos := pa.p.core.KnownWorkers()
+	pa.s.mu.Unlock()
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	list, err := res.NewWorkers(int32(len(infos)))
+	if err != nil {
+		return err
+	}
+	for i, info := range infos {
+		w := list.At(i)
+		if err := w.SetName(info.Name); err != nil {
+			return err
+		}
+		w.SetActive(info.Active)
+		w.SetConnected(info.Connected)
+	}
+	return nil
+}
+
+func (pa *poolAdminServer) Worker(ctx context.Context, call schema.PoolAdmin_worker) error {
+	name, err := call.Args().Worker()
+	if err != nil {
+		return err
+	}
+	pa.s.mu.Lock()
+	var target schema.Worker
+	if wc := pa.p.workers[name]; wc != nil {
+		target = wc.cap.AddRef()
+	}
+	pa.s.mu.Unlock()
+	if !target.IsValid() {
+		return failed("Worker %q is not connected to pool %q", name, pa.p.name)
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		target.Release()
+		return err
+	}
+	return res.SetWorker(guarded[schema.Worker](schema.Worker_NewServer(&workerProxy{target: target})))
+}
+
+func (pa *poolAdminServer) SetActive(ctx context.Context, call schema.PoolAdmin_setActive) error {
+	call.Go()
+	args := call.Args()
+	name, err := args.Worker()
+	if err != nil {
+		return err
+	}
+	if err := pa.s.adminPause(pa.p, name, !args.Active(), args.AutoCreate()); err != nil {
+		return err
+	}
+	return pa.s.Flush(ctx)
+}
+
+func (s *Scheduler) adminPause(p *pool, name string, paused, autoCreate bool) error {
+	var failure error
+	s.locked(func() {
+		if err := p.core.SetAdminPause(name, paused, autoCreate); err != nil {
+			if errors.Is(err, core.ErrUnknownWorker) {
+				err = failed("Unknown worker %q in pool %q (use --auto-create to pause a worker before it first connects)", name, p.name)
+			}
+			failure = err
+			return
+		}
+		kind := trace.Unpause
+		if paused {
+			kind = trace.Pause
+		}
+		s.record(trace.Event{Kind: kind, Pool: p.name, Worker: name})
+	})
+	return failure
+}
+
+// running is how many jobs a connected worker runs, with the channel that
+// closes on the next change, or -1 when it is not connected.
+func (s *Scheduler) running(p *pool, name string) (int, <-chan struct{}) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if wc := p.workers[name]; wc != nil {
+		return len(wc.core.Running()), p.changed
+	}
+	return -1, p.changed
+}
+
+func report(ctx context.Context, progress schema.Progress, status string) {
+	if !progress.IsValid() {
+		return
+	}
+	f, release := progress.Report(ctx, func(p schema.Progress_report_Params) error { return p.SetStatus(status) })
+	defer release()
+	f.Struct() // a progress reporter that went away does not stop the work
+}
+
+func (pa *poolAdminServer) Drain(ctx context.Context, call schema.PoolAdmin_drain) error {
+	call.Go()
+	name, err := call.Args().Worker()
+	if err != nil {
+		return err
+	}
+	progress := call.Args().Progress().AddRef()
+	defer progress.Release()
+	s, p := pa.s, pa.p
+	n, _ := s.running(p, name)
+	if n < 0 {
+		if err := s.adminPause(p, name, true, false); err != nil {
+			return err
+		}
+		report(ctx, progress, "Disconnected (nothing to drain)")
+		return s.Flush(ctx)
+	}
+	if err := s.adminPause(p, name, true, false); err != nil {
+		return err
+	}
+	if err := s.Flush(ctx); err != nil {
+		return err
+	}
+	last := -2
+	for {
+		n, changed := s.running(p, name)
+		if n != last {
+			report(ctx, progress, fmt.Sprintf("Running jobs: %d", max(n, 0)))
+			last = n
+		}
+		if n <= 0 {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (pa *poolAdminServer) Update(ctx context.Context, call schema.PoolAdmin_update) error {
+	call.Go()
+	name, err := call.Args().Worker()
+	if err != nil {
+		return err
+	}
+	progress := call.Args().Progress().AddRef()
+	defer progress.Release()
+	s, p := pa.s, pa.p
+	var old *workerConn
+	var target schema.Worker
+	s.locked(func() {
+		if wc := p.workers[name]; wc != nil {
+			old = wc
+			target = wc.cap.AddRef()
+			wc.core.Shutdown() // no new jobs
+		}
+	})
+	if old == nil {
+		return failed("Worker %q is not connected to pool %q", name, p.name)
+	}
+	defer target.Release()
+	for last := -2; ; {
+		n, changed := s.running(p, name)
+		if n <= 0 {
+			break
+		}
+		if n != last {
+			report(ctx, progress, fmt.Sprintf("Running jobs: %d", n))
+			last = n
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	report(ctx, progress, "Restarting")
+	s.log.Info(fmt.Sprintf("Restarting %q", name))
+	f, release := target.SelfUpdate(ctx, nil)
+	_, err = f.Struct()
+	release()
+	if err != nil && !errors.Is(err, context.Canceled) {
+		// The worker exits as it answers; a dropped connection is expected.
+		s.log.Debug("selfUpdate ended", "worker", name, "err", err)
+	}
+	s.log.Info(fmt.Sprintf("Waiting for %q to reconnect after update", name))
+	deadline := time.NewTimer(UpdateTimeout)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		wc, changed := p.workers[name], p.changed
+		s.mu.Unlock()
+		if wc != nil && wc != old {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return failed("Timeout waiting for worker %q to reconnect!", name)
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+func (pa *poolAdminServer) SetRate(ctx context.Context, call schema.PoolAdmin_setRate) error {
+	call.Go()
+	args := call.Args()
+	client, err := args.Client()
+	if err != nil {
+		return err
+	}
+	rate := args.Rate()
+	s, p := pa.s, pa.p
+	var failure error
+	s.locked(func() {
+		switch {
+		case !s.core.HasClient(client):
+			failure = failed("No such user %q (see list-clients)", client)
+		case math.IsNaN(rate) || math.IsInf(rate, 0) || rate <= 0:
+			failure = failed("Rate %v must be a finite number more than 0", rate)
+		default:
+			failure = p.core.SetRate(client, rate)
+			s.record(trace.Event{Kind: trace.Rate, Pool: p.name, Client: client, Rate: rate})
+		}
+	})
+	if failure != nil {
+		return failure
+	}
+	return s.Flush(ctx)
+}
+
+func (pa *poolAdminServer) Forget(ctx context.Context, call schema.PoolAdmin_forget) error {
+	call.Go()
+	name, err := call.Args().Worker()
+	if err != nil {
+		return err
+	}
+	s, p := pa.s, pa.p
+	var failure error
+	s.locked(func() {
+		switch err := p.core.Forget(name); {
+		case errors.Is(err, core.ErrStillConnected):
+			failure = failed("Worker %q is still connected!", name)
+		case errors.Is(err, core.ErrUnknownWorker):
+			failure = failed("Worker %q not known in this pool", name)
+		default:
+			failure = err
+		}
+	})
+	if failure != nil {
+		return failure
+	}
+	return s.Flush(ctx)
+}

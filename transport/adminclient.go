@@ -1,0 +1,202 @@
+package transport
+
+import (
+	"context"
+	"errors"
+
+	capnp "capnproto.org/go/capnp/v3"
+
+	"github.com/ocluster-go/ocluster/core"
+	"github.com/ocluster-go/ocluster/transport/schema"
+)
+
+// AdminClient wraps the admin capability for the admin command.
+type AdminClient struct {
+	admin schema.Admin
+}
+
+// NewAdminClient takes over an admin capability.
+func NewAdminClient(admin schema.Admin) *AdminClient { return &AdminClient{admin: admin} }
+
+// Release drops the capability.
+func (a *AdminClient) Release() { a.admin.Release() }
+
+func remote(err error) error {
+	if err == nil {
+		return nil
+	}
+	return errors.New(remoteMessage(err))
+}
+
+// AddClient registers a client and returns its capability file's text.
+func (a *AdminClient) AddClient(ctx context.Context, id string) (string, error) {
+	f, release := a.admin.AddClient(ctx, func(p schema.Admin_addClient_Params) error { return p.SetId(id) })
+	defer release()
+	res, err := f.Struct()
+	if err != nil {
+		return "", remote(err)
+	}
+	return res.CapFile()
+}
+
+// RemoveClient revokes a client.
+func (a *AdminClient) RemoveClient(ctx context.Context, id string) error {
+	f, release := a.admin.RemoveClient(ctx, func(p schema.Admin_removeClient_Params) error { return p.SetId(id) })
+	defer release()
+	_, err := f.Struct()
+	return remote(err)
+}
+
+// ListClients lists the client ids.
+func (a *AdminClient) ListClients(ctx context.Context) ([]string, error) {
+	f, release := a.admin.ListClients(ctx, nil)
+	defer release()
+	res, err := f.Struct()
+	if err != nil {
+		return nil, remote(err)
+	}
+	return texts(res.Clients())
+}
+
+// Pools lists the pool names.
+func (a *AdminClient) Pools(ctx context.Context) ([]string, error) {
+	f, release := a.admin.Pools(ctx, nil)
+	defer release()
+	res, err := f.Struct()
+	if err != nil {
+		return nil, remote(err)
+	}
+	return texts(res.Names())
+}
+
+func texts(l capnp.TextList, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, l.Len())
+	for i := range out {
+		if out[i], err = l.At(i); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// PoolClient wraps a pool's admin capability.
+type PoolClient struct {
+	pool schema.PoolAdmin
+}
+
+// Pool returns a pool's admin capability.
+func (a *AdminClient) Pool(ctx context.Context, name string) (*PoolClient, error) {
+	f, release := a.admin.Pool(ctx, func(p schema.Admin_pool_Params) error { return p.SetName(name) })
+	defer release()
+	res, err := f.Struct()
+	if err != nil {
+		return nil, remote(err)
+	}
+	return &PoolClient{pool: res.Pool().AddRef()}, nil
+}
+
+// Release drops the capability.
+func (p *PoolClient) Release() { p.pool.Release() }
+
+// Show is the pool's state, with each worker's running jobs.
+func (p *PoolClient) Show(ctx context.Context) (string, error) {
+	f, release := p.pool.Show(ctx, nil)
+	defer release()
+	res, err := f.Struct()
+	if err != nil {
+		return "", remote(err)
+	}
+	return res.State()
+}
+
+// Workers lists the pool's known workers.
+func (p *PoolClient) Workers(ctx context.Context) ([]core.WorkerInfo, error) {
+	f, release := p.pool.Workers(ctx, nil)
+	defer release()
+	res, err := f.Struct()
+	if err != nil {
+		return nil, remote(err)
+	}
+	l, err := res.Workers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]core.WorkerInfo, l.Len())
+	for i := range out {
+		w := l.At(i)
+		name, err := w.Name()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = core.WorkerInfo{Name: name, Active: w.Active(), Connected: w.Connected()}
+	}
+	return out, nil
+}
+
+// SetActive pauses or unpauses a worker (autoCreate: even one never seen).
+func (p *PoolClient) SetActive(ctx context.Context, worker string, active, autoCreate bool) error {
+	f, release := p.pool.SetActive(ctx, func(a schema.PoolAdmin_setActive_Params) error {
+		a.SetActive(active)
+		a.SetAutoCreate(autoCreate)
+		return a.SetWorker(worker)
+	})
+	defer release()
+	_, err := f.Struct()
+	return remote(err)
+}
+
+// progressServer relays progress reports to a function.
+type progressServer struct{ report func(string) }
+
+func (p progressServer) Report(ctx context.Context, call schema.Progress_report) error {
+	status, err := call.Args().Status()
+	if err != nil {
+		return err
+	}
+	p.report(status)
+	return nil
+}
+
+// Drain pauses a worker and waits for its running jobs, reporting progress.
+func (p *PoolClient) Drain(ctx context.Context, worker string, progress func(string)) error {
+	f, release := p.pool.Drain(ctx, func(a schema.PoolAdmin_drain_Params) error {
+		a.SetProgress(schema.Progress_ServerToClient(progressServer{progress}))
+		return a.SetWorker(worker)
+	})
+	defer release()
+	_, err := f.Struct()
+	return remote(err)
+}
+
+// Update restarts a worker on a new version, reporting progress.
+func (p *PoolClient) Update(ctx context.Context, worker string, progress func(string)) error {
+	f, release := p.pool.Update(ctx, func(a schema.PoolAdmin_update_Params) error {
+		a.SetProgress(schema.Progress_ServerToClient(progressServer{progress}))
+		return a.SetWorker(worker)
+	})
+	defer release()
+	_, err := f.Struct()
+	return remote(err)
+}
+
+// SetRate sets a client's rate in the pool.
+func (p *PoolClient) SetRate(ctx context.Context, client string, rate float64) error {
+	f, release := p.pool.SetRate(ctx, func(a schema.PoolAdmin_setRate_Params) error {
+		a.SetRate(rate)
+		return a.SetClient(client)
+	})
+	defer release()
+	_, err := f.Struct()
+	return remote(err)
+}
+
+// Forget removes a disconnected worker's record.
+func (p *PoolClient) Forget(ctx context.Context, worker string) error {
+	f, release := p.pool.Forget(ctx, func(a schema.PoolAdmin_forget_Params) error { return a.SetWorker(worker) })
+	defer release()
+	_, err := f.Struct()
+	return remote(err)
+}

@@ -1,0 +1,562 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"capnproto.org/go/capnp/v3/exc"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/ocluster-go/ocluster/runners"
+	"github.com/ocluster-go/ocluster/transport/schema"
+)
+
+// ContextPreparer makes a job's build context (e.g. a git checkout).
+type ContextPreparer interface {
+	Prepare(ctx context.Context, job *runners.Job, log io.Writer) (dir string, release func(), err error)
+}
+
+// AgentConfig says how to run a worker.
+type AgentConfig struct {
+	Ref      SturdyRef // the pool's capability
+	Name     string
+	Capacity int
+	StateDir string
+	// Runners run the jobs, by kind ("docker", "obuilder", or a custom
+	// kind); the runner under "" takes any kind without its own.
+	Runners map[string]runners.Runner
+	// Context prepares git build contexts; without it, such jobs fail.
+	Context ContextPreparer
+	// Registry holds the worker's metrics (one is made when nil).
+	Registry *prometheus.Registry
+	// AdditionalMetrics are other Prometheus endpoints to relay, by name.
+	AdditionalMetrics map[string]string
+	// HostMetrics is the node exporter's URL.
+	HostMetrics string
+	// RetryDelay is the least time between two connection attempts
+	// (default 10 s).
+	RetryDelay time.Duration
+	Logger     *slog.Logger
+}
+
+// ErrSelfUpdate is returned by Run when the scheduler asked the worker to
+// update: it finished its jobs and should exit so that its service
+// manager starts the new version.
+var ErrSelfUpdate = errors.New("exiting to update, as the scheduler asked")
+
+// Agent is a worker: it pulls jobs from a pool and runs them.
+type Agent struct {
+	cfg     AgentConfig
+	log     *slog.Logger
+	metrics agentMetrics
+
+	mu       sync.Mutex
+	inUse    int
+	changed  chan struct{} // closed and replaced when inUse or updating changes
+	updating bool
+	queue    schema.Queue // of the current connection
+	active   bool
+}
+
+type agentMetrics struct {
+	accepted prometheus.Counter
+	jobTime  *prometheus.SummaryVec
+	running  prometheus.Gauge
+}
+
+// NewAgent checks the configuration and returns an agent.
+func NewAgent(cfg AgentConfig) (*Agent, error) {
+	if err := validName("worker name", cfg.Name); err != nil {
+		return nil, err
+	}
+	if cfg.Capacity < 1 {
+		return nil, fmt.Errorf("capacity %d: a worker runs at least one job at a time", cfg.Capacity)
+	}
+	if len(cfg.Runners) == 0 {
+		return nil, errors.New("no runner configured")
+	}
+	if err := os.MkdirAll(filepath.Join(cfg.StateDir, "logs"), 0o700); err != nil {
+		return nil, fmt.Errorf("state dir: %w", err)
+	}
+	if cfg.RetryDelay == 0 {
+		cfg.RetryDelay = 10 * time.Second
+	}
+	if cfg.HostMetrics == "" {
+		cfg.HostMetrics = "http://127.0.0.1:9100/metrics"
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	a := &Agent{cfg: cfg, log: log, changed: make(chan struct{}), active: true}
+	a.metrics = agentMetrics{
+		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "ocluster_worker_jobs_accepted_total", Help: "Number of jobs accepted in total"}),
+		jobTime:  prometheus.NewSummaryVec(prometheus.SummaryOpts{Name: "ocluster_worker_job_time_seconds", Help: "Time spent running jobs"}, []string{"result"}),
+		running:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "ocluster_worker_running_jobs", Help: "Number of jobs currently running"}),
+	}
+	for _, c := range []prometheus.Collector{a.metrics.accepted, a.metrics.jobTime, a.metrics.running} {
+		if err := cfg.Registry.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// Running is how many jobs the worker runs now (those of lost connections
+// included: their builds go on).
+func (a *Agent) Running() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.inUse
+}
+
+func (a *Agent) signal() {
+	close(a.changed)
+	a.changed = make(chan struct{})
+}
+
+// SetActive pauses (false) or resumes the worker's taking of jobs, e.g.
+// while it prunes its caches.
+func (a *Agent) SetActive(ctx context.Context, active bool) error {
+	a.mu.Lock()
+	a.active = active
+	q := a.queue
+	if q.IsValid() {
+		q = q.AddRef()
+	}
+	a.mu.Unlock()
+	if !q.IsValid() {
+		return nil // told at the next registration
+	}
+	defer q.Release()
+	f, release := q.SetActive(ctx, func(p schema.Queue_setActive_Params) error { p.SetActive(active); return nil })
+	defer release()
+	_, err := f.Struct()
+	return err
+}
+
+// permanent marks errors that reconnecting cannot cure.
+type permanent struct{ error }
+
+func (p permanent) Unwrap() error { return p.error }
+
+// Run connects and works until ctx ends, reconnecting when the connection
+// is lost. It returns ErrSelfUpdate when told to update, or an error that
+// retrying cannot cure (a capability of the wrong kind, an unknown one).
+func (a *Agent) Run(ctx context.Context) error {
+	for {
+		started := time.Now()
+		err := a.session(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, ErrSelfUpdate):
+			return err
+		}
+		var p permanent
+		if errors.As(err, &p) {
+			return p.error
+		}
+		wait := a.cfg.RetryDelay - time.Since(started)
+		a.log.Warn("lost the scheduler; reconnecting", "err", err, "in", max(wait, 0).Round(time.Millisecond))
+		if wait > 0 {
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+}
+
+// session is the life of one connection.
+func (a *Agent) session(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	conn, err := Connect(ctx, a.cfg.Ref, a.log)
+	if err != nil {
+		if errors.Is(err, ErrFingerprint) {
+			return permanent{err}
+		}
+		return err
+	}
+	defer conn.Close()
+	go func() {
+		select {
+		case <-conn.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	reg, err := conn.Registration(ctx)
+	if err != nil {
+		if errors.Is(err, ErrWrongKind) {
+			return permanent{fmt.Errorf("%w (give the worker a pool-<name>.cap file)", err)}
+		}
+		return err
+	}
+	defer reg.Release()
+	worker := guarded[schema.Worker](schema.Worker_NewServer(&workerServer{a: a}))
+	f, release := reg.Register(ctx, func(p schema.Registration_register_Params) error {
+		p.SetCapacity(int32(a.cfg.Capacity))
+		p.SetWorker(worker)
+		return p.SetName(a.cfg.Name)
+	})
+	defer release()
+	res, err := f.Struct()
+	if err != nil {
+		return fmt.Errorf("registering: %s", remoteMessage(err))
+	}
+	queue := res.Queue().AddRef()
+	defer queue.Release()
+	a.log.Info("registered", "worker", a.cfg.Name, "capacity", a.cfg.Capacity, "scheduler", a.cfg.Ref.Addr)
+	a.mu.Lock()
+	a.queue = queue
+	active := a.active
+	a.mu.Unlock()
+	defer func() {
+		a.mu.Lock()
+		a.queue = schema.Queue{}
+		a.mu.Unlock()
+	}()
+	if !active {
+		if err := a.SetActive(ctx, false); err != nil {
+			return err
+		}
+	}
+	for {
+		a.mu.Lock()
+		full, updating, changed := a.inUse >= a.cfg.Capacity, a.updating, a.changed
+		a.mu.Unlock()
+		if updating {
+			return a.awaitUpdate(ctx)
+		}
+		if full {
+			select {
+			case <-changed:
+				continue
+			case <-ctx.Done():
+				return errors.New("connection closed")
+			}
+		}
+		if err := a.popOne(ctx, queue); err != nil {
+			return err
+		}
+	}
+}
+
+// popOne waits for one job and starts it.
+func (a *Agent) popOne(ctx context.Context, queue schema.Queue) error {
+	logFile, err := newJobLog(filepath.Join(a.cfg.StateDir, "logs"))
+	if err != nil {
+		return permanent{fmt.Errorf("creating a job log: %w", err)}
+	}
+	js := &jobServer{log: logFile, done: make(chan struct{})}
+	js.ctx, js.cancel = context.WithCancel(context.Background())
+	// An update stops the waiting: the scheduler has marked the worker as
+	// shutting down, so this pop would wait for ever.
+	ctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		for {
+			a.mu.Lock()
+			updating, changed := a.updating, a.changed
+			a.mu.Unlock()
+			if updating {
+				stop()
+				return
+			}
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	a.log.Debug("waiting for a job", "running", a.Running())
+	f, release := queue.Pop(ctx, func(p schema.Queue_pop_Params) error {
+		return p.SetJob(guarded[schema.Job](schema.Job_NewServer(js)))
+	})
+	res, err := f.Struct()
+	if err != nil {
+		release()
+		a.mu.Lock()
+		updating := a.updating
+		a.mu.Unlock()
+		if updating {
+			return nil // the session loop sees the update
+		}
+		return fmt.Errorf("waiting for a job: %s", remoteMessage(err))
+	}
+	descr, err := res.Descr()
+	var job *runners.Job
+	if err == nil {
+		job, err = readDescr(descr)
+	}
+	release()
+	if err != nil {
+		js.complete("", fmt.Errorf("reading the job description: %w", err))
+		return nil
+	}
+	a.mu.Lock()
+	a.inUse++
+	a.signal()
+	a.mu.Unlock()
+	a.metrics.accepted.Inc()
+	a.metrics.running.Inc()
+	go a.run(js, job)
+	return nil
+}
+
+func (a *Agent) run(js *jobServer, job *runners.Job) {
+	started := time.Now()
+	output, err := a.execute(js, job)
+	result := "ok"
+	switch {
+	case errors.Is(err, runners.ErrCancelled) || js.ctx.Err() != nil && err != nil:
+		fmt.Fprintln(js.log, "Job cancelled")
+		err, result = runners.ErrCancelled, "cancelled"
+	case err != nil:
+		fmt.Fprintln(js.log, err)
+		result = "error"
+	default:
+		fmt.Fprintln(js.log, "Job succeeded")
+	}
+	js.complete(output, err)
+	a.metrics.jobTime.WithLabelValues(result).Observe(time.Since(started).Seconds())
+	a.metrics.running.Dec()
+	a.mu.Lock()
+	a.inUse--
+	a.signal()
+	a.mu.Unlock()
+}
+
+func (a *Agent) execute(js *jobServer, job *runners.Job) (string, error) {
+	fmt.Fprintf(js.log, "Building on %s\n", a.cfg.Name)
+	runner := a.cfg.Runners[job.Kind()]
+	if runner == nil {
+		runner = a.cfg.Runners[""]
+	}
+	if runner == nil {
+		return "", fmt.Errorf("this worker cannot run %q jobs", job.Kind())
+	}
+	dir := ""
+	if job.Repository != "" || len(job.Commits) > 0 {
+		if a.cfg.Context == nil {
+			return "", errors.New("this worker cannot fetch git build contexts")
+		}
+		d, release, err := a.cfg.Context.Prepare(js.ctx, job, js.log)
+		if err != nil {
+			return "", err
+		}
+		defer release()
+		dir = d
+	} else {
+		d, err := os.MkdirTemp(a.cfg.StateDir, "context-")
+		if err != nil {
+			return "", err
+		}
+		defer os.RemoveAll(d)
+		dir = d
+	}
+	return runner.Run(js.ctx, job, dir, js.log)
+}
+
+// awaitUpdate waits for the running jobs to end, then tells Run to exit.
+func (a *Agent) awaitUpdate(ctx context.Context) error {
+	for {
+		a.mu.Lock()
+		n, changed := a.inUse, a.changed
+		a.mu.Unlock()
+		if n == 0 {
+			return ErrSelfUpdate
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// ---------------------------------------------------------------- the worker's objects
+
+// jobServer is the Job object a worker hands the scheduler for one job.
+type jobServer struct {
+	log    *jobLog
+	ctx    context.Context // cancelled by Job.cancel
+	cancel context.CancelFunc
+
+	mu     sync.Mutex
+	done   chan struct{}
+	output string
+	err    error
+}
+
+func (js *jobServer) complete(output string, err error) {
+	js.mu.Lock()
+	js.output, js.err = output, err
+	js.mu.Unlock()
+	js.log.finish()
+	close(js.done)
+}
+
+// Shutdown runs when the scheduler lets go of the job: its log goes.
+func (js *jobServer) Shutdown() {
+	js.cancel()
+	go func() {
+		<-js.done
+		js.log.discard()
+	}()
+}
+
+func (js *jobServer) Log(ctx context.Context, call schema.Job_log) error {
+	call.Go()
+	data, next, err := js.log.read(ctx, call.Args().Start())
+	if err != nil {
+		return err
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	res.SetNext(next)
+	return res.SetLog(data)
+}
+
+func (js *jobServer) Result(ctx context.Context, call schema.Job_result) error {
+	call.Go()
+	select {
+	case <-js.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	js.mu.Lock()
+	output, err := js.output, js.err
+	js.mu.Unlock()
+	if err != nil {
+		return exc.New(exc.Failed, "", err.Error())
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	return res.SetOutput(output)
+}
+
+func (js *jobServer) Cancel(ctx context.Context, call schema.Job_cancel) error {
+	js.cancel()
+	return nil
+}
+
+// workerServer is the worker's own capability, given at registration.
+type workerServer struct{ a *Agent }
+
+func (w *workerServer) Metrics(ctx context.Context, call schema.Worker_metrics) error {
+	call.Go()
+	var data string
+	var err error
+	switch call.Args().Source() {
+	case schema.Worker_MetricsSource_host:
+		data, err = fetch(ctx, w.a.cfg.HostMetrics)
+	default:
+		data, err = gather(w.a.cfg.Registry)
+	}
+	if err != nil {
+		return exc.New(exc.Failed, "", err.Error())
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	if err := res.SetContentType(string(expfmt.NewFormat(expfmt.TypeTextPlain))); err != nil {
+		return err
+	}
+	return res.SetData(data)
+}
+
+func (w *workerServer) AdditionalMetric(ctx context.Context, call schema.Worker_additionalMetric) error {
+	call.Go()
+	name, err := call.Args().Name()
+	if err != nil {
+		return err
+	}
+	url, ok := w.a.cfg.AdditionalMetrics[name]
+	if !ok {
+		return exc.New(exc.Failed, "", fmt.Sprintf("no additional metric %q on this worker", name))
+	}
+	data, err := fetch(ctx, url)
+	if err != nil {
+		return exc.New(exc.Failed, "", err.Error())
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	if err := res.SetContentType(string(expfmt.NewFormat(expfmt.TypeTextPlain))); err != nil {
+		return err
+	}
+	return res.SetData(data)
+}
+
+func (w *workerServer) SelfUpdate(ctx context.Context, call schema.Worker_selfUpdate) error {
+	call.Go()
+	a := w.a
+	a.mu.Lock()
+	a.updating = true
+	a.signal()
+	a.mu.Unlock()
+	a.log.Info("the scheduler asked for an update: finishing the running jobs, then exiting")
+	<-ctx.Done() // answered by the connection closing as the worker exits
+	return ctx.Err()
+}
+
+func gather(reg *prometheus.Registry) (string, error) {
+	families, err := reg.Gather()
+	if err != nil {
+		return "", err
+	}
+	var buf bytes.Buffer
+	enc := expfmt.NewEncoder(&buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	for _, f := range families {
+		if err := enc.Encode(f); err != nil {
+			return "", err
+		}
+	}
+	return buf.String(), nil
+}
+
+func fetch(ctx context.Context, url string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("fetching %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return "", err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return "", fmt.Errorf("fetching %s: %s", url, resp.Status)
+	}
+	return string(body), nil
+}

@@ -1,0 +1,205 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	capnp "capnproto.org/go/capnp/v3"
+	"capnproto.org/go/capnp/v3/rpc"
+)
+
+// MaxMessage bounds one incoming RPC frame: a bigger one aborts the
+// connection. Job descriptions are held to a smaller limit by the
+// scheduler, which refuses them with an error instead.
+const MaxMessage = 8 << 20
+
+// codec frames messages with a size limit, writes each frame in one Write
+// (the library's stream transport makes one TLS record per segment), and
+// runs the guard on what it reads.
+type codec struct {
+	dec    *capnp.Decoder
+	closer io.Closer
+	guard  *guard
+
+	wmu sync.Mutex
+	w   io.Writer
+	buf bytes.Buffer
+	enc *capnp.Encoder
+}
+
+func newTransport(rwc io.ReadWriteCloser, guarded bool) rpc.Transport {
+	d := capnp.NewDecoder(rwc)
+	d.MaxMessageSize = MaxMessage
+	c := &codec{dec: d, closer: rwc, w: rwc}
+	if guarded {
+		c.guard = &guard{answers: map[uint32]methodKey{}}
+	}
+	c.enc = capnp.NewEncoder(&c.buf)
+	return rpc.NewTransport(c)
+}
+
+func (c *codec) Encode(m *capnp.Message) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.buf.Reset()
+	if err := c.enc.Encode(m); err != nil {
+		return err
+	}
+	_, err := c.w.Write(c.buf.Bytes())
+	if c.buf.Cap() > 1<<20 {
+		// Do not keep a big buffer after one big message.
+		c.buf = bytes.Buffer{}
+		c.enc = capnp.NewEncoder(&c.buf)
+	}
+	return err
+}
+
+func (c *codec) Close() error { return c.closer.Close() }
+
+func (c *codec) Decode() (*capnp.Message, error) {
+	m, err := c.dec.Decode()
+	if err != nil {
+		return nil, err
+	}
+	if c.guard != nil {
+		if err := c.guard.check(m); err != nil {
+			return nil, err
+		}
+	}
+	// Bound what reading one message may traverse (pointer amplification).
+	m.ResetReadLimit(4 * MaxMessage)
+	return m, nil
+}
+
+// peer is one accepted connection, as the objects made for it see it.
+type peer struct {
+	remote net.Addr
+	done   chan struct{} // closed once the connection has shut down
+}
+
+// rpcServer accepts TLS connections and gives each its own bootstrap.
+type rpcServer struct {
+	listener     net.Listener
+	tls          *tls.Config
+	logger       *slog.Logger
+	newBootstrap func(*peer) capnp.Client
+
+	mu     sync.Mutex
+	conns  map[*rpc.Conn]struct{}
+	closed bool
+	wg     sync.WaitGroup
+}
+
+func (s *rpcServer) serve() error {
+	s.mu.Lock()
+	if s.conns == nil {
+		s.conns = map[*rpc.Conn]struct{}{}
+	}
+	s.mu.Unlock()
+	for {
+		raw, err := s.listener.Accept()
+		if err != nil {
+			return err
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(raw)
+		}()
+	}
+}
+
+func (s *rpcServer) handle(raw net.Conn) {
+	if tc, ok := raw.(*net.TCPConn); ok {
+		tc.SetKeepAlive(true)
+		tc.SetKeepAlivePeriod(30 * time.Second)
+	}
+	conn := tls.Server(raw, s.tls)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err := conn.HandshakeContext(ctx)
+	cancel()
+	if err != nil {
+		s.logger.Debug("TLS handshake failed", "remote", raw.RemoteAddr(), "err", err)
+		raw.Close()
+		return
+	}
+	p := &peer{remote: raw.RemoteAddr(), done: make(chan struct{})}
+	rc := rpc.NewConn(newTransport(conn, true), &rpc.Options{
+		BootstrapClient: s.newBootstrap(p),
+		Logger:          quietLogger(s.logger),
+		AbortTimeout:    5 * time.Second,
+	})
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		rc.Close()
+	} else {
+		s.conns[rc] = struct{}{}
+		s.mu.Unlock()
+	}
+	<-rc.Done()
+	close(p.done)
+	s.mu.Lock()
+	delete(s.conns, rc)
+	s.mu.Unlock()
+}
+
+// close stops accepting and closes every connection.
+func (s *rpcServer) close() {
+	s.mu.Lock()
+	s.closed = true
+	conns := make([]*rpc.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	s.listener.Close()
+	for _, c := range conns {
+		c.Close()
+	}
+	s.wg.Wait()
+}
+
+// dial connects to a capability's address over TLS, checking the server's
+// key against the fingerprint the capability pins.
+func dial(ctx context.Context, ref SturdyRef, logger *slog.Logger) (*rpc.Conn, error) {
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", ref.Addr)
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(raw, clientTLS(ref.Fingerprint))
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	opts := &rpc.Options{AbortTimeout: 5 * time.Second, Logger: quietLogger(logger)}
+	return rpc.NewConn(newTransport(conn, false), opts), nil
+}
+
+// quiet demotes the RPC library's messages to debug level: it reports
+// every peer that hangs up as an error, which is routine for a scheduler.
+type quiet struct{ h slog.Handler }
+
+func quietLogger(l *slog.Logger) *slog.Logger { return slog.New(quiet{l.Handler()}) }
+
+func (q quiet) Enabled(ctx context.Context, _ slog.Level) bool {
+	return q.h.Enabled(ctx, slog.LevelDebug)
+}
+
+func (q quiet) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = slog.LevelDebug
+	return q.h.Handle(ctx, r)
+}
+
+func (q quiet) WithAttrs(attrs []slog.Attr) slog.Handler { return quiet{q.h.WithAttrs(attrs)} }
+func (q quiet) WithGroup(name string) slog.Handler       { return quiet{q.h.WithGroup(name)} }

@@ -1,0 +1,435 @@
+package transport
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ocluster-go/ocluster/runners"
+	"github.com/ocluster-go/ocluster/store"
+	"github.com/ocluster-go/ocluster/transport/schema"
+)
+
+// testLogger logs only when the test is verbose.
+func testLogger(t testing.TB) *slog.Logger {
+	if testing.Verbose() {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// cluster is a scheduler on loopback with its capabilities.
+type cluster struct {
+	t        *testing.T
+	dir      string
+	sched    *Scheduler
+	store    *store.Store
+	admin    SturdyRef
+	pools    map[string]SturdyRef
+	metrics  *httptest.Server
+	listener net.Listener
+}
+
+type clusterOptions struct {
+	pools    []string
+	dir      string // reuse (a restart); default a new temp dir
+	noStore  bool
+	maxDescr uint64
+}
+
+func startCluster(t *testing.T, o clusterOptions) *cluster {
+	t.Helper()
+	if len(o.pools) == 0 {
+		o.pools = []string{"pool"}
+	}
+	if o.dir == "" {
+		o.dir = t.TempDir()
+	}
+	id, err := LoadOrCreateIdentity(filepath.Join(o.dir, "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cluster{t: t, dir: o.dir, pools: map[string]SturdyRef{}}
+	if !o.noStore {
+		if c.store, err = store.Open(filepath.Join(o.dir, "scheduler.db")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		t.Fatal(err)
+	}
+	c.sched, err = NewScheduler(SchedulerConfig{Pools: o.pools, Identity: id, PublicAddr: c.listener.Addr().String(),
+		Store: c.store, MaxDescr: o.maxDescr, Logger: testLogger(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.metrics = httptest.NewServer(c.sched.MetricsHandler())
+	go c.sched.Serve(c.listener)
+	capDir := filepath.Join(o.dir, "caps")
+	os.MkdirAll(capDir, 0o700)
+	if err := c.sched.WriteCapFiles(capDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	if c.admin, err = ReadCapFile(filepath.Join(capDir, "admin.cap")); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range o.pools {
+		if c.pools[p], err = ReadCapFile(filepath.Join(capDir, "pool-"+p+".cap")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(c.stop)
+	return c
+}
+
+// stop closes the scheduler (idempotent: a restart test stops it early).
+func (c *cluster) stop() {
+	if c.sched == nil {
+		return
+	}
+	c.metrics.Close()
+	c.sched.Close()
+	if c.store != nil {
+		c.store.Close()
+	}
+	c.sched = nil
+}
+
+// checkGauges fails the test unless every pool gauge is back to zero once
+// workers and clients are gone: nothing leaks.
+func (c *cluster) checkGauges(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		nonZero := c.nonZeroGauges(t)
+		if len(nonZero) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("gauges left non-zero after the test:\n%s", strings.Join(nonZero, "\n"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (c *cluster) nonZeroGauges(t *testing.T) []string {
+	resp, err := c.metrics.Client().Get(c.metrics.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var nonZero []string
+	seen := 0
+	sc := bufio.NewScanner(resp.Body)
+	for sc.Scan() {
+		line := sc.Text()
+		name, value, ok := strings.Cut(line, " ")
+		if !ok || strings.HasPrefix(line, "#") {
+			continue
+		}
+		gauge := false
+		for _, g := range []string{"ocluster_pool_workers_connected", "ocluster_pool_workers_capacity", "ocluster_pool_workers_ready",
+			"ocluster_pool_workers_paused", "ocluster_pool_queue_length", "ocluster_pool_running_jobs", "ocluster_scheduler_client_submitted_jobs"} {
+			gauge = gauge || strings.HasPrefix(name, g)
+		}
+		if !gauge {
+			continue
+		}
+		seen++
+		if v, err := strconv.ParseFloat(value, 64); err != nil || v != 0 {
+			nonZero = append(nonZero, line)
+		}
+	}
+	if seen == 0 {
+		t.Fatal("the metrics have no pool gauge at all: the check would check nothing")
+	}
+	return nonZero
+}
+
+// addClient registers a client through the admin capability.
+func (c *cluster) addClient(id string) SturdyRef {
+	c.t.Helper()
+	var ref SturdyRef
+	c.withAdmin(func(ctx context.Context, a *AdminClient) {
+		capFile, err := a.AddClient(ctx, id)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if ref, err = ParseSturdyRef(capFile); err != nil {
+			c.t.Fatal(err)
+		}
+	})
+	return ref
+}
+
+func (c *cluster) withAdmin(f func(context.Context, *AdminClient)) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := Connect(ctx, c.admin, testLogger(c.t))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer conn.Close()
+	admin, err := conn.Admin(ctx)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	a := NewAdminClient(admin)
+	defer a.Release()
+	f(ctx, a)
+}
+
+func (c *cluster) withPool(name string, f func(context.Context, *PoolClient)) {
+	c.t.Helper()
+	c.withAdmin(func(ctx context.Context, a *AdminClient) {
+		p, err := a.Pool(ctx, name)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		defer p.Release()
+		f(ctx, p)
+	})
+}
+
+// worker is an agent running in the background.
+type worker struct {
+	agent *Agent
+	stop  context.CancelFunc
+	done  chan error
+}
+
+func (c *cluster) startWorker(name string, capacity int, runner runners.Runner, ref SturdyRef) *worker {
+	c.t.Helper()
+	agent, err := NewAgent(AgentConfig{Ref: ref, Name: name, Capacity: capacity, StateDir: c.t.TempDir(),
+		Runners: map[string]runners.Runner{"": runner}, RetryDelay: 50 * time.Millisecond, Logger: testLogger(c.t)})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &worker{agent: agent, stop: cancel, done: make(chan error, 1)}
+	go func() { w.done <- agent.Run(ctx) }()
+	c.t.Cleanup(w.shutdown)
+	return w
+}
+
+func (w *worker) shutdown() {
+	w.stop()
+	select {
+	case <-w.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+// waitConnected waits until the pool has n connected workers.
+func (c *cluster) waitConnected(pool string, n int) {
+	c.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.sched.mu.Lock()
+		got := len(c.sched.pools[pool].workers)
+		c.sched.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("pool %s has %d connected workers, want %d", pool, got, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// mockRunner is like OCluster's mock builder: a job logs "Building
+// <Dockerfile>" and then waits for the test to say how it ends.
+type mockRunner struct {
+	mu      sync.Mutex
+	results map[string]chan mockResult
+	started map[string]chan struct{}
+}
+
+type mockResult struct {
+	output string
+	err    error
+}
+
+func newMockRunner() *mockRunner {
+	return &mockRunner{results: map[string]chan mockResult{}, started: map[string]chan struct{}{}}
+}
+
+// channels returns a label's results (set may come before the run) and
+// its starts, one token per run.
+func (m *mockRunner) channels(label string) (chan mockResult, chan struct{}) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.results[label] == nil {
+		m.results[label] = make(chan mockResult, 16)
+		m.started[label] = make(chan struct{}, 16)
+	}
+	return m.results[label], m.started[label]
+}
+
+func (m *mockRunner) Run(ctx context.Context, job *runners.Job, _ string, log io.Writer) (string, error) {
+	label := job.Docker.DockerfileContents
+	results, started := m.channels(label)
+	fmt.Fprintf(log, "Building %s\n", label)
+	started <- struct{}{}
+	select {
+	case r := <-results:
+		return r.output, r.err
+	case <-ctx.Done():
+		return "", runners.ErrCancelled
+	}
+}
+
+func (m *mockRunner) set(label, output string, err error) {
+	results, _ := m.channels(label)
+	results <- mockResult{output, err}
+}
+
+// await waits until a run of the job labelled label has started.
+func (m *mockRunner) await(t *testing.T, label string) {
+	t.Helper()
+	_, started := m.channels(label)
+	select {
+	case <-started:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("job %q never started", label)
+	}
+}
+
+// session is a client connection with its submission capability.
+type session struct {
+	conn *Conn
+	sub  schema.Submission
+}
+
+func (c *cluster) connectClient(ref SturdyRef) *session {
+	c.t.Helper()
+	conn, err := Connect(context.Background(), ref, testLogger(c.t))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	sub, err := conn.Submission(context.Background())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	s := &session{conn: conn, sub: sub}
+	c.t.Cleanup(s.close)
+	return s
+}
+
+func (s *session) close() {
+	s.sub.Release()
+	s.conn.Close()
+}
+
+func dockerJob(label string) *runners.Job {
+	return &runners.Job{CacheHint: "1", Docker: &runners.DockerBuild{DockerfileContents: label}}
+}
+
+// run submits a job and returns its log, then "FAILED" if it failed, as
+// OCluster's tests do.
+func (s *session) run(t *testing.T, label string) string {
+	t.Helper()
+	return <-s.start(t, label)
+}
+
+// start submits a job now and reads it in the background.
+func (s *session) start(t *testing.T, label string) <-chan string {
+	t.Helper()
+	out := make(chan string, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ticket, err := Submit(ctx, s.sub, "pool", dockerJob(label), false)
+	if err != nil {
+		cancel()
+		out <- "Submit failed: " + err.Error() + "\n"
+		return out
+	}
+	go func() {
+		defer cancel()
+		defer ticket.Release()
+		out <- readJob(ctx, ticket)
+	}()
+	return out
+}
+
+func readJob(ctx context.Context, ticket schema.Ticket) string {
+	job, err := TicketJob(ctx, ticket)
+	if err != nil {
+		return "Error tailing logs: " + err.Error() + "\nFAILED\n"
+	}
+	defer job.Release()
+	var log strings.Builder
+	if err := Tail(ctx, job, &log); err != nil {
+		return log.String() + err.Error() + "\nFAILED\n"
+	}
+	if _, err := Result(ctx, job); err != nil {
+		return log.String() + "FAILED\n"
+	}
+	return log.String()
+}
+
+// proxy is a TCP relay whose connections can be cut, to lose a network.
+type proxy struct {
+	l      net.Listener
+	target string
+	mu     sync.Mutex
+	conns  []net.Conn
+}
+
+func startProxy(t *testing.T, target string) *proxy {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{l: l, target: target}
+	go func() {
+		for {
+			in, err := l.Accept()
+			if err != nil {
+				return
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns = append(p.conns, in, out)
+			p.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+	t.Cleanup(func() { l.Close(); p.cut() })
+	return p
+}
+
+// cut closes every relayed connection; new ones still get through.
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func (p *proxy) ref(r SturdyRef) SturdyRef {
+	r.Addr = p.l.Addr().String()
+	return r
+}
+
+var errBuild = errors.New("Build failed!")

@@ -1,0 +1,453 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	capnp "capnproto.org/go/capnp/v3"
+	"capnproto.org/go/capnp/v3/exc"
+
+	"github.com/ocluster-go/ocluster/core"
+	"github.com/ocluster-go/ocluster/trace"
+	"github.com/ocluster-go/ocluster/transport/schema"
+)
+
+// job is one submitted job as the transport tracks it. Fields are guarded
+// by the scheduler's lock unless noted.
+type job struct {
+	s         *Scheduler
+	id        uint64
+	pool      *pool
+	client    string
+	urgent    bool
+	hint      string
+	msg       *capnp.Message // owns descr, a copy of what the client sent
+	descr     schema.JobDescr
+	ticket    *core.Ticket
+	submitted time.Time
+	started   time.Time
+
+	// assigned is closed once a worker has the job, or once it ended before.
+	assigned chan struct{}
+	worker   *workerConn
+	// workerJob is the worker's Job object; the scheduler holds one
+	// reference until both the job has ended and its ticket is released.
+	workerJob      schema.Job
+	cancelRequest  bool
+	ticketReleased bool
+
+	// done is closed when the job has ended; output or err says how.
+	done   chan struct{}
+	output string
+	err    error
+	ended  bool
+}
+
+func (j *job) label() string { return strconv.FormatUint(j.id, 10) }
+
+// ---------------------------------------------------------------- submission
+
+type submissionServer struct {
+	s      *Scheduler
+	client string
+}
+
+func (sub *submissionServer) Submit(ctx context.Context, call schema.Submission_submit) error {
+	s := sub.s
+	args := call.Args()
+	if size, err := args.Message().TotalSize(); err != nil || size > s.cfg.MaxDescr {
+		return exc.New(exc.Failed, "", fmt.Sprintf("Job description too large (%d bytes; the limit is %d)", size, s.cfg.MaxDescr))
+	}
+	poolName, err := args.Pool()
+	if err != nil {
+		return err
+	}
+	descr, err := args.Descr()
+	if err != nil {
+		return err
+	}
+	hint, err := validateDescr(descr)
+	if err != nil {
+		return exc.New(exc.Failed, "", "Bad job description: "+err.Error())
+	}
+	// The arguments go away when this method returns: keep a copy.
+	msg, _ := capnp.NewMultiSegmentMessage(nil)
+	if err := msg.SetRoot(descr.ToPtr()); err != nil {
+		return err
+	}
+	kept, err := schema.ReadRootJobDescr(msg)
+	if err != nil {
+		return err
+	}
+	var j *job
+	var failure error
+	s.locked(func() {
+		if !s.core.HasClient(sub.client) {
+			failure = errRevoked
+			return
+		}
+		p := s.pools[poolName]
+		if p == nil {
+			failure = exc.New(exc.Failed, "", fmt.Sprintf("Pool ID %q not one of {%s}", poolName, s.poolNames()))
+			return
+		}
+		j = &job{s: s, pool: p, client: sub.client, urgent: args.Urgent(), hint: hint, msg: msg, descr: kept,
+			submitted: time.Now(), assigned: make(chan struct{}), done: make(chan struct{})}
+		t, err := p.core.Submit(sub.client, core.Job{Hint: hint, Payload: j}, j.urgent)
+		if err != nil {
+			failure = err
+			return
+		}
+		j.ticket, j.id = t, t.ID()
+		s.queued[clientKey{sub.client, p.name, j.urgent}]++
+		p.stats.submitted(sub.client)
+		s.record(trace.Event{Kind: trace.Submit, Pool: p.name, Job: j.id, Client: sub.client, Hint: hint, Urgent: j.urgent})
+	})
+	if failure != nil {
+		return failure
+	}
+	s.log.Info("Received new job request", "client", sub.client, "pool", poolName, "urgent", j.urgent, "job", j.id)
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	return res.SetTicket(guarded[schema.Ticket](schema.Ticket_NewServer(&ticketServer{j: j})))
+}
+
+// validateDescr checks a job description and returns its cache hint.
+func validateDescr(d schema.JobDescr) (string, error) {
+	hint, err := d.CacheHint()
+	if err != nil {
+		return "", err
+	}
+	if e := d.Estimate(); math.IsNaN(e) || math.IsInf(e, 0) || e < 0 {
+		return "", fmt.Errorf("estimate %v must be a finite number of seconds, 0 or more", e)
+	}
+	action := d.Action()
+	switch action.Which() {
+	case schema.JobDescr_action_Which_dockerBuild:
+		db, err := action.DockerBuild()
+		if err != nil {
+			return "", err
+		}
+		target, err := db.PushTarget()
+		if err != nil {
+			return "", err
+		}
+		user, _ := db.PushUser()
+		password, _ := db.PushPassword()
+		switch {
+		case target != "" && !strings.Contains(target[strings.LastIndex(target, "/")+1:], ":"):
+			return "", fmt.Errorf("push target %q has no tag: want REPO:TAG", target)
+		case (user == "") != (password == ""):
+			return "", errors.New("give both a push user and a push password, or neither")
+		case user != "" && target == "":
+			return "", errors.New("push credentials without a push target")
+		}
+		df := db.Dockerfile()
+		switch df.Which() {
+		case schema.DockerBuild_dockerfile_Which_contents:
+			if _, err := df.Contents(); err != nil {
+				return "", err
+			}
+		case schema.DockerBuild_dockerfile_Which_path:
+			if _, err := df.Path(); err != nil {
+				return "", err
+			}
+		default:
+			return "", fmt.Errorf("unknown Dockerfile kind %d", df.Which())
+		}
+	case schema.JobDescr_action_Which_obuilder:
+		ob, err := action.Obuilder()
+		if err != nil {
+			return "", err
+		}
+		if spec, err := ob.Spec(); err != nil || strings.TrimSpace(spec) == "" {
+			return "", errors.New("empty OBuilder spec")
+		}
+	case schema.JobDescr_action_Which_custom:
+		c, err := action.Custom()
+		if err != nil {
+			return "", err
+		}
+		if kind, err := c.Kind(); err != nil || kind == "" {
+			return "", errors.New("custom job without a kind")
+		}
+	default:
+		return "", fmt.Errorf("unknown action %d", action.Which())
+	}
+	return hint, nil
+}
+
+// ---------------------------------------------------------------- ticket
+
+type ticketServer struct {
+	j *job
+}
+
+func (t *ticketServer) Job(ctx context.Context, call schema.Ticket_job) error {
+	call.Go()
+	j := t.j
+	select {
+	case <-j.assigned:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	j.s.mu.Lock()
+	workerJob, err := j.workerJob, j.err
+	if workerJob.IsValid() {
+		workerJob = workerJob.AddRef()
+	}
+	j.s.mu.Unlock()
+	if !workerJob.IsValid() {
+		if err == nil {
+			err = exc.New(exc.Failed, "", "the job never started")
+		}
+		return err
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		workerJob.Release()
+		return err
+	}
+	return res.SetJob(guarded[schema.Job](schema.Job_NewServer(&jobProxy{j: j, target: workerJob})))
+}
+
+func (t *ticketServer) Cancel(ctx context.Context, call schema.Ticket_cancel) error {
+	call.Go()
+	return t.j.cancel(ctx, "Ticket cancelled")
+}
+
+// Shutdown runs when the client drops its ticket (or its connection goes):
+// as in OCluster, a queued job is cancelled and a running build stopped.
+func (t *ticketServer) Shutdown() {
+	j := t.j
+	go func() {
+		j.cancel(context.Background(), "Ticket released (cancelled)")
+		j.s.locked(func() {
+			j.ticketReleased = true
+			j.releaseWorkerJob()
+		})
+	}()
+}
+
+// cancel removes a queued job (it fails with reason), or asks the worker to
+// stop a running build.
+func (j *job) cancel(ctx context.Context, reason string) error {
+	s := j.s
+	var target schema.Job
+	s.locked(func() {
+		if j.ended {
+			return
+		}
+		switch j.ticket.State() {
+		case core.TicketQueued:
+			if err := j.pool.core.Cancel(j.ticket); err != nil {
+				s.log.Error("cancel of a queued job failed", "job", j.id, "err", err)
+				return
+			}
+			s.dequeued(j)
+			s.record(trace.Event{Kind: trace.Cancel, Pool: j.pool.name, Job: j.id})
+			j.end("", exc.New(exc.Failed, "", reason))
+		default:
+			j.cancelRequest = true
+			if j.workerJob.IsValid() {
+				target = j.workerJob.AddRef()
+			}
+			// Without a Job object yet, started() sends the cancel.
+		}
+	})
+	if !target.IsValid() {
+		return nil
+	}
+	defer target.Release()
+	return cancelOn(ctx, target)
+}
+
+func cancelOn(ctx context.Context, target schema.Job) error {
+	f, release := target.Cancel(ctx, nil)
+	defer release()
+	_, err := f.Struct()
+	return err
+}
+
+// dequeued counts a job out of its client's queue. Called with the lock.
+func (s *Scheduler) dequeued(j *job) {
+	k := clientKey{j.client, j.pool.name, j.urgent}
+	if s.queued[k]--; s.queued[k] == 0 {
+		delete(s.queued, k)
+	}
+}
+
+// end records how the job ended, once. Called with the lock held.
+func (j *job) end(output string, err error) {
+	if j.ended {
+		return
+	}
+	j.ended = true
+	j.output, j.err = output, err
+	if j.msg != nil {
+		j.msg.Release()
+		j.msg = nil
+	}
+	select {
+	case <-j.assigned:
+	default:
+		close(j.assigned)
+	}
+	close(j.done)
+	j.releaseWorkerJob()
+}
+
+// releaseWorkerJob drops the scheduler's reference to the worker's Job
+// once nobody can ask for it through the ticket. Called with the lock.
+func (j *job) releaseWorkerJob() {
+	if j.ended && j.ticketReleased && j.workerJob.IsValid() {
+		j.workerJob.Release()
+		j.workerJob = schema.Job{}
+	}
+}
+
+// started hands a job to the worker whose pop took it, and watches it
+// until it ends.
+func (s *Scheduler) started(j *job, wc *workerConn, workerJob schema.Job) {
+	var cancel, lost bool
+	s.locked(func() {
+		if j.ended {
+			// The worker was lost between taking the job and now.
+			lost = true
+			return
+		}
+		j.worker = wc
+		j.workerJob = workerJob
+		wc.jobs[j.id] = j
+		close(j.assigned)
+		cancel = j.cancelRequest
+		j.started = time.Now()
+		j.pool.stats.started(j.client, j.urgent, j.started.Sub(j.submitted), j.hint != "", j.ticket.WasCached())
+		s.record(trace.Event{Kind: trace.Start, Pool: j.pool.name, Job: j.id, Worker: wc.name, Cached: j.ticket.WasCached()})
+	})
+	if lost {
+		workerJob.Release()
+		return
+	}
+	if cancel {
+		go cancelOn(context.Background(), workerJob)
+	}
+	go s.watch(j, wc, workerJob)
+}
+
+// watch waits for the worker's result and ends the job with it.
+func (s *Scheduler) watch(j *job, wc *workerConn, workerJob schema.Job) {
+	f, release := workerJob.Result(context.Background(), nil)
+	res, err := f.Struct()
+	output := ""
+	if err == nil {
+		output, err = res.Output()
+	}
+	release()
+	if exc.TypeOf(err) == exc.Disconnected {
+		// The worker's connection dropped: the job was lost with it, and
+		// saying so is the job's story.
+		s.workerLost(wc)
+		return
+	}
+	s.locked(func() {
+		if j.ended {
+			return // lost with its worker already
+		}
+		outcome := trace.OutcomeOK
+		if err != nil {
+			outcome = trace.OutcomeFailed
+			if j.cancelRequest {
+				outcome = trace.OutcomeCancelled
+			}
+			err = exc.New(exc.Failed, "", remoteMessage(err))
+		}
+		s.finished(j, wc, outcome)
+		j.end(output, err)
+	})
+}
+
+// finished takes a running job off its worker. Called with the lock.
+func (s *Scheduler) finished(j *job, wc *workerConn, outcome string) {
+	if err := wc.core.Finish(j.ticket); err != nil {
+		s.log.Error("finish refused by the core", "job", j.id, "worker", wc.name, "err", err)
+	}
+	delete(wc.jobs, j.id)
+	wc.pool.notify()
+	j.pool.stats.finished(outcome)
+	s.record(trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: outcome, Duration: time.Since(j.started).Seconds()})
+}
+
+// ---------------------------------------------------------------- job proxy
+
+// jobProxy is what a client reads a job through: logs come from the
+// worker's Job; the result is the scheduler's record of how the job ended,
+// so it survives the worker leaving.
+type jobProxy struct {
+	j      *job
+	target schema.Job
+	once   sync.Once
+}
+
+func (p *jobProxy) Shutdown() { p.once.Do(p.target.Release) }
+
+func (p *jobProxy) Log(ctx context.Context, call schema.Job_log) error {
+	call.Go()
+	start := call.Args().Start()
+	f, release := p.target.Log(ctx, func(a schema.Job_log_Params) error { a.SetStart(start); return nil })
+	defer release()
+	r, err := f.Struct()
+	if err != nil {
+		// A worker that went away usually did so with the job: its end
+		// says why better than the broken connection does.
+		select {
+		case <-p.j.done:
+			if p.j.err != nil {
+				return p.j.err
+			}
+		case <-time.After(5 * time.Second):
+		case <-ctx.Done():
+		}
+		return exc.New(exc.Failed, "", "reading the log from the worker: "+remoteMessage(err))
+	}
+	data, err := r.Log()
+	if err != nil {
+		return err
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	res.SetNext(r.Next())
+	return res.SetLog(data)
+}
+
+func (p *jobProxy) Result(ctx context.Context, call schema.Job_result) error {
+	call.Go()
+	select {
+	case <-p.j.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if p.j.err != nil {
+		return p.j.err
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	return res.SetOutput(p.j.output)
+}
+
+func (p *jobProxy) Cancel(ctx context.Context, call schema.Job_cancel) error {
+	call.Go()
+	return p.j.cancel(ctx, "Job cancelled")
+}

@@ -1,0 +1,398 @@
+package transport
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	capnp "capnproto.org/go/capnp/v3"
+	"capnproto.org/go/capnp/v3/exc"
+
+	"github.com/ocluster-go/ocluster/core"
+	"github.com/ocluster-go/ocluster/store"
+	"github.com/ocluster-go/ocluster/trace"
+	"github.com/ocluster-go/ocluster/transport/schema"
+)
+
+// SchedulerConfig says how to run a scheduler.
+type SchedulerConfig struct {
+	Pools  []string
+	Policy string     // empty: the core's default
+	Costs  core.Costs // zero: the core's default
+	// Identity is the scheduler's key (see LoadOrCreateIdentity).
+	Identity *Identity
+	// PublicAddr is the host:port that capability files name.
+	PublicAddr string
+	// Store keeps what must survive a restart; nil keeps nothing.
+	Store *store.Store
+	// Trace, when set, records every job and worker event for replay.
+	Trace *trace.Writer
+	// MaxDescr bounds a submitted job description, in bytes (0: 1 MiB).
+	MaxDescr uint64
+	Logger   *slog.Logger
+}
+
+// Scheduler is the production scheduler: the core behind Cap'n Proto
+// services.
+type Scheduler struct {
+	cfg    SchedulerConfig
+	log    *slog.Logger
+	writer *store.Writer
+	origin time.Time
+
+	adminSecret string
+	poolSecrets map[string]string // pool name -> secret
+
+	mu      sync.Mutex // owns everything below, and the core
+	core    *core.Scheduler
+	pools   map[string]*pool
+	clients map[string]string // hex(secret hash) -> client id
+	revoked map[string]string // hex(secret hash) -> client id
+	changes []core.Change
+	queued  map[clientKey]int // jobs queued per client, for metrics
+
+	server *rpcServer
+}
+
+type clientKey struct {
+	client, pool string
+	urgent       bool
+}
+
+// pool is one pool's connections and jobs.
+type pool struct {
+	name    string
+	core    *core.Pool
+	workers map[string]*workerConn // connected
+	// changed is closed (and replaced) when a worker connects, leaves or
+	// finishes a job, to wake admin requests that wait on workers.
+	changed chan struct{}
+	stats   poolMetrics
+}
+
+// NewScheduler builds a scheduler, resuming the durable state in the store.
+func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
+	if cfg.Identity == nil {
+		return nil, errors.New("scheduler: no identity (secret key) given")
+	}
+	if cfg.MaxDescr == 0 {
+		cfg.MaxDescr = 1 << 20
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	var snap *core.Snapshot
+	s := &Scheduler{
+		cfg:         cfg,
+		log:         log,
+		origin:      time.Now(),
+		adminSecret: cfg.Identity.derive("admin"),
+		poolSecrets: map[string]string{},
+		pools:       map[string]*pool{},
+		clients:     map[string]string{},
+		revoked:     map[string]string{},
+		queued:      map[clientKey]int{},
+	}
+	if cfg.Store != nil {
+		sn, err := cfg.Store.Snapshot()
+		if err != nil {
+			return nil, fmt.Errorf("loading the scheduler's state: %w", err)
+		}
+		snap = &sn
+		clients, err := cfg.Store.Clients()
+		if err != nil {
+			return nil, fmt.Errorf("loading the clients: %w", err)
+		}
+		for _, c := range clients {
+			s.clients[fmtHash(c.SecretHash)] = c.ID
+		}
+		s.writer = store.NewWriter(cfg.Store, 100*time.Millisecond, log)
+	}
+	c, err := core.New(core.Config{
+		Pools:  cfg.Pools,
+		Policy: cfg.Policy,
+		Costs:  cfg.Costs,
+		Clock:  func() float64 { return float64(time.Now().UnixNano()) / 1e9 },
+	}, snap)
+	if err != nil {
+		return nil, err
+	}
+	s.core = c
+	for _, name := range c.Pools() {
+		cp, _ := c.Pool(name)
+		s.pools[name] = &pool{name: name, core: cp, workers: map[string]*workerConn{}, changed: make(chan struct{})}
+		s.poolSecrets[name] = cfg.Identity.derive("pool " + name)
+	}
+	return s, nil
+}
+
+// Serve accepts connections on l until Close.
+func (s *Scheduler) Serve(l net.Listener) error {
+	s.mu.Lock()
+	s.server = &rpcServer{
+		listener:     l,
+		tls:          s.cfg.Identity.serverTLS(),
+		logger:       s.log,
+		newBootstrap: s.newBootstrap,
+	}
+	srv := s.server
+	s.mu.Unlock()
+	return srv.serve()
+}
+
+// Close stops the scheduler: closes every connection and flushes what is
+// still to be stored or traced.
+func (s *Scheduler) Close() error {
+	s.mu.Lock()
+	srv := s.server
+	s.mu.Unlock()
+	if srv != nil {
+		srv.close()
+	}
+	var errs []error
+	if s.writer != nil {
+		errs = append(errs, s.writer.Close())
+	}
+	if s.cfg.Trace != nil {
+		s.mu.Lock()
+		errs = append(errs, s.cfg.Trace.Flush())
+		s.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// Flush waits until every durable change so far is stored.
+func (s *Scheduler) Flush(ctx context.Context) error {
+	if s.writer == nil {
+		return nil
+	}
+	return s.writer.Flush(ctx)
+}
+
+// locked runs f with the core locked, then gives the jobs of the pops it
+// woke to their waiting calls, and queues its durable changes for the
+// store.
+func (s *Scheduler) locked(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	f()
+	s.resumeWoken()
+	s.changes = s.core.TakeChanges(s.changes[:0])
+	if s.writer != nil && len(s.changes) > 0 {
+		s.writer.Enqueue(s.changes)
+	}
+}
+
+// resumeWoken runs the pops the core woke. Called with the lock held.
+func (s *Scheduler) resumeWoken() {
+	for cw := s.core.NextWoken(); cw != nil; cw = s.core.NextWoken() {
+		wc := cw.Payload().(*workerConn)
+		t, err := cw.Resume()
+		if t == nil && err == nil {
+			continue // still waiting
+		}
+		wc.deliver(popOutcome{t, err})
+	}
+}
+
+// now is the time since the scheduler started, for traces.
+func (s *Scheduler) now() float64 { return time.Since(s.origin).Seconds() }
+
+// record appends an event to the trace. Called with the lock held, so that
+// events are in order.
+func (s *Scheduler) record(e trace.Event) {
+	if s.cfg.Trace == nil {
+		return
+	}
+	e.T = s.now()
+	if err := s.cfg.Trace.Write(e); err != nil {
+		s.log.Error("writing the trace failed; recording stops", "err", err)
+		s.cfg.Trace = nil
+	}
+}
+
+// FlushTraceEvery writes out the trace every second until ctx ends, so
+// that a crash loses little of it.
+func (s *Scheduler) FlushTraceEvery(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.mu.Lock()
+			if s.cfg.Trace != nil {
+				s.cfg.Trace.Flush()
+			}
+			s.mu.Unlock()
+		}
+	}
+}
+
+// ---------------------------------------------------------------- capability files
+
+func (s *Scheduler) capFor(secret string) string {
+	return SturdyRef{Fingerprint: s.cfg.Identity.Fingerprint, Addr: s.cfg.PublicAddr, Secret: secret}.String() + "\n"
+}
+
+// WriteCapFiles writes admin.cap and pool-<name>.cap into dir, and a
+// submit-<id>.cap for each default client (registering those that are not
+// yet registered; an existing one keeps its secret and file).
+func (s *Scheduler) WriteCapFiles(dir string, defaultClients []string) error {
+	write := func(name, content string) error {
+		path := filepath.Join(dir, name)
+		if err := WriteFileAtomic(path, []byte(content)); err != nil {
+			return err
+		}
+		s.log.Info("Wrote capability reference to " + path)
+		return nil
+	}
+	if err := write("admin.cap", s.capFor(s.adminSecret)); err != nil {
+		return err
+	}
+	for _, name := range s.core.Pools() {
+		if err := write("pool-"+name+".cap", s.capFor(s.poolSecrets[name])); err != nil {
+			return err
+		}
+	}
+	for _, id := range defaultClients {
+		s.mu.Lock()
+		exists := s.core.HasClient(id)
+		s.mu.Unlock()
+		if exists {
+			continue
+		}
+		capFile, err := s.addClient(context.Background(), id)
+		if err != nil {
+			return err
+		}
+		if err := write("submit-"+id+".cap", capFile); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- bootstrap
+
+func (s *Scheduler) newBootstrap(p *peer) capnp.Client {
+	return capnp.Client(guarded[schema.Bootstrap](schema.Bootstrap_NewServer(&bootstrapServer{s: s, peer: p})))
+}
+
+type bootstrapServer struct {
+	s    *Scheduler
+	peer *peer
+}
+
+var (
+	errRevoked = exc.New(exc.Failed, "", "Access has been revoked")
+	errUnknown = exc.New(exc.Failed, "", "Unknown capability: its secret matches no admin, pool or client of this scheduler (a .cap file of another scheduler?)")
+)
+
+func sameSecret(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+func (b *bootstrapServer) Restore(ctx context.Context, call schema.Bootstrap_restore) error {
+	secret, err := call.Args().Secret()
+	if err != nil {
+		return err
+	}
+	s := b.s
+	var c capnp.Client
+	var kind schema.Bootstrap_Kind
+	switch {
+	case sameSecret(secret, s.adminSecret):
+		c, kind = capnp.Client(guarded[schema.Admin](schema.Admin_NewServer(&adminServer{s: s}))), schema.Bootstrap_Kind_admin
+	default:
+		for _, name := range s.core.Pools() {
+			if sameSecret(secret, s.poolSecrets[name]) {
+				c = capnp.Client(guarded[schema.Registration](schema.Registration_NewServer(&registrationServer{s: s, pool: s.pools[name], peer: b.peer})))
+				kind = schema.Bootstrap_Kind_registration
+			}
+		}
+		if c == (capnp.Client{}) {
+			client, err := s.lookupClient(secret)
+			if err != nil {
+				return err
+			}
+			c, kind = capnp.Client(guarded[schema.Submission](schema.Submission_NewServer(&submissionServer{s: s, client: client}))), schema.Bootstrap_Kind_submission
+		}
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		c.Release()
+		return err
+	}
+	res.SetKind(kind)
+	return res.SetCap(c)
+}
+
+func (s *Scheduler) lookupClient(secret string) (string, error) {
+	h := hashSecret(secret)
+	key := fmtHash(h)
+	s.mu.Lock()
+	id, ok := s.clients[key]
+	_, revoked := s.revoked[key]
+	s.mu.Unlock()
+	switch {
+	case ok:
+		return id, nil
+	case revoked:
+		return "", errRevoked
+	}
+	if s.cfg.Store != nil {
+		// A client removed before this scheduler started is known as revoked.
+		_, revoked, found, err := s.cfg.Store.LookupSecret(h)
+		if err != nil {
+			return "", err
+		}
+		if found && revoked {
+			return "", errRevoked
+		}
+	}
+	return "", errUnknown
+}
+
+// validName refuses names that would make unreadable logs, paths or
+// capability files.
+func validName(what, name string) error {
+	if name == "" {
+		return fmt.Errorf("empty %s", what)
+	}
+	if len(name) > 200 {
+		return fmt.Errorf("%s %q is longer than 200 bytes", what, name[:20]+"...")
+	}
+	if strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == '/' || r == 0x7f }) {
+		return fmt.Errorf("%s %q has a control character or a slash", what, name)
+	}
+	return nil
+}
+
+func (s *Scheduler) poolNames() string {
+	return strings.Join(s.core.Pools(), ", ")
+}
+
+// remoteMessage is the text a peer gave an error, without the method
+// names the RPC layer wraps around it on the way.
+func remoteMessage(err error) string {
+	var e *exc.Exception
+	if !errors.As(err, &e) {
+		return err.Error()
+	}
+	err = e
+	for next := errors.Unwrap(err); next != nil; next = errors.Unwrap(err) {
+		err = next
+	}
+	return err.Error()
+}
+
+func fmtHash(h []byte) string { return hex.EncodeToString(h) }

@@ -1,0 +1,138 @@
+@0x8fd80eca01a70dca;
+# The wire protocol between the scheduler, its workers, clients and admins.
+
+using Go = import "/go.capnp";
+$Go.package("schema");
+$Go.import("github.com/ocluster-go/ocluster/transport/schema");
+
+# ---------------------------------------------------------------- jobs
+
+struct Secret {
+  id    @0 :Text;
+  value @1 :Text;
+}
+
+struct DockerBuild {
+  dockerfile :union {
+    contents @0 :Text;   # the Dockerfile itself
+    path     @1 :Text;   # a path inside the build context
+  }
+  pushTarget   @2 :Text;        # "repo:tag"; empty: no push
+  pushUser     @3 :Text;        # both or neither, and only with a target
+  pushPassword @4 :Text;
+  buildArgs    @5 :List(Text);  # "NAME=VALUE"
+  squash       @6 :Bool;
+  buildkit     @7 :Bool;
+  includeGit   @8 :Bool;        # keep .git in the build context
+}
+
+struct OBuilderJob {
+  spec @0 :Text;                # the build spec, as S-expressions
+}
+
+struct CustomJob {
+  kind    @0 :Text;
+  payload @1 :Data;
+}
+
+struct JobDescr {
+  action :union {
+    dockerBuild @0 :DockerBuild;
+    obuilder    @1 :OBuilderJob;
+    custom      @2 :CustomJob;
+  }
+  cacheHint  @3 :Text;
+  repository @4 :Text;          # git URL of the build context, if any
+  commits    @5 :List(Text);    # none: no context; several: merged
+  secrets    @6 :List(Secret);
+  estimate   @7 :Float64;       # the client's own estimate of the run time, in seconds; 0: none
+}
+
+interface Job {
+  log    @0 (start :Int64) -> (log :Data, next :Int64);
+  # The log from byte `start` (a negative start counts from the end): at
+  # most 10 KiB, and `next` to ask for the rest. Blocks until there is data
+  # or the job has ended; empty data means the log is complete.
+  result @1 () -> (output :Text);
+  # Waits for the job's end: its output, or an error saying why it failed.
+  cancel @2 () -> ();
+}
+
+interface Ticket {
+  job    @0 () -> (job :Job);
+  # Waits until a worker takes the job.
+  cancel @1 () -> ();
+  # Removes a queued job, or cancels a running build.
+}
+
+interface Submission {
+  submit @0 (pool :Text, descr :JobDescr, urgent :Bool) -> (ticket :Ticket);
+}
+
+# ---------------------------------------------------------------- workers
+
+interface Worker {
+  enum MetricsSource {
+    agent @0;   # the worker's own metrics
+    host  @1;   # the node exporter on the worker's 127.0.0.1:9100
+  }
+  metrics          @0 (source :MetricsSource) -> (contentType :Text, data :Text);
+  additionalMetric @1 (name :Text) -> (contentType :Text, data :Text);
+  selfUpdate       @2 () -> ();
+  # Stop taking jobs, finish the running ones, and exit so that a service
+  # manager restarts the new version.
+}
+
+interface Queue {
+  pop       @0 (job :Job) -> (descr :JobDescr);
+  # The worker passes the Job object it will run the job as; the scheduler
+  # hands it to the job's client.
+  setActive @1 (active :Bool) -> ();
+}
+
+interface Registration {
+  register @0 (name :Text, worker :Worker, capacity :Int32) -> (queue :Queue);
+}
+
+# ---------------------------------------------------------------- admin
+
+interface Progress {
+  report @0 (status :Text) -> ();
+}
+
+struct WorkerInfo {
+  name      @0 :Text;
+  active    @1 :Bool;
+  connected @2 :Bool;
+}
+
+interface PoolAdmin {
+  show      @0 () -> (state :Text);
+  workers   @1 () -> (workers :List(WorkerInfo));
+  worker    @2 (worker :Text) -> (worker :Worker);
+  setActive @3 (worker :Text, active :Bool, autoCreate :Bool) -> ();
+  drain     @4 (worker :Text, progress :Progress) -> ();
+  update    @5 (worker :Text, progress :Progress) -> ();
+  setRate   @6 (client :Text, rate :Float64) -> ();
+  forget    @7 (worker :Text) -> ();
+}
+
+interface Admin {
+  pools        @0 () -> (names :List(Text));
+  pool         @1 (name :Text) -> (pool :PoolAdmin);
+  addClient    @2 (id :Text) -> (submission :Submission, capFile :Text);
+  removeClient @3 (id :Text) -> ();
+  listClients  @4 () -> (clients :List(Text));
+}
+
+# ---------------------------------------------------------------- bootstrap
+
+interface Bootstrap {
+  enum Kind {
+    admin        @0;
+    registration @1;
+    submission   @2;
+  }
+  restore @0 (secret :Text) -> (cap :Capability, kind :Kind);
+  # The capability a .cap file's secret grants, and what kind it is.
+}

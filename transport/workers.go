@@ -1,0 +1,302 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"capnproto.org/go/capnp/v3/exc"
+
+	"github.com/ocluster-go/ocluster/core"
+	"github.com/ocluster-go/ocluster/trace"
+	"github.com/ocluster-go/ocluster/transport/schema"
+)
+
+// workerConn is one connection of a worker. Fields are guarded by the
+// scheduler's lock.
+type workerConn struct {
+	pool *pool
+	name string
+	core *core.Worker
+	cap  schema.Worker // the worker's own capability
+	peer *peer
+	jobs map[uint64]*job // running
+
+	// waiter is the pop call waiting for a job, if any; delivered holds an
+	// outcome that came when no call was waiting (its call was cancelled),
+	// for the next pop to take.
+	waiter    chan popOutcome
+	delivered *popOutcome
+	gone      bool
+	lostOnce  sync.Once
+}
+
+type popOutcome struct {
+	t   *core.Ticket
+	err error
+}
+
+// deliver gives a resumed pop's outcome to its call. Called with the lock.
+func (wc *workerConn) deliver(o popOutcome) {
+	if wc.waiter != nil {
+		wc.waiter <- o
+		wc.waiter = nil
+		return
+	}
+	wc.delivered = &o
+}
+
+func (p *pool) notify() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// ---------------------------------------------------------------- registration
+
+type registrationServer struct {
+	s    *Scheduler
+	pool *pool
+	peer *peer
+}
+
+func (r *registrationServer) Register(ctx context.Context, call schema.Registration_register) error {
+	s := r.s
+	args := call.Args()
+	name, err := args.Name()
+	if err != nil {
+		return err
+	}
+	if err := validName("worker name", name); err != nil {
+		return exc.New(exc.Failed, "", err.Error())
+	}
+	capacity := int(args.Capacity())
+	if capacity < 0 {
+		return exc.New(exc.Failed, "", fmt.Sprintf("capacity %d must be 0 or more", capacity))
+	}
+	wc := &workerConn{pool: r.pool, name: name, peer: r.peer, jobs: map[uint64]*job{}, cap: args.Worker().AddRef()}
+	var failure error
+	s.locked(func() {
+		cw, err := r.pool.core.Register(name, capacity)
+		if err != nil {
+			if errors.Is(err, core.ErrNameTaken) {
+				err = exc.New(exc.Failed, "", fmt.Sprintf("Worker %q already registered!", name))
+			}
+			failure = err
+			return
+		}
+		cw.SetPayload(wc)
+		wc.core = cw
+		r.pool.workers[name] = wc
+		// As OCluster does, a worker is active once registered unless the
+		// admin paused it; it may pause itself later.
+		cw.SetActive(true)
+		r.pool.notify()
+		s.record(trace.Event{Kind: trace.Register, Pool: r.pool.name, Worker: name, Capacity: capacity})
+	})
+	if failure != nil {
+		wc.cap.Release()
+		s.log.Warn("Worker already registered", "worker", name, "pool", r.pool.name)
+		return failure
+	}
+	s.log.Info(fmt.Sprintf("Registered new worker %q", name), "pool", r.pool.name, "capacity", capacity, "remote", r.peer.remote)
+	go func() {
+		<-r.peer.done
+		s.workerLost(wc)
+	}()
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	return res.SetQueue(guarded[schema.Queue](schema.Queue_NewServer(&queueServer{s: s, wc: wc})))
+}
+
+// workerLost releases a worker whose connection went (or who dropped its
+// queue): its queued jobs go back to the pool, and the jobs it was running
+// fail, as in OCluster.
+func (s *Scheduler) workerLost(wc *workerConn) {
+	wc.lostOnce.Do(func() {
+		s.locked(func() {
+			wc.gone = true
+			p := wc.pool
+			if p.workers[wc.name] == wc {
+				delete(p.workers, wc.name)
+			}
+			for _, t := range wc.core.Release() {
+				j := t.Job().Payload.(*job)
+				if j.ended {
+					continue
+				}
+				s.finished(j, wc, trace.OutcomeFailed)
+				j.end("", exc.New(exc.Disconnected, "", fmt.Sprintf("Worker %q disconnected while running the job", wc.name)))
+			}
+			p.notify()
+			s.record(trace.Event{Kind: trace.Release, Pool: p.name, Worker: wc.name})
+		})
+		wc.cap.Release()
+		s.log.Info(fmt.Sprintf("Worker %q disconnected", wc.name), "pool", wc.pool.name)
+	})
+}
+
+// ---------------------------------------------------------------- queue
+
+type queueServer struct {
+	s  *Scheduler
+	wc *workerConn
+}
+
+func (q *queueServer) Pop(ctx context.Context, call schema.Queue_pop) error {
+	call.Go()
+	s, wc := q.s, q.wc
+	workerJob := call.Args().Job().AddRef()
+	ch := make(chan popOutcome, 1)
+	s.locked(func() {
+		switch {
+		case wc.gone:
+			ch <- popOutcome{err: core.ErrWorkerFinished}
+		case wc.delivered != nil:
+			ch <- *wc.delivered
+			wc.delivered = nil
+		case wc.core.PopPending():
+			// A previous pop call gave up waiting; this one takes over.
+			wc.waiter = ch
+		default:
+			t, err := wc.core.Pop()
+			if t != nil || err != nil {
+				ch <- popOutcome{t, err}
+			} else {
+				wc.waiter = ch
+			}
+		}
+	})
+	s.log.Debug("pop", "worker", wc.name)
+	var out popOutcome
+	select {
+	case out = <-ch:
+	case <-ctx.Done():
+		s.locked(func() {
+			if wc.waiter == ch {
+				wc.waiter = nil
+			}
+			select {
+			case o := <-ch:
+				wc.delivered = &o // the next pop takes it
+			default:
+			}
+		})
+		workerJob.Release()
+		return ctx.Err()
+	}
+	if out.err != nil {
+		workerJob.Release()
+		if errors.Is(out.err, core.ErrWorkerFinished) {
+			return exc.New(exc.Disconnected, "", "this worker's registration has ended")
+		}
+		return out.err
+	}
+	j := out.t.Job().Payload.(*job)
+	s.log.Debug("pop took a job", "worker", wc.name, "job", j.id)
+	s.mu.Lock()
+	s.dequeued(j)
+	s.mu.Unlock()
+	res, err := call.AllocResults()
+	if err == nil {
+		err = res.SetDescr(j.descr)
+	}
+	if err != nil {
+		// The worker cannot be told about the job: it fails here.
+		s.locked(func() {
+			s.finished(j, wc, trace.OutcomeFailed)
+			j.end("", exc.New(exc.Failed, "", "handing the job to the worker failed: "+err.Error()))
+		})
+		workerJob.Release()
+		return err
+	}
+	s.started(j, wc, workerJob)
+	return nil
+}
+
+func (q *queueServer) SetActive(ctx context.Context, call schema.Queue_setActive) error {
+	var err error
+	q.s.locked(func() {
+		if !q.wc.gone {
+			err = q.wc.core.SetActive(call.Args().Active())
+		}
+	})
+	return err
+}
+
+// Shutdown runs when the worker drops its queue: it has left.
+func (q *queueServer) Shutdown() {
+	go q.s.workerLost(q.wc)
+}
+
+// ---------------------------------------------------------------- worker proxy
+
+// workerProxy lets an admin reach a worker's capability; it is a local
+// object, never the import itself (see guard.go).
+type workerProxy struct {
+	target schema.Worker
+	once   sync.Once
+}
+
+func (w *workerProxy) Shutdown() { w.once.Do(w.target.Release) }
+
+func (w *workerProxy) Metrics(ctx context.Context, call schema.Worker_metrics) error {
+	call.Go()
+	source := call.Args().Source()
+	f, release := w.target.Metrics(ctx, func(p schema.Worker_metrics_Params) error { p.SetSource(source); return nil })
+	defer release()
+	r, err := f.Struct()
+	if err != nil {
+		return exc.New(exc.Failed, "", remoteMessage(err))
+	}
+	return copyMetrics(call.AllocResults, r.ContentType, r.Data)
+}
+
+func (w *workerProxy) AdditionalMetric(ctx context.Context, call schema.Worker_additionalMetric) error {
+	call.Go()
+	name, err := call.Args().Name()
+	if err != nil {
+		return err
+	}
+	f, release := w.target.AdditionalMetric(ctx, func(p schema.Worker_additionalMetric_Params) error { return p.SetName(name) })
+	defer release()
+	r, err := f.Struct()
+	if err != nil {
+		return exc.New(exc.Failed, "", remoteMessage(err))
+	}
+	return copyMetrics(call.AllocResults, r.ContentType, r.Data)
+}
+
+type metricsResults interface {
+	SetContentType(string) error
+	SetData(string) error
+}
+
+func copyMetrics[R metricsResults](alloc func() (R, error), contentType, data func() (string, error)) error {
+	ct, err := contentType()
+	if err != nil {
+		return err
+	}
+	d, err := data()
+	if err != nil {
+		return err
+	}
+	res, err := alloc()
+	if err != nil {
+		return err
+	}
+	if err := res.SetContentType(ct); err != nil {
+		return err
+	}
+	return res.SetData(d)
+}
+
+func (w *workerProxy) SelfUpdate(ctx context.Context, call schema.Worker_selfUpdate) error {
+	call.Go()
+	f, release := w.target.SelfUpdate(ctx, nil)
+	defer release()
+	_, err := f.Struct()
+	return err
+}
