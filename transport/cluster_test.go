@@ -445,4 +445,3 @@ func TestRevokedWhileConnected(t *testing.T) {
 		t.Fatalf("submitting after revocation: %v", err)
 	}
 }
-
