@@ -46,6 +46,9 @@ type AgentConfig struct {
 	// RetryDelay is the least time between two connection attempts
 	// (default 10 s).
 	RetryDelay time.Duration
+	// UpdateGrace bounds how long, when told to update, the worker waits
+	// after its last job for clients to finish reading logs (default 60 s).
+	UpdateGrace time.Duration
 	Logger     *slog.Logger
 }
 
@@ -62,7 +65,8 @@ type Agent struct {
 
 	mu       sync.Mutex
 	inUse    int
-	changed  chan struct{} // closed and replaced when inUse or updating changes
+	held     int           // Job objects the scheduler still holds
+	changed  chan struct{} // closed and replaced when inUse, held or updating changes
 	updating bool
 	queue    schema.Queue // of the current connection
 	active   bool
@@ -90,6 +94,9 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	if cfg.RetryDelay == 0 {
 		cfg.RetryDelay = 10 * time.Second
+	}
+	if cfg.UpdateGrace == 0 {
+		cfg.UpdateGrace = 60 * time.Second
 	}
 	if cfg.HostMetrics == "" {
 		cfg.HostMetrics = "http://127.0.0.1:9100/metrics"
@@ -313,8 +320,15 @@ func (a *Agent) popOne(ctx context.Context, queue schema.Queue) error {
 	}
 	a.mu.Lock()
 	a.inUse++
+	a.held++
 	a.signal()
 	a.mu.Unlock()
+	js.released = func() {
+		a.mu.Lock()
+		a.held--
+		a.signal()
+		a.mu.Unlock()
+	}
 	a.metrics.accepted.Inc()
 	a.metrics.running.Inc()
 	go a.run(js, job)
@@ -375,17 +389,26 @@ func (a *Agent) execute(js *jobServer, job *runners.Job) (string, error) {
 	return runner.Run(js.ctx, job, dir, js.log)
 }
 
-// awaitUpdate waits for the running jobs to end, then tells Run to exit.
+// awaitUpdate waits for the running jobs to end, and for the scheduler to
+// let go of their Job objects (so their clients could read the logs to the
+// end), at most UpdateGrace after the last job; then it tells Run to exit.
 func (a *Agent) awaitUpdate(ctx context.Context) error {
+	var grace <-chan time.Time
 	for {
 		a.mu.Lock()
-		n, changed := a.inUse, a.changed
+		running, held, changed := a.inUse, a.held, a.changed
 		a.mu.Unlock()
-		if n == 0 {
+		if running == 0 && held == 0 {
 			return ErrSelfUpdate
+		}
+		if running == 0 && grace == nil {
+			grace = time.After(a.cfg.UpdateGrace)
 		}
 		select {
 		case <-changed:
+		case <-grace:
+			a.log.Warn("exiting to update while clients still hold jobs", "jobs", held)
+			return ErrSelfUpdate
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -396,9 +419,10 @@ func (a *Agent) awaitUpdate(ctx context.Context) error {
 
 // jobServer is the Job object a worker hands the scheduler for one job.
 type jobServer struct {
-	log    *jobLog
-	ctx    context.Context // cancelled by Job.cancel
-	cancel context.CancelFunc
+	log      *jobLog
+	ctx      context.Context // cancelled by Job.cancel
+	cancel   context.CancelFunc
+	released func() // tells the agent the scheduler let go of the job
 
 	mu     sync.Mutex
 	done   chan struct{}
@@ -420,6 +444,9 @@ func (js *jobServer) Shutdown() {
 	go func() {
 		<-js.done
 		js.log.discard()
+		if js.released != nil {
+			js.released()
+		}
 	}()
 }
 

@@ -208,7 +208,8 @@ func (c *cluster) withPool(name string, f func(context.Context, *PoolClient)) {
 type worker struct {
 	agent *Agent
 	stop  context.CancelFunc
-	done  chan error
+	ended chan struct{} // closed when Run has returned, with err set
+	err   error
 }
 
 func (c *cluster) startWorker(name string, capacity int, runner runners.Runner, ref SturdyRef) *worker {
@@ -219,16 +220,31 @@ func (c *cluster) startWorker(name string, capacity int, runner runners.Runner, 
 		c.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &worker{agent: agent, stop: cancel, done: make(chan error, 1)}
-	go func() { w.done <- agent.Run(ctx) }()
+	w := &worker{agent: agent, stop: cancel, ended: make(chan struct{})}
+	go func() {
+		w.err = agent.Run(ctx)
+		close(w.ended)
+	}()
 	c.t.Cleanup(w.shutdown)
 	return w
+}
+
+// wait returns what Run returned, or fails the test if it goes on.
+func (w *worker) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case <-w.ended:
+		return w.err
+	case <-time.After(10 * time.Second):
+		t.Fatal("the worker keeps running")
+		return nil
+	}
 }
 
 func (w *worker) shutdown() {
 	w.stop()
 	select {
-	case <-w.done:
+	case <-w.ended:
 	case <-time.After(10 * time.Second):
 	}
 }

@@ -1,0 +1,155 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ocluster-go/ocluster/trace"
+)
+
+// A worker's network drops mid-job: the job fails for its client, the
+// worker reconnects, and the build it could not report still holds its slot
+// until it ends, as OCluster's workers do.
+func TestNetworkCutMidJob(t *testing.T) {
+	c, s, m := newTest(t)
+	net := startProxy(t, c.listener.Addr().String())
+	w := c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
+	first := s.start(t, "first")
+	m.await(t, "first")
+	net.cut()
+	got := <-first
+	if !strings.HasSuffix(got, "FAILED\n") || !strings.Contains(got, `Worker "worker-1" disconnected while running the job`) {
+		t.Fatalf("the job of a cut worker: %q", got)
+	}
+	c.waitConnected("pool", 0)
+	c.waitConnected("pool", 1) // it reconnected
+	second := s.start(t, "second")
+	time.Sleep(100 * time.Millisecond)
+	if w.agent.Running() != 1 {
+		t.Fatalf("the worker runs %d builds, want the orphaned one only", w.agent.Running())
+	}
+	m.set("first", "", nil) // the orphaned build ends: the slot frees
+	m.set("second", "", nil)
+	expect(t, "log", <-second, "Building on worker-1\nBuilding second\nJob succeeded\n")
+}
+
+// The admin updates a worker: it stops taking jobs, finishes the running
+// one, exits to be restarted, and the update returns once it is back.
+func TestUpdate(t *testing.T) {
+	c, s, m := newTest(t)
+	w := c.startWorker("worker-1", 1, m, c.pools["pool"])
+	running := s.start(t, "running")
+	m.await(t, "running")
+	var progress []string
+	var mu sync.Mutex
+	updated := make(chan error, 1)
+	go c.withPool("pool", func(ctx context.Context, p *PoolClient) {
+		updated <- p.Update(ctx, "worker-1", func(status string) {
+			mu.Lock()
+			progress = append(progress, status)
+			mu.Unlock()
+		})
+	})
+	time.Sleep(100 * time.Millisecond)
+	queued := s.start(t, "queued") // must wait for the new version
+	m.set("running", "", nil)
+	expect(t, "log", <-running, "Building on worker-1\nBuilding running\nJob succeeded\n")
+	if err := w.wait(t); !errors.Is(err, ErrSelfUpdate) {
+		t.Fatalf("the worker ended with %v, want ErrSelfUpdate", err)
+	}
+	// The service manager starts the new version.
+	c.startWorker("worker-1", 1, m, c.pools["pool"])
+	if err := <-updated; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	if strings.Join(progress, "|") != "Running jobs: 1|Restarting" {
+		t.Errorf("progress %q", progress)
+	}
+	mu.Unlock()
+	m.set("queued", "", nil)
+	expect(t, "log", <-queued, "Building on worker-1\nBuilding queued\nJob succeeded\n")
+}
+
+// The scheduler records a trace that the simulator's reader accepts.
+func TestTraceRecording(t *testing.T) {
+	var buf bytes.Buffer
+	tw, err := trace.NewWriter(&buf, trace.Header{Source: "test", Pools: []string{"pool"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, clusterOptions{})
+	c.sched.cfg.Trace = tw
+	s := c.connectClient(c.addClient("client"))
+	m := newMockRunner()
+	c.startWorker("worker-1", 1, m, c.pools["pool"])
+	c.withPool("pool", func(ctx context.Context, p *PoolClient) {
+		if err := p.SetRate(ctx, "client", 3); err != nil {
+			t.Fatal(err)
+		}
+	})
+	m.set("a", "", nil)
+	s.run(t, "a")
+	m.set("b", "", errBuild)
+	s.run(t, "b")
+	c.stop()
+	h, events, err := trace.ReadAll(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := map[string]int{}
+	step := map[uint64]string{} // each job's last event
+	for _, e := range events {
+		counts[string(e.Kind)+":"+e.Outcome]++
+		if e.Job != 0 {
+			if want := map[trace.Kind]string{trace.Submit: "", trace.Start: "submit", trace.Finish: "start"}[e.Kind]; step[e.Job] != want {
+				t.Fatalf("job %d: %s after %q", e.Job, e.Kind, step[e.Job])
+			}
+			step[e.Job] = string(e.Kind)
+		}
+	}
+	want := map[string]int{"register:": 1, "rate:": 1, "submit:": 2, "start:": 2, "finish:ok": 1, "finish:failed": 1, "release:": 1}
+	for k, n := range want {
+		if counts[k] != n {
+			t.Fatalf("trace has %d %s events, want %d (all: %v)", counts[k], k, n, counts)
+		}
+	}
+	if h.Pools[0] != "pool" {
+		t.Fatalf("trace header %+v", h)
+	}
+}
+
+func TestWorkerMetricsPaths(t *testing.T) {
+	c, _, m := newTest(t)
+	c.startWorker("worker-1", 1, m, c.pools["pool"])
+	c.waitConnected("pool", 1)
+	get := func(path string) (int, string) {
+		resp, err := http.Get(c.metrics.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get("/pool/pool/worker/worker-1/metrics"); code != 200 || !strings.Contains(body, "ocluster_worker_jobs_accepted_total") {
+		t.Fatalf("worker metrics: %d %q", code, body)
+	}
+	if code, body := get("/pool/nope/worker/worker-1/metrics"); code != 400 || !strings.Contains(body, "No such pool") {
+		t.Fatalf("unknown pool: %d %q", code, body)
+	}
+	if code, body := get("/pool/pool/worker/ghost/metrics"); code != 400 || !strings.Contains(body, "Worker not connected") {
+		t.Fatalf("unknown worker: %d %q", code, body)
+	}
+	// Nothing listens on the worker's node-exporter port here.
+	if code, _ := get("/pool/pool/worker/worker-1/host-metrics"); code != http.StatusBadGateway {
+		t.Fatalf("host metrics without a node exporter: %d", code)
+	}
+}

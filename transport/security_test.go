@@ -1,0 +1,292 @@
+package transport
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ocluster-go/ocluster/runners"
+)
+
+// alive checks the scheduler still serves: a fresh client's job runs.
+func (c *cluster) alive(t *testing.T, m *mockRunner, label string) {
+	t.Helper()
+	s := c.connectClient(c.addClient("check-" + label))
+	m.set(label, "", nil)
+	expect(t, "a job after the attack", s.run(t, label), "Building on worker-1\nBuilding "+label+"\nJob succeeded\n")
+}
+
+func TestWrongSecretIsRefused(t *testing.T) {
+	c, _, _ := newTest(t)
+	ref := c.admin
+	ref.Secret = newSecret()
+	conn, err := Connect(context.Background(), ref, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Admin(context.Background()); err == nil || !strings.Contains(err.Error(), "Unknown capability") {
+		t.Fatalf("a made-up secret: %v", err)
+	}
+}
+
+func TestTamperedFingerprintIsRefused(t *testing.T) {
+	c, _, _ := newTest(t)
+	other, err := LoadOrCreateIdentity(t.TempDir() + "/other.pem")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := c.admin
+	ref.Fingerprint = other.Fingerprint
+	if _, err := Connect(context.Background(), ref, testLogger(t)); !errors.Is(err, ErrFingerprint) {
+		t.Fatalf("connecting with another key's fingerprint: %v", err)
+	}
+	if _, err := ParseSturdyRef(strings.Replace(c.admin.String(), "sha-256:", "sha-256:x", 1)); err == nil {
+		t.Fatal("a mangled fingerprint parsed")
+	}
+}
+
+func TestCapabilitiesOfTheWrongKind(t *testing.T) {
+	c, _, _ := newTest(t)
+	ctx := context.Background()
+	// A worker's (pool) capability used to submit.
+	conn, err := Connect(ctx, c.pools["pool"], testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.Submission(ctx); !errors.Is(err, ErrWrongKind) || !strings.Contains(err.Error(), "pool (worker registration)") {
+		t.Fatalf("submitting with a pool capability: %v", err)
+	}
+	// A client's capability used to register a worker.
+	w := c.startWorker("worker-x", 1, newMockRunner(), c.addClient("other-client"))
+	if err := w.wait(t); !errors.Is(err, ErrWrongKind) {
+		t.Fatalf("a worker given a client capability: %v", err)
+	}
+}
+
+func TestUnknownPool(t *testing.T) {
+	_, s, _ := newTest(t)
+	_, err := Submit(context.Background(), s.sub, "nope", dockerJob("x"), false)
+	if err == nil || err.Error() != `Pool ID "nope" not one of {pool}` {
+		t.Fatalf("submitting to an unknown pool: %v", err)
+	}
+}
+
+func TestBadJobDescriptions(t *testing.T) {
+	c := startCluster(t, clusterOptions{maxDescr: 64 << 10})
+	t.Cleanup(func() { c.checkGauges(t) })
+	s := c.connectClient(c.addClient("client"))
+	m := newMockRunner()
+	c.startWorker("worker-1", 1, m, c.pools["pool"])
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		job  *runners.Job
+		want string
+	}{
+		{"oversized", &runners.Job{Docker: &runners.DockerBuild{DockerfileContents: strings.Repeat("x", 200<<10)}}, "Job description too large"},
+		{"push target without tag", &runners.Job{Docker: &runners.DockerBuild{DockerfileContents: "x", PushTarget: "repo"}}, "has no tag"},
+		{"password without user", &runners.Job{Docker: &runners.DockerBuild{DockerfileContents: "x", PushTarget: "r:t", PushPassword: "p"}}, "both a push user and a push password"},
+		{"empty spec", &runners.Job{OBuilder: &runners.OBuilderBuild{Spec: " "}}, "empty OBuilder spec"},
+		{"custom without kind", &runners.Job{Custom: &runners.Custom{}}, "custom job without a kind"},
+		{"negative estimate", &runners.Job{Estimate: -1, Docker: &runners.DockerBuild{DockerfileContents: "x"}}, "estimate -1"},
+	} {
+		if _, err := Submit(ctx, s.sub, "pool", tc.job, false); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v", tc.name, err)
+		}
+	}
+	c.alive(t, m, "after-bad-descriptions")
+}
+
+// TestMalformedFrames sends garbage over raw TCP and TLS connections: the
+// scheduler drops them and goes on serving.
+func TestMalformedFrames(t *testing.T) {
+	c, _, m := newTest(t)
+	c.startWorker("worker-1", 1, m, c.pools["pool"])
+	addr := c.listener.Addr().String()
+	frames := [][]byte{
+		[]byte("GET / HTTP/1.0\r\n\r\n"),
+		{0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0},                   // 4 billion segments
+		{0, 0, 0, 0, 0xff, 0xff, 0xff, 0x0f},                   // one huge segment
+		{0, 0, 0, 0, 2, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2}, // truncated
+		append([]byte{0, 0, 0, 0, 4, 0, 0, 0}, make([]byte, 32)...),
+		append([]byte{0, 0, 0, 0, 2, 0, 0, 0}, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0),
+	}
+	for i, f := range frames {
+		// Over plain TCP (fails the TLS handshake)...
+		raw, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw.Write(f)
+		raw.Close()
+		// ...and inside a TLS session.
+		conn, err := tls.Dial("tcp", addr, clientTLS(c.admin.Fingerprint))
+		if err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		conn.Write(f)
+		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		io.Copy(io.Discard, conn)
+		conn.Close()
+	}
+	c.alive(t, m, "after-garbage")
+}
+
+// TestHugeLogKeepsMemoryBounded streams a 200 MiB log from a worker
+// through the scheduler to a client (all three in this process): the live
+// heap stays far below the log's size and stops growing, so no party
+// holds the log. What it does hold is bounded by throughput: go-capnp keeps
+// each answer for 250 ms after it returns, and pools its buffers.
+func TestHugeLogKeepsMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("streams 200 MiB")
+	}
+	c, s, _ := newTest(t)
+	const size = 200 << 20
+	c.startWorker("worker-1", 1, chatty{size}, c.pools["pool"])
+	ctx := context.Background()
+	ticket, err := Submit(ctx, s.sub, "pool", dockerJob("big"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ticket.Release()
+	job, err := TicketJob(ctx, ticket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer job.Release()
+	counter := &liveHeap{}
+	stop := counter.sample()
+	if err := Tail(ctx, job, counter); err != nil {
+		t.Fatal(err)
+	}
+	samples := stop()
+	if counter.n < size {
+		t.Fatalf("read %d bytes of a %d-byte log", counter.n, size)
+	}
+	if len(samples) < 4 {
+		t.Fatalf("only %d heap samples", len(samples))
+	}
+	first, second := slices.Max(samples[:len(samples)/2]), slices.Max(samples[len(samples)/2:])
+	t.Logf("live heap: max %d MiB in the first half, %d MiB in the second", first>>20, second>>20)
+	// Three parties stream in this process at some 100-150 MB/s: about
+	// 100 MiB, whatever the log's size (400 MiB streams alike).
+	if limit := uint64(160 << 20); max(first, second) > limit {
+		t.Fatalf("the live heap reached %d MiB streaming a %d MiB log (limit %d MiB)", max(first, second)>>20, size>>20, limit>>20)
+	}
+	if second > first+first/4+8<<20 {
+		t.Fatalf("the live heap grew from %d to %d MiB as the log went on", first>>20, second>>20)
+	}
+}
+
+// chatty is a runner that writes n bytes of log.
+type chatty struct{ n int }
+
+func (c chatty) Run(ctx context.Context, _ *runners.Job, _ string, log io.Writer) (string, error) {
+	line := []byte(strings.Repeat("x", 1023) + "\n")
+	for written := 0; written < c.n; written += len(line) {
+		if _, err := log.Write(line); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+// liveHeap counts the bytes written to it, and samples the live heap.
+type liveHeap struct{ n int }
+
+func (l *liveHeap) Write(b []byte) (int, error) {
+	l.n += len(b)
+	return len(b), nil
+}
+
+// sample measures the live heap (after a collection) every 200 ms until
+// stopped.
+func (l *liveHeap) sample() (stop func() []uint64) {
+	done := make(chan struct{})
+	var samples []uint64
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			select {
+			case <-done:
+				return
+			case <-time.After(200 * time.Millisecond):
+			}
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			samples = append(samples, m.HeapAlloc)
+		}
+	}()
+	return func() []uint64 {
+		close(done)
+		<-finished
+		return samples
+	}
+}
+
+// TestFiftyClients submits from 50 clients at once: every job runs once.
+func TestFiftyClients(t *testing.T) {
+	c := startCluster(t, clusterOptions{})
+	t.Cleanup(func() { c.checkGauges(t) })
+	for i := range 4 {
+		c.startWorker(fmt.Sprintf("worker-%d", i), 4, instant{}, c.pools["pool"])
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := range 50 {
+		ref := c.addClient(fmt.Sprintf("client-%d", i))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := c.connectClient(ref)
+			for j := range 5 {
+				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+				ticket, err := Submit(ctx, s.sub, "pool", dockerJob(fmt.Sprintf("c%d-j%d", i, j)), j%3 == 0)
+				if err != nil {
+					errs <- err
+					cancel()
+					return
+				}
+				log := readJob(ctx, ticket)
+				ticket.Release()
+				cancel()
+				if !strings.HasSuffix(log, "Job succeeded\n") {
+					errs <- fmt.Errorf("client %d job %d: %q", i, j, log)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	c.sched.mu.Lock()
+	st := c.sched.pools["pool"].core.Stats()
+	c.sched.mu.Unlock()
+	if st.Submitted != 250 || st.Accepted != 250 {
+		t.Fatalf("stats %+v, want 250 submitted and accepted", st)
+	}
+}
+
+// instant is a runner whose jobs succeed at once.
+type instant struct{}
+
+func (instant) Run(_ context.Context, job *runners.Job, _ string, log io.Writer) (string, error) {
+	fmt.Fprintf(log, "Building %s\n", job.Docker.DockerfileContents)
+	return "", nil
+}
