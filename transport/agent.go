@@ -49,7 +49,7 @@ type AgentConfig struct {
 	// UpdateGrace bounds how long, when told to update, the worker waits
 	// after its last job for clients to finish reading logs (default 60 s).
 	UpdateGrace time.Duration
-	Logger     *slog.Logger
+	Logger      *slog.Logger
 }
 
 // ErrSelfUpdate is returned by Run when the scheduler asked the worker to
