@@ -268,6 +268,10 @@ type Reader struct {
 	line   int
 	last   float64
 	pools  map[string]bool
+	// cut is set when the input ends without a newline: a recorder killed
+	// mid-write leaves such a line, which is dropped if it does not parse.
+	cut       bool
+	truncated bool
 }
 
 // MaxLine is the longest line a Reader accepts.
@@ -278,6 +282,13 @@ func NewReader(r io.Reader) (*Reader, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), MaxLine)
 	tr := &Reader{sc: sc, pools: map[string]bool{}}
+	sc.Split(func(data []byte, atEOF bool) (int, []byte, error) {
+		advance, token, err := bufio.ScanLines(data, atEOF)
+		if atEOF && token != nil && advance == len(data) && !bytes.HasSuffix(data, []byte("\n")) {
+			tr.cut = true
+		}
+		return advance, token, err
+	})
 	if !sc.Scan() {
 		if err := sc.Err(); err != nil {
 			return nil, fmt.Errorf("trace line 1: %w", err)
@@ -300,6 +311,10 @@ func NewReader(r io.Reader) (*Reader, error) {
 // Header is the trace's header.
 func (r *Reader) Header() Header { return r.header }
 
+// Truncated reports whether the trace ended in a line cut off mid-write
+// (its recorder was killed), which was dropped.
+func (r *Reader) Truncated() bool { return r.truncated }
+
 // Next returns the next event, or io.EOF after the last.
 func (r *Reader) Next() (Event, error) {
 	for r.sc.Scan() {
@@ -310,6 +325,10 @@ func (r *Reader) Next() (Event, error) {
 		}
 		var e Event
 		if err := strictUnmarshal(text, &e); err != nil {
+			if r.cut {
+				r.truncated = true
+				break
+			}
 			return Event{}, fmt.Errorf("trace line %d: %w", r.line, err)
 		}
 		if err := e.validate(); err != nil {
@@ -330,7 +349,7 @@ func (r *Reader) Next() (Event, error) {
 	return Event{}, io.EOF
 }
 
-// ReadAll reads a whole trace.
+// ReadAll reads a whole trace, dropping a last line cut off mid-write.
 func ReadAll(r io.Reader) (Header, []Event, error) {
 	tr, err := NewReader(r)
 	if err != nil {

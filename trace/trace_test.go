@@ -90,6 +90,24 @@ func TestReaderErrorsNameTheLine(t *testing.T) {
 	}
 }
 
+func TestACutLastLineIsDropped(t *testing.T) {
+	text := header + `{"t":1,"event":"cancel","pool":"p","job":1}` + "\n" + `{"t":2,"event":"canc`
+	tr, err := NewReader(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Next(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tr.Next(); err != io.EOF || !tr.Truncated() {
+		t.Fatalf("a cut last line: %v, truncated %v", err, tr.Truncated())
+	}
+	// A complete but bad last line is still an error.
+	if _, _, err := ReadAll(strings.NewReader(header + `{"t":2,"event":"canc"}`)); err == nil {
+		t.Fatal("a bad last line was dropped")
+	}
+}
+
 // FuzzRead feeds arbitrary text to the reader: it errors or returns events
 // that write back and read again identically.
 func FuzzRead(f *testing.F) {

@@ -45,7 +45,7 @@ rates, known workers and their pauses, clients) lives in --state-dir.`,
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			return run(log, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy, prometheusPort)
+			return serve(log, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy, prometheusPort)
 		},
 	}
 	f := cmd.Flags()
@@ -78,7 +78,7 @@ func tcpAddress(flag, s string) (string, error) {
 	return rest, nil
 }
 
-func run(log *slog.Logger, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy string, prometheusPort int) error {
+func serve(log *slog.Logger, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy string, prometheusPort int) error {
 	listenAddr, err := tcpAddress("capnp-listen-address", listen)
 	if err != nil {
 		return err

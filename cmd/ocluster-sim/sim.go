@@ -312,11 +312,25 @@ func readTrace(path string, swf, lenient bool) (trace.Header, []trace.Event, err
 		}
 		return h, events, nil
 	}
-	h, events, err := trace.ReadAll(f)
+	tr, err := trace.NewReader(f)
 	if err != nil {
-		return h, nil, &exitError{2, fmt.Errorf("%s: %w", path, err)}
+		return trace.Header{}, nil, &exitError{2, fmt.Errorf("%s: %w", path, err)}
 	}
-	return h, events, nil
+	var events []trace.Event
+	for {
+		e, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return trace.Header{}, nil, &exitError{2, fmt.Errorf("%s: %w", path, err)}
+		}
+		events = append(events, e)
+	}
+	if tr.Truncated() {
+		fmt.Fprintf(os.Stderr, "%s: its last line was cut off mid-write (was the recorder killed?) and is ignored\n", path)
+	}
+	return tr.Header(), events, nil
 }
 
 func replayCommand() *cobra.Command {

@@ -1,0 +1,301 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The end-to-end tests run the real commands as separate processes, as a
+// user would: the production quick start of the README, a worker killed
+// mid-job, and a scheduler killed and restarted with its state.
+
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "ocluster-e2e")
+	if err != nil {
+		panic(err)
+	}
+	bin = dir
+	for _, cmd := range []string{"ocluster-scheduler", "ocluster-admin", "ocluster-client", "ocluster-stress", "ocluster-sim"} {
+		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), "../"+cmd).CombinedOutput()
+		if err != nil {
+			panic(fmt.Sprintf("building %s: %v\n%s", cmd, err, out))
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// process is a command running in the background, its output collected.
+type process struct {
+	cmd *exec.Cmd
+	mu  sync.Mutex
+	out bytes.Buffer
+	// lines receives each output line as it comes.
+	lines chan string
+	done  chan struct{} // closed when the process has exited
+}
+
+func start(t *testing.T, dir, name string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, name), args...)
+	cmd.Dir = dir
+	r, w := io.Pipe()
+	cmd.Stdout, cmd.Stderr = w, w
+	p := &process{cmd: cmd, lines: make(chan string, 1000), done: make(chan struct{})}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		sc := bufio.NewScanner(r)
+		for sc.Scan() {
+			p.mu.Lock()
+			p.out.WriteString(sc.Text() + "\n")
+			p.mu.Unlock()
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
+		}
+	}()
+	go func() {
+		cmd.Wait()
+		w.Close()
+		close(p.done)
+	}()
+	t.Cleanup(func() { p.kill() })
+	return p
+}
+
+// wait waits for the process to exit and returns its exit code.
+func (p *process) wait() int {
+	<-p.done
+	return p.cmd.ProcessState.ExitCode()
+}
+
+func (p *process) kill() {
+	p.cmd.Process.Signal(syscall.SIGKILL)
+}
+
+func (p *process) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
+// waitFor waits for an output line containing s.
+func (p *process) waitFor(t *testing.T, s string) {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		if strings.Contains(p.output(), s) {
+			return
+		}
+		select {
+		case <-p.lines:
+		case <-time.After(50 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("no %q in the output of %s:\n%s", s, p.cmd.Path, p.output())
+		}
+	}
+}
+
+// run runs a command to its end and returns its output and exit code.
+func run(t *testing.T, dir, name string, args ...string) (string, int) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(bin, name), args...)
+	cmd.Dir = dir
+	out, err := cmd.CombinedOutput()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return string(out), ee.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+func freePort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func startScheduler(t *testing.T, dir string, port, metrics int, extra ...string) *process {
+	t.Helper()
+	args := append([]string{"--capnp-secret-key-file", "key.pem",
+		"--capnp-listen-address", fmt.Sprintf("tcp:127.0.0.1:%d", port),
+		"--state-dir", "var", "--pools", "linux-x86_64",
+		"--listen-prometheus", fmt.Sprint(metrics)}, extra...)
+	s := start(t, dir, "ocluster-scheduler", args...)
+	s.waitFor(t, "scheduler running")
+	return s
+}
+
+func TestProductionQuickStart(t *testing.T) {
+	dir := t.TempDir()
+	port, metrics := freePort(t), freePort(t)
+	sched := startScheduler(t, dir, port, metrics, "--trace", "trace.jsonl")
+	sched.waitFor(t, "Wrote capability reference to capnp-secrets/admin.cap")
+	sched.waitFor(t, "Wrote capability reference to capnp-secrets/pool-linux-x86_64.cap")
+	for _, f := range []string{"key.pem", "capnp-secrets/admin.cap", "capnp-secrets/pool-linux-x86_64.cap"} {
+		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v %v (want mode 0600)", f, fi.Mode(), err)
+		}
+	}
+	admin := func(args ...string) (string, int) {
+		return run(t, dir, "ocluster-admin", append([]string{"-c", "capnp-secrets/admin.cap"}, args...)...)
+	}
+	capFile, code := admin("add-client", "test-user")
+	if code != 0 || !strings.HasPrefix(capFile, "capnp://sha-256:") {
+		t.Fatalf("add-client: %d %s", code, capFile)
+	}
+	os.WriteFile(filepath.Join(dir, "submission.cap"), []byte(capFile), 0o600)
+	start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", "worker-1", "--state-dir", "wvar", "--speed", "600")
+	sched.waitFor(t, `Registered new worker \"worker-1\"`)
+	os.WriteFile(filepath.Join(dir, "Dockerfile.test"), []byte("FROM busybox\nRUN date\n"), 0o644)
+	out, code := run(t, dir, "ocluster-client", "-c", "submission.cap", "submit-docker", "--local-dockerfile", "Dockerfile.test", "--pool=linux-x86_64", "--cache-hint", "tutorial")
+	if code != 0 || !strings.HasPrefix(out, "Tailing log:\nBuilding on worker-1\n") || !strings.HasSuffix(out, "Job succeeded\n") {
+		t.Fatalf("submit-docker: exit %d\n%s", code, out)
+	}
+	checks := []struct {
+		args []string
+		want string
+		code int
+	}{
+		{[]string{"show"}, "linux-x86_64\n", 0},
+		{[]string{"show", "linux-x86_64", "worker-1"}, "worker-1: Running\n", 0},
+		{[]string{"pause", "linux-x86_64", "worker-1"}, "Success.\n", 0},
+		{[]string{"show", "linux-x86_64", "worker-1"}, "worker-1: Paused\n", 0},
+		{[]string{"unpause", "linux-x86_64", "worker-1"}, "Success.\n", 0},
+		{[]string{"set-rate", "linux-x86_64", "test-user", "3"}, "", 0},
+		{[]string{"list-clients"}, "test-user\n", 0},
+		{[]string{"forget", "linux-x86_64", "worker-1"}, "Worker \"worker-1\" is still connected!\n", 1},
+		{[]string{"set-rate", "linux-x86_64", "nobody", "3"}, "No such user \"nobody\" (see list-clients)\n", 1},
+		{[]string{"show", "nope"}, "No such pool \"nope\" (pools: linux-x86_64)\n", 1},
+		{[]string{"set-rate", "linux-x86_64", "test-user"}, "", 2},
+	}
+	for _, c := range checks {
+		out, code := admin(c.args...)
+		if code != c.code || (c.want != "" && out != c.want) {
+			t.Errorf("ocluster-admin %v: exit %d, %q; want %d, %q", c.args, code, out, c.code, c.want)
+		}
+	}
+	if out, _ := admin("show", "linux-x86_64"); !strings.Contains(out, "worker-1 (0): [] (0 running)") || !strings.Contains(out, "test-user(3)") {
+		t.Errorf("show linux-x86_64:\n%s", out)
+	}
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metrics))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{"ocluster_pool_jobs_submitted_total", "ocluster_pool_jobs_accepted_total", "ocluster_pool_workers_connected",
+		"ocluster_pool_workers_capacity", "ocluster_pool_queue_length", "ocluster_scheduler_job_wait_seconds_bucket"} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("/metrics lacks %s", m)
+		}
+	}
+	if out, code := admin("remove-client", "test-user"); code != 0 {
+		t.Fatalf("remove-client: %d %s", code, out)
+	}
+	out, code = run(t, dir, "ocluster-client", "-c", "submission.cap", "submit-docker", "--local-dockerfile", "Dockerfile.test", "--pool=linux-x86_64")
+	if code != 1 || !strings.Contains(out, "Access has been revoked") {
+		t.Fatalf("a revoked client: exit %d\n%s", code, out)
+	}
+	// The trace the scheduler records replays in the simulator.
+	sched.cmd.Process.Signal(syscall.SIGTERM)
+	sched.wait()
+	out, code = run(t, dir, "ocluster-sim", "replay", "--trace", "trace.jsonl", "--format", "json")
+	if code != 0 || !strings.Contains(out, `"jobs": 1`) {
+		t.Fatalf("replaying the production trace: exit %d\n%s", code, out)
+	}
+}
+
+func TestWorkerKilledMidJob(t *testing.T) {
+	dir := t.TempDir()
+	sched := startScheduler(t, dir, freePort(t), freePort(t))
+	capFile, _ := run(t, dir, "ocluster-admin", "-c", "capnp-secrets/admin.cap", "add-client", "c")
+	os.WriteFile(filepath.Join(dir, "c.cap"), []byte(capFile), 0o600)
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\n"), 0o644)
+	w := start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", "slow", "--state-dir", "w", "--speed", "1", "--uncached", "60s")
+	sched.waitFor(t, `Registered new worker \"slow\"`)
+	client := start(t, dir, "ocluster-client", "-c", "c.cap", "submit-docker", "--local-dockerfile", "Dockerfile", "--pool", "linux-x86_64")
+	client.waitFor(t, "Synthetic docker job")
+	w.kill()
+	if code := client.wait(); code != 1 || !strings.Contains(client.output(), `Worker "slow" disconnected while running the job`) {
+		t.Fatalf("the client of a killed worker's job: exit %d\n%s", code, client.output())
+	}
+	sched.waitFor(t, `Worker \"slow\" disconnected`)
+}
+
+// The scheduler is killed with -9 and restarted: clients, rates, admin
+// pauses and the cache index are all there.
+func TestSchedulerRestartKeepsState(t *testing.T) {
+	dir := t.TempDir()
+	port, metrics := freePort(t), freePort(t)
+	sched := startScheduler(t, dir, port, metrics)
+	admin := func(args ...string) (string, int) {
+		return run(t, dir, "ocluster-admin", append([]string{"-c", "capnp-secrets/admin.cap"}, args...)...)
+	}
+	capFile, _ := admin("add-client", "c")
+	os.WriteFile(filepath.Join(dir, "c.cap"), []byte(capFile), 0o600)
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\n"), 0o644)
+	worker := func(name string) {
+		start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", name, "--state-dir", name, "--speed", "600", "--retry-delay", "100ms")
+	}
+	worker("alpha")
+	sched.waitFor(t, `Registered new worker \"alpha\"`)
+	submit := func(hint string) string {
+		out, code := run(t, dir, "ocluster-client", "-c", "c.cap", "submit-docker", "--local-dockerfile", "Dockerfile", "--pool", "linux-x86_64", "--cache-hint", hint)
+		if code != 0 {
+			t.Fatalf("submit: exit %d\n%s", code, out)
+		}
+		return out
+	}
+	submit("warm") // alpha now has "warm" cached
+	admin("set-rate", "linux-x86_64", "c", "7")
+	admin("pause", "linux-x86_64", "ghost", "--auto-create")
+	time.Sleep(500 * time.Millisecond) // the cache row is written in the background
+	sched.kill()
+	sched.wait()
+
+	sched = startScheduler(t, dir, port, metrics)
+	sched.waitFor(t, `Registered new worker \"alpha\"`) // it reconnects by itself
+	worker("beta")
+	sched.waitFor(t, `Registered new worker \"beta\"`)
+	if out, _ := admin("list-clients"); out != "c\n" {
+		t.Fatalf("clients after a restart: %q", out)
+	}
+	if out, _ := admin("show", "linux-x86_64", "ghost"); out != "ghost: Paused\n" {
+		t.Fatalf("an admin pause after a restart: %q", out)
+	}
+	// Both workers wait; the job goes to the one that has its hint cached.
+	for range 3 {
+		if out := submit("warm"); !strings.Contains(out, "Building on alpha\n") {
+			t.Fatalf("a job for a cached hint after a restart:\n%s", out)
+		}
+	}
+	if out, _ := admin("show", "linux-x86_64"); !strings.Contains(out, "c(7)") {
+		t.Fatalf("the rate after a restart:\n%s", out)
+	}
+}
