@@ -66,10 +66,11 @@ type Secret struct {
 	Value string
 }
 
-// Runner runs jobs. Run returns the job's output (for a Docker build, the
-// image id or pushed digest), or an error saying why it failed. It must
-// stop promptly when ctx is cancelled, returning ErrCancelled, and leave
-// nothing running.
+// Runner runs jobs. contextDir holds the job's git build context, and is
+// empty when the job has none. Run returns the job's output (for a Docker
+// build, the image id or pushed digest), or an error saying why it failed.
+// It must stop promptly when ctx is cancelled, returning ErrCancelled, and
+// leave nothing running.
 type Runner interface {
 	Run(ctx context.Context, job *Job, contextDir string, log io.Writer) (output string, err error)
 }

@@ -267,11 +267,7 @@ func (a *Agent) session(ctx context.Context) error {
 
 // popOne waits for one job and starts it.
 func (a *Agent) popOne(ctx context.Context, queue schema.Queue) error {
-	logFile, err := newJobLog(filepath.Join(a.cfg.StateDir, "logs"))
-	if err != nil {
-		return permanent{fmt.Errorf("creating a job log: %w", err)}
-	}
-	js := &jobServer{log: logFile, done: make(chan struct{})}
+	js := &jobServer{log: newJobLog(filepath.Join(a.cfg.StateDir, "logs")), done: make(chan struct{})}
 	js.ctx, js.cancel = context.WithCancel(context.Background())
 	// An update stops the waiting: the scheduler has marked the worker as
 	// shutting down, so this pop would wait for ever.
@@ -377,13 +373,6 @@ func (a *Agent) execute(js *jobServer, job *runners.Job) (string, error) {
 			return "", err
 		}
 		defer release()
-		dir = d
-	} else {
-		d, err := os.MkdirTemp(a.cfg.StateDir, "context-")
-		if err != nil {
-			return "", err
-		}
-		defer os.RemoveAll(d)
 		dir = d
 	}
 	return runner.Run(js.ctx, job, dir, js.log)

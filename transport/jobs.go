@@ -1,10 +1,12 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -76,11 +78,13 @@ func (sub *submissionServer) Submit(ctx context.Context, call schema.Submission_
 	if err != nil {
 		return exc.New(exc.Failed, "", "Bad job description: "+err.Error())
 	}
-	// The arguments go away when this method returns: keep a copy.
-	msg, _ := capnp.NewMultiSegmentMessage(nil)
-	if err := msg.SetRoot(descr.ToPtr()); err != nil {
+	// The arguments go away when this method returns: keep a copy, in a
+	// buffer of its own size since a long queue holds many.
+	canonical, err := capnp.Canonicalize(capnp.Struct(descr))
+	if err != nil {
 		return err
 	}
+	msg := &capnp.Message{Arena: capnp.SingleSegment(bytes.Clone(canonical))}
 	kept, err := schema.ReadRootJobDescr(msg)
 	if err != nil {
 		return err
@@ -216,7 +220,7 @@ func (t *ticketServer) Job(ctx context.Context, call schema.Ticket_job) error {
 		workerJob.Release()
 		return err
 	}
-	return res.SetJob(guarded[schema.Job](schema.Job_NewServer(&jobProxy{j: j, target: workerJob})))
+	return res.SetJob(guarded[schema.Job](schema.Job_NewServer(newJobProxy(j, workerJob))))
 }
 
 func (t *ticketServer) Cancel(ctx context.Context, call schema.Ticket_cancel) error {
@@ -391,21 +395,90 @@ func (s *Scheduler) finished(j *job, wc *workerConn, outcome string) {
 // jobProxy is what a client reads a job through: logs come from the
 // worker's Job; the result is the scheduler's record of how the job ended,
 // so it survives the worker leaving.
+//
+// A reader tailing a log asks for the chunk after the one it just got, and
+// the one after that: the proxy asks the worker for the next few chunks
+// while the reader is still receiving this one, so the hops overlap
+// instead of adding up, and answers with all the chunks that have arrived,
+// so a fast log takes few round trips to the reader. It guesses where the
+// chunks start from the size of the chunk just read; a wrong guess only
+// costs a call.
 type jobProxy struct {
 	j      *job
 	target schema.Job
 	once   sync.Once
+
+	ctx    context.Context // cancelled at Shutdown; bounds read-aheads
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	ahead  map[int64]*logFetch // by start
 }
 
-func (p *jobProxy) Shutdown() { p.once.Do(p.target.Release) }
+const (
+	// logReadAhead is how many chunks the proxy asks for ahead of a reader.
+	logReadAhead = 8
+	// maxLogReply is the most log one call through the proxy returns.
+	maxLogReply = 64 << 10
+)
+
+func newJobProxy(j *job, target schema.Job) *jobProxy {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &jobProxy{j: j, target: target, ctx: ctx, cancel: cancel, ahead: map[int64]*logFetch{}}
+}
+
+// logFetch is one log call to the worker; done closes when it returns.
+type logFetch struct {
+	start  int64
+	cancel context.CancelFunc
+	done   chan struct{}
+	data   []byte
+	next   int64
+	err    error
+}
+
+func (p *jobProxy) fetch(ctx context.Context, start int64) *logFetch {
+	ctx, cancel := context.WithCancel(ctx)
+	f := &logFetch{start: start, cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(f.done)
+		fut, release := p.target.Log(ctx, func(a schema.Job_log_Params) error { a.SetStart(start); return nil })
+		defer release()
+		r, err := fut.Struct()
+		if err != nil {
+			f.err = err
+			return
+		}
+		data, err := r.Log()
+		f.data, f.next, f.err = slices.Clone(data), r.Next(), err
+	}()
+	return f
+}
+
+func (p *jobProxy) Shutdown() {
+	p.once.Do(func() {
+		p.cancel()
+		p.target.Release()
+	})
+}
 
 func (p *jobProxy) Log(ctx context.Context, call schema.Job_log) error {
 	call.Go()
 	start := call.Args().Start()
-	f, release := p.target.Log(ctx, func(a schema.Job_log_Params) error { a.SetStart(start); return nil })
-	defer release()
-	r, err := f.Struct()
-	if err != nil {
+	p.mu.Lock()
+	f := p.ahead[start]
+	if f != nil {
+		delete(p.ahead, start)
+	} else {
+		f = p.fetch(ctx, start)
+	}
+	p.mu.Unlock()
+	defer f.cancel()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if f.err != nil {
 		// A worker that went away usually did so with the job: its end
 		// says why better than the broken connection does.
 		select {
@@ -416,18 +489,60 @@ func (p *jobProxy) Log(ctx context.Context, call schema.Job_log) error {
 		case <-time.After(5 * time.Second):
 		case <-ctx.Done():
 		}
-		return exc.New(exc.Failed, "", "reading the log from the worker: "+remoteMessage(err))
+		return exc.New(exc.Failed, "", "reading the log from the worker: "+remoteMessage(f.err))
 	}
-	data, err := r.Log()
-	if err != nil {
-		return err
+	data, next := f.data, f.next
+	if n := int64(len(f.data)); n > 0 {
+		data, next = p.arrived(data, next)
+		p.readAhead(next, n)
 	}
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
 	}
-	res.SetNext(r.Next())
+	res.SetNext(next)
 	return res.SetLog(data)
+}
+
+// arrived appends to data the read-ahead chunks from next on that have
+// already come back, up to maxLogReply in all.
+func (p *jobProxy) arrived(data []byte, next int64) ([]byte, int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		f := p.ahead[next]
+		if f == nil {
+			return data, next
+		}
+		select {
+		case <-f.done:
+		default:
+			return data, next
+		}
+		if f.err != nil || len(f.data) == 0 || len(data)+len(f.data) > maxLogReply {
+			return data, next
+		}
+		delete(p.ahead, next)
+		data, next = append(data[:len(data):len(data)], f.data...), f.next
+	}
+}
+
+// readAhead fetches the chunks that likely follow next, each of size n,
+// and drops the fetches no longer in that window.
+func (p *jobProxy) readAhead(next, n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for start, f := range p.ahead {
+		if start < next || start >= next+logReadAhead*n || (start-next)%n != 0 {
+			f.cancel()
+			delete(p.ahead, start)
+		}
+	}
+	for i := range int64(logReadAhead) {
+		if start := next + i*n; p.ahead[start] == nil {
+			p.ahead[start] = p.fetch(p.ctx, start)
+		}
+	}
 }
 
 func (p *jobProxy) Result(ctx context.Context, call schema.Job_result) error {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -11,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/trace"
+	"github.com/ocluster-go/ocluster/transport/schema"
 )
 
 // A worker's network drops mid-job: the job fails for its client, the
@@ -151,5 +154,114 @@ func TestWorkerMetricsPaths(t *testing.T) {
 	// Nothing listens on the worker's node-exporter port here.
 	if code, _ := get("/pool/pool/worker/worker-1/host-metrics"); code != http.StatusBadGateway {
 		t.Fatalf("host metrics without a node exporter: %d", code)
+	}
+}
+
+// numbered writes lines numbered 0 to n-1, pausing now and then so that
+// readers catch up with the writer and wait at the log's end.
+type numbered struct{ n int }
+
+func (r numbered) Run(_ context.Context, _ *runners.Job, _ string, log io.Writer) (string, error) {
+	for i := range r.n {
+		if _, err := fmt.Fprintf(log, "line %06d\n", i); err != nil {
+			return "", err
+		}
+		if i%5000 == 0 {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return "done", nil
+}
+
+// A log read through the scheduler arrives whole and in order, in replies
+// of at most maxLogReply that start where the last one ended, both for a
+// reader that tails it and for readers that start over or jump about, all
+// at once.
+func TestLogChunks(t *testing.T) {
+	c, s, _ := newTest(t)
+	const lines = 30000
+	c.startWorker("worker-1", 1, numbered{lines}, c.pools["pool"])
+	var want strings.Builder
+	want.WriteString("Building on worker-1\n")
+	for i := range lines {
+		fmt.Fprintf(&want, "line %06d\n", i)
+	}
+	want.WriteString("Job succeeded\n")
+	ticket, job := submitted(t, s, "log")
+	defer ticket.Release()
+	defer job.Release()
+	ctx := context.Background()
+	read := func(start int64) ([]byte, int64, error) {
+		f, release := job.Log(ctx, func(p schema.Job_log_Params) error { p.SetStart(start); return nil })
+		defer release()
+		res, err := f.Struct()
+		if err != nil {
+			return nil, 0, err
+		}
+		data, err := res.Log()
+		return bytes.Clone(data), res.Next(), err
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Add(3)
+	go func() { // tails chunk by chunk
+		defer wg.Done()
+		var got []byte
+		for start := int64(0); ; {
+			data, next, err := read(start)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if len(data) > maxLogReply || next != start+int64(len(data)) {
+				errs <- fmt.Errorf("a chunk of %d bytes from %d said the next starts at %d", len(data), start, next)
+				return
+			}
+			if len(data) == 0 {
+				break
+			}
+			got, start = append(got, data...), next
+		}
+		if string(got) != want.String() {
+			errs <- fmt.Errorf("the tailed log differs: %d bytes, want %d", len(got), want.Len())
+		}
+	}()
+	go func() { // tails the same log at once, through the client's Tail
+		defer wg.Done()
+		var got strings.Builder
+		if err := Tail(ctx, job, &got); err != nil {
+			errs <- err
+		} else if got.String() != want.String() {
+			errs <- fmt.Errorf("the second reader's log differs: %d bytes, want %d", got.Len(), want.Len())
+		}
+	}()
+	go func() { // reads every third chunk, then goes back to the start
+		defer wg.Done()
+		// 300 KiB is ahead of the writer, which pauses every 60 KiB.
+		for _, start := range []int64{0, 30 << 10, 90 << 10, 0, 11, 300 << 10} {
+			data, _, err := read(start)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if end := min(int(start)+len(data), want.Len()); string(data) != want.String()[start:end] || len(data) == 0 {
+				errs <- fmt.Errorf("the %d bytes read from %d differ from the log there", len(data), start)
+				return
+			}
+		}
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if out, err := Result(ctx, job); err != nil || out != "done" {
+		t.Fatalf("result: %q, %v", out, err)
+	}
+	if data, next, err := read(int64(want.Len())); err != nil || len(data) != 0 || next != int64(want.Len()) {
+		t.Fatalf("reading at the end of a finished log: %d bytes, next %d, %v", len(data), next, err)
+	}
+	if _, _, err := read(int64(want.Len()) + 5); err == nil || !strings.Contains(err.Error(), "past the end of the log") {
+		t.Fatalf("reading past the end of a finished log: %v", err)
 	}
 }

@@ -1,0 +1,450 @@
+package benchmarks
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ocluster-go/ocluster/runners"
+	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/schema"
+)
+
+// The scheduler under test runs in a child process (this test binary,
+// started again with schedulerEnv set), so that its CPU and memory are
+// measured apart from the workers and clients that load it.
+const schedulerEnv = "OCLUSTER_BENCH_SCHEDULER_DIR"
+
+func TestMain(m *testing.M) {
+	if dir := os.Getenv(schedulerEnv); dir != "" {
+		if err := runChildScheduler(dir); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// runChildScheduler serves until its stdin closes. It prints the metrics
+// address once the capability files are written, and serves /heap: the
+// live heap after a collection plus the goroutine stacks (the RPC library
+// runs a goroutine for every capability it serves).
+func runChildScheduler(dir string) error {
+	id, err := transport.LoadOrCreateIdentity(filepath.Join(dir, "key.pem"))
+	if err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	s, err := transport.NewScheduler(transport.SchedulerConfig{Pools: []string{"pool"}, Identity: id,
+		PublicAddr: l.Addr().String(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		return err
+	}
+	if err := s.WriteCapFiles(dir, []string{"bench"}); err != nil {
+		return err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", s.MetricsHandler())
+	mux.HandleFunc("/heap", func(w http.ResponseWriter, _ *http.Request) {
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		fmt.Fprint(w, m.HeapAlloc+m.StackInuse)
+	})
+	ml, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	go http.Serve(ml, mux)
+	go s.Serve(l)
+	fmt.Println("READY", ml.Addr().String())
+	io.Copy(io.Discard, os.Stdin)
+	return s.Close()
+}
+
+// benchCluster is the child scheduler with its capabilities.
+type benchCluster struct {
+	cmd     *exec.Cmd
+	stdin   io.WriteCloser
+	dir     string
+	metrics string
+	pool    transport.SturdyRef
+	client  transport.SturdyRef
+}
+
+func startBenchCluster(b *testing.B) *benchCluster {
+	b.Helper()
+	dir := b.TempDir()
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), schedulerEnv+"="+dir)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || !strings.HasPrefix(line, "READY ") {
+		b.Fatalf("the child scheduler said %q (%v)", line, err)
+	}
+	c := &benchCluster{cmd: cmd, stdin: stdin, dir: dir, metrics: strings.TrimSpace(strings.TrimPrefix(line, "READY "))}
+	if c.pool, err = transport.ReadCapFile(filepath.Join(dir, "pool-pool.cap")); err != nil {
+		b.Fatal(err)
+	}
+	if c.client, err = transport.ReadCapFile(filepath.Join(dir, "submit-bench.cap")); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() {
+		stdin.Close()
+		cmd.Wait()
+	})
+	return c
+}
+
+// cpu is the child's user+system CPU time so far.
+func (c *benchCluster) cpu(b *testing.B) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", c.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+2:]))
+	utime, _ := strconv.ParseInt(fields[11], 10, 64)
+	stime, _ := strconv.ParseInt(fields[12], 10, 64)
+	return time.Duration(utime+stime) * time.Second / 100 // clock ticks (USER_HZ = 100)
+}
+
+func (c *benchCluster) heap(b *testing.B) float64 {
+	resp, err := http.Get("http://" + c.metrics + "/heap")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	v, _ := strconv.ParseFloat(string(body), 64)
+	return v
+}
+
+// instantRunner finishes every job at once.
+type instantRunner struct{}
+
+func (instantRunner) Run(context.Context, *runners.Job, string, io.Writer) (string, error) {
+	return "", nil
+}
+
+func (c *benchCluster) startWorkers(b *testing.B, n, capacity int, runner runners.Runner) {
+	b.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i := range n {
+		agent, err := transport.NewAgent(transport.AgentConfig{Ref: c.pool, Name: fmt.Sprintf("worker-%d", i), Capacity: capacity,
+			StateDir: b.TempDir(), Runners: map[string]runners.Runner{"": runner}, RetryDelay: 100 * time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			agent.Run(ctx)
+		}()
+	}
+	b.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	c.waitWorkers(b, n)
+}
+
+func (c *benchCluster) waitWorkers(b *testing.B, n int) {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + c.metrics + "/metrics")
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if strings.Contains(string(body), fmt.Sprintf(`ocluster_pool_workers_connected{pool="pool"} %d`, n)) {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	b.Fatalf("%d workers never connected", n)
+}
+
+// submissions connects n clients, each with its submission capability.
+func (c *benchCluster) submissions(b *testing.B, n int) []schema.Submission {
+	subs := make([]schema.Submission, n)
+	for i := range subs {
+		conn, err := transport.Connect(context.Background(), c.client, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if subs[i], err = conn.Submission(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() {
+			subs[i].Release()
+			conn.Close()
+		})
+	}
+	return subs
+}
+
+// runJob submits a job and waits until it has started and ended. It
+// returns the time from the submission to the start.
+func runJob(ctx context.Context, sub schema.Submission, hint string) (time.Duration, error) {
+	start := time.Now()
+	ticket, err := transport.Submit(ctx, sub, "pool", &runners.Job{CacheHint: hint, Docker: &runners.DockerBuild{DockerfileContents: "x"}}, false)
+	if err != nil {
+		return 0, err
+	}
+	defer ticket.Release()
+	job, err := transport.TicketJob(ctx, ticket)
+	if err != nil {
+		return 0, err
+	}
+	started := time.Since(start)
+	defer job.Release()
+	_, err = transport.Result(ctx, job)
+	return started, err
+}
+
+// BenchmarkClusterThroughput: 100 synthetic workers of capacity 4, instant
+// jobs, 64 clients submitting as fast as they can, all over TLS on
+// loopback. An op is one job submitted, started and finished.
+func BenchmarkClusterThroughput(b *testing.B) {
+	c := startBenchCluster(b)
+	c.startWorkers(b, 100, 4, instantRunner{})
+	const clients = 64
+	subs := c.submissions(b, clients)
+	// jobs runs n jobs from all the clients at once.
+	jobs := func(n int) {
+		var next, failures atomic.Int64
+		var wg sync.WaitGroup
+		for i := range clients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for j := next.Add(1); j <= int64(n); j = next.Add(1) {
+					if _, err := runJob(context.Background(), subs[i], "h"+strconv.FormatInt(j%64, 10)); err != nil {
+						failures.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if f := failures.Load(); f > 0 {
+			b.Fatalf("%d of %d jobs failed", f, n)
+		}
+	}
+	// A fresh cluster is slower for a few seconds (goroutine stacks grow,
+	// buffers fill their pools): measure it warm.
+	jobs(5000)
+	cpu0 := c.cpu(b)
+	b.ResetTimer()
+	jobs(b.N)
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	b.ReportMetric(float64(c.cpu(b)-cpu0)/float64(time.Microsecond)/float64(b.N), "sched-cpu-us/job")
+}
+
+// BenchmarkClusterLatency measures submission-to-start at half the load
+// the cluster can take: Poisson arrivals at 50% of a throughput measured
+// first. It reports percentiles in milliseconds.
+func BenchmarkClusterLatency(b *testing.B) {
+	c := startBenchCluster(b)
+	c.startWorkers(b, 100, 4, instantRunner{})
+	subs := c.submissions(b, 16)
+	// Capacity: as many jobs as 64 closed-loop clients finish in 2 s.
+	var done atomic.Int64
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	var wg sync.WaitGroup
+	for i := range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				if _, err := runJob(ctx, subs[i%len(subs)], "warm"); err == nil {
+					done.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	cancel()
+	rate := float64(done.Load()) / 2 / 2 // half of the jobs per second
+	b.ResetTimer()
+	var mu sync.Mutex
+	var latencies []float64
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range b.N {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := runJob(context.Background(), subs[i%len(subs)], "h"+strconv.Itoa(i%64))
+			if err == nil {
+				mu.Lock()
+				latencies = append(latencies, float64(d)/float64(time.Millisecond))
+				mu.Unlock()
+			}
+		}()
+		time.Sleep(time.Duration(rng.ExpFloat64() / rate * float64(time.Second)))
+	}
+	wg.Wait()
+	b.StopTimer()
+	slices.Sort(latencies)
+	if len(latencies) < b.N {
+		b.Fatalf("%d of %d jobs failed", b.N-len(latencies), b.N)
+	}
+	at := func(p float64) float64 { return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))] }
+	b.ReportMetric(rate, "offered-jobs/s")
+	b.ReportMetric(at(0.50), "p50-ms")
+	b.ReportMetric(at(0.99), "p99-ms")
+}
+
+// chattyRunner writes size bytes of log.
+type chattyRunner struct{ size int }
+
+func (r chattyRunner) Run(_ context.Context, _ *runners.Job, _ string, log io.Writer) (string, error) {
+	line := []byte(strings.Repeat("x", 1023) + "\n")
+	for n := 0; n < r.size; n += len(line) {
+		if _, err := log.Write(line); err != nil {
+			return "", err
+		}
+	}
+	return "", nil
+}
+
+type countingWriter struct{ n int64 }
+
+func (w *countingWriter) Write(p []byte) (int, error) {
+	w.n += int64(len(p))
+	return len(p), nil
+}
+
+// BenchmarkLogStreaming reads one job's 64 MiB log from the worker
+// through the scheduler to the client. An op is one job.
+func BenchmarkLogStreaming(b *testing.B) {
+	const size = 64 << 20
+	c := startBenchCluster(b)
+	c.startWorkers(b, 1, 1, chattyRunner{size})
+	conn, err := transport.Connect(context.Background(), c.client, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	sub, err := conn.Submission(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Release()
+	var total int64
+	b.ResetTimer()
+	for range b.N {
+		ctx := context.Background()
+		ticket, err := transport.Submit(ctx, sub, "pool", &runners.Job{Docker: &runners.DockerBuild{DockerfileContents: "x"}}, false)
+		if err != nil {
+			b.Fatal(err)
+		}
+		job, err := transport.TicketJob(ctx, ticket)
+		if err != nil {
+			b.Fatal(err)
+		}
+		w := &countingWriter{}
+		if err := transport.Tail(ctx, job, w); err != nil {
+			b.Fatal(err)
+		}
+		total += w.n
+		job.Release()
+		ticket.Release()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(total)/1e6/b.Elapsed().Seconds(), "MB/s")
+}
+
+// BenchmarkSchedulerMemory reports the scheduler's live heap per connected
+// worker and per queued job.
+func BenchmarkSchedulerMemory(b *testing.B) {
+	for range b.N {
+		c := startBenchCluster(b)
+		base := c.heap(b)
+		c.startWorkers(b, 200, 4, instantRunner{})
+		withWorkers := c.heap(b)
+		b.ReportMetric((withWorkers-base)/200, "B/worker")
+
+		conn, err := transport.Connect(context.Background(), c.client, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		sub, err := conn.Submission(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		// Pause every worker, then queue jobs that stay queued. The slope
+		// between two queue lengths leaves out what the RPC library pools.
+		pauseAll(b, c)
+		submit := func(n int) float64 {
+			for i := range n {
+				job := &runners.Job{CacheHint: "h" + strconv.Itoa(i%100), Docker: &runners.DockerBuild{DockerfileContents: "FROM busybox\nRUN make\n"}}
+				if _, err := transport.Submit(context.Background(), sub, "pool", job, false); err != nil {
+					b.Fatal(err)
+				}
+			}
+			time.Sleep(time.Second) // the RPC library frees answers 250 ms after their Finish
+			return c.heap(b)
+		}
+		const jobs = 20000
+		before := submit(jobs / 2)
+		b.ReportMetric((submit(jobs)-before)/jobs, "B/queued-job")
+		sub.Release()
+		conn.Close()
+	}
+}
+
+func pauseAll(b *testing.B, c *benchCluster) {
+	admin, err := transport.ReadCapFile(filepath.Join(c.dir, "admin.cap"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	conn, err := transport.Connect(context.Background(), admin, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer conn.Close()
+	cap, err := conn.Admin(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := transport.NewAdminClient(cap)
+	defer a.Release()
+	p, err := a.Pool(context.Background(), "pool")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Release()
+	for i := range 200 {
+		if err := p.SetActive(context.Background(), fmt.Sprintf("worker-%d", i), false, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
