@@ -9,6 +9,10 @@ need_apt=()
 need() { command -v "$1" >/dev/null 2>&1 || need_apt+=("$2"); }
 need git git
 need capnp capnproto
+# The Docker tests build on a busybox base image made locally, and push to
+# a registry on loopback.
+need busybox busybox-static
+need docker-registry docker-registry
 # The HTML report is checked in a real browser.
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -17,6 +21,13 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 	[ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 	$sudo_cmd apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq "${need_apt[@]}"
+fi
+
+# With an engine on this machine, the Docker tests must run, not skip.
+if [ -S /var/run/docker.sock ] || [ -n "${DOCKER_HOST:-}" ]; then
+	export OCLUSTER_REQUIRE_DOCKER="${OCLUSTER_REQUIRE_DOCKER:-1}"
+else
+	echo "note: no Docker engine here; the tests that build images will be skipped"
 fi
 
 echo "== gofmt"
