@@ -77,3 +77,19 @@ type Runner interface {
 
 // ErrCancelled is the error of a run stopped by its context.
 var ErrCancelled = errors.New("Build cancelled")
+
+// Pruner is a runner whose caches fill the worker's disk. Before taking
+// each job the worker asks PruneNeeded; when it gives a reason, the worker
+// stops taking jobs, waits for its running ones to end, calls Prune, asks
+// again, and takes jobs again once the answer is "".
+type Pruner interface {
+	PruneNeeded(ctx context.Context) (reason string, err error)
+	Prune(ctx context.Context, log io.Writer) error
+}
+
+// HealthChecker is a runner that can tell whether it is able to run jobs.
+// The worker checks at start and periodically, and takes no jobs while
+// HealthCheck returns an error (which says what is wrong).
+type HealthChecker interface {
+	HealthCheck(ctx context.Context) error
+}
