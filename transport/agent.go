@@ -7,9 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -49,7 +52,13 @@ type AgentConfig struct {
 	// UpdateGrace bounds how long, when told to update, the worker waits
 	// after its last job for clients to finish reading logs (default 60 s).
 	UpdateGrace time.Duration
-	Logger      *slog.Logger
+	// HealthInterval is how often the runners that can check their health
+	// do (0: only at start).
+	HealthInterval time.Duration
+	// PruneRetry is how long a worker whose prune did not free enough
+	// waits before pruning again (default 1 min).
+	PruneRetry time.Duration
+	Logger     *slog.Logger
 }
 
 // ErrSelfUpdate is returned by Run when the scheduler asked the worker to
@@ -69,13 +78,22 @@ type Agent struct {
 	changed  chan struct{} // closed and replaced when inUse, held or updating changes
 	updating bool
 	queue    schema.Queue // of the current connection
-	active   bool
+	// paused holds why the worker keeps itself from taking jobs, by
+	// cause ("prune", "health"); it takes jobs when empty.
+	paused map[string]string
+
+	// activeMu orders what the worker tells the scheduler about being
+	// active, so that the last word sent is the current state.
+	activeMu sync.Mutex
+	told     bool // what the scheduler was last told (it activates a worker as it registers)
 }
 
 type agentMetrics struct {
-	accepted prometheus.Counter
-	jobTime  *prometheus.SummaryVec
-	running  prometheus.Gauge
+	accepted        prometheus.Counter
+	jobTime         *prometheus.SummaryVec
+	running         prometheus.Gauge
+	healthcheckTime prometheus.Summary
+	unhealthy       prometheus.Gauge
 }
 
 // NewAgent checks the configuration and returns an agent.
@@ -98,6 +116,9 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	if cfg.UpdateGrace == 0 {
 		cfg.UpdateGrace = 60 * time.Second
 	}
+	if cfg.PruneRetry == 0 {
+		cfg.PruneRetry = time.Minute
+	}
 	if cfg.HostMetrics == "" {
 		cfg.HostMetrics = "http://127.0.0.1:9100/metrics"
 	}
@@ -108,15 +129,23 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &Agent{cfg: cfg, log: log, changed: make(chan struct{}), active: true}
+	a := &Agent{cfg: cfg, log: log, changed: make(chan struct{}), paused: map[string]string{}}
 	a.metrics = agentMetrics{
-		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "ocluster_worker_jobs_accepted_total", Help: "Number of jobs accepted in total"}),
-		jobTime:  prometheus.NewSummaryVec(prometheus.SummaryOpts{Name: "ocluster_worker_job_time_seconds", Help: "Time spent running jobs"}, []string{"result"}),
-		running:  prometheus.NewGauge(prometheus.GaugeOpts{Name: "ocluster_worker_running_jobs", Help: "Number of jobs currently running"}),
+		accepted:        prometheus.NewCounter(prometheus.CounterOpts{Name: "ocluster_worker_jobs_accepted_total", Help: "Number of jobs accepted in total"}),
+		jobTime:         prometheus.NewSummaryVec(prometheus.SummaryOpts{Name: "ocluster_worker_job_time_seconds", Help: "Time spent running jobs"}, []string{"result"}),
+		running:         prometheus.NewGauge(prometheus.GaugeOpts{Name: "ocluster_worker_running_jobs", Help: "Number of jobs currently running"}),
+		healthcheckTime: prometheus.NewSummary(prometheus.SummaryOpts{Name: "ocluster_worker_healthcheck_time_seconds", Help: "Time spent checking the runners' health"}),
+		unhealthy:       prometheus.NewGauge(prometheus.GaugeOpts{Name: "ocluster_worker_unhealthy", Help: "1 while the last health check failed"}),
 	}
-	for _, c := range []prometheus.Collector{a.metrics.accepted, a.metrics.jobTime, a.metrics.running} {
+	collectors := []prometheus.Collector{a.metrics.accepted, a.metrics.jobTime, a.metrics.running, a.metrics.healthcheckTime, a.metrics.unhealthy}
+	for _, r := range a.runners() {
+		if c, ok := r.(prometheus.Collector); ok {
+			collectors = append(collectors, c)
+		}
+	}
+	for _, c := range collectors {
 		if err := cfg.Registry.Register(c); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("registering the worker's metrics: %w", err)
 		}
 	}
 	return a, nil
@@ -135,24 +164,63 @@ func (a *Agent) signal() {
 	a.changed = make(chan struct{})
 }
 
-// SetActive pauses (false) or resumes the worker's taking of jobs, e.g.
-// while it prunes its caches.
-func (a *Agent) SetActive(ctx context.Context, active bool) error {
+// runners lists the configured runners, each once, in a stable order.
+func (a *Agent) runners() []runners.Runner {
+	kinds := slices.Sorted(maps.Keys(a.cfg.Runners))
+	var list []runners.Runner
+	for _, k := range kinds {
+		if r := a.cfg.Runners[k]; !slices.Contains(list, r) {
+			list = append(list, r)
+		}
+	}
+	return list
+}
+
+// pause keeps the worker from taking jobs for a cause, until resume.
+func (a *Agent) pause(ctx context.Context, cause, why string) {
 	a.mu.Lock()
-	a.active = active
+	a.paused[cause] = why
+	a.mu.Unlock()
+	a.log.Warn("taking no jobs", "cause", cause, "why", why)
+	a.syncActive(ctx)
+}
+
+func (a *Agent) resume(ctx context.Context, cause string) {
+	a.mu.Lock()
+	_, was := a.paused[cause]
+	delete(a.paused, cause)
+	a.mu.Unlock()
+	if was {
+		a.log.Info("taking jobs again", "cause", cause)
+	}
+	a.syncActive(ctx)
+}
+
+// syncActive tells the scheduler whether the worker takes jobs, if that
+// changed since it was last told. Without a connection it is told at the
+// next registration.
+func (a *Agent) syncActive(ctx context.Context) error {
+	a.activeMu.Lock()
+	defer a.activeMu.Unlock()
+	a.mu.Lock()
+	active := len(a.paused) == 0
 	q := a.queue
 	if q.IsValid() {
 		q = q.AddRef()
 	}
 	a.mu.Unlock()
-	if !q.IsValid() {
-		return nil // told at the next registration
+	if !q.IsValid() || active == a.told {
+		q.Release()
+		return nil
 	}
 	defer q.Release()
 	f, release := q.SetActive(ctx, func(p schema.Queue_setActive_Params) error { p.SetActive(active); return nil })
 	defer release()
-	_, err := f.Struct()
-	return err
+	if _, err := f.Struct(); err != nil {
+		return fmt.Errorf("telling the scheduler the worker is active=%v: %s", active, remoteMessage(err))
+	}
+	a.told = active
+	return nil
 }
 
 // permanent marks errors that reconnecting cannot cure.
@@ -164,6 +232,25 @@ func (p permanent) Unwrap() error { return p.error }
 // is lost. It returns ErrSelfUpdate when told to update, or an error that
 // retrying cannot cure (a capability of the wrong kind, an unknown one).
 func (a *Agent) Run(ctx context.Context) error {
+	if checkers := a.healthCheckers(); len(checkers) > 0 {
+		a.checkHealth(ctx, checkers) // before the first job
+		if a.cfg.HealthInterval > 0 {
+			ctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			go func() {
+				t := time.NewTicker(a.cfg.HealthInterval)
+				defer t.Stop()
+				for {
+					select {
+					case <-t.C:
+						a.checkHealth(ctx, checkers)
+					case <-ctx.Done():
+						return
+					}
+				}
+			}()
+		}
+	}
 	for {
 		started := time.Now()
 		err := a.session(ctx)
@@ -230,19 +317,19 @@ func (a *Agent) session(ctx context.Context) error {
 	queue := res.Queue().AddRef()
 	defer queue.Release()
 	a.log.Info("registered", "worker", a.cfg.Name, "capacity", a.cfg.Capacity, "scheduler", a.cfg.Ref.Addr)
+	a.activeMu.Lock()
 	a.mu.Lock()
 	a.queue = queue
-	active := a.active
+	a.told = true
 	a.mu.Unlock()
+	a.activeMu.Unlock()
 	defer func() {
 		a.mu.Lock()
 		a.queue = schema.Queue{}
 		a.mu.Unlock()
 	}()
-	if !active {
-		if err := a.SetActive(ctx, false); err != nil {
-			return err
-		}
+	if err := a.syncActive(ctx); err != nil {
+		return err
 	}
 	for {
 		a.mu.Lock()
@@ -259,10 +346,113 @@ func (a *Agent) session(ctx context.Context) error {
 				return errors.New("connection closed")
 			}
 		}
+		if err := a.prune(ctx); err != nil {
+			return err
+		}
 		if err := a.popOne(ctx, queue); err != nil {
 			return err
 		}
 	}
+}
+
+// prune runs before each pop: when a runner says its caches need pruning,
+// the worker stops taking jobs, waits for the running ones to end, prunes,
+// and checks again. Running jobs and the connection carry on meanwhile;
+// only the taking of new jobs waits.
+func (a *Agent) prune(ctx context.Context) error {
+	for _, r := range a.runners() {
+		p, ok := r.(runners.Pruner)
+		if !ok {
+			continue
+		}
+		for {
+			why, err := p.PruneNeeded(ctx)
+			if err != nil {
+				a.log.Warn("cannot tell whether to prune; carrying on", "err", err)
+				break
+			}
+			if why == "" {
+				break
+			}
+			a.pause(ctx, "prune", why)
+			for {
+				a.mu.Lock()
+				running, changed := a.inUse, a.changed
+				a.mu.Unlock()
+				if running == 0 {
+					break
+				}
+				a.log.Info("waiting for the running jobs to end before pruning", "running", running)
+				select {
+				case <-changed:
+				case <-ctx.Done():
+					return errors.New("connection closed")
+				}
+			}
+			a.log.Info("pruning", "why", why)
+			if err := p.Prune(ctx, logWriter{a.log}); err != nil {
+				a.log.Error("pruning failed", "err", err)
+			}
+			if after, err := p.PruneNeeded(ctx); err == nil && after != "" {
+				a.log.Error("still short of space after pruning; trying again later", "why", after, "in", a.cfg.PruneRetry)
+				select {
+				case <-time.After(a.cfg.PruneRetry):
+				case <-ctx.Done():
+					return errors.New("connection closed")
+				}
+			}
+		}
+		a.mu.Lock()
+		_, pruning := a.paused["prune"]
+		a.mu.Unlock()
+		if pruning {
+			a.resume(ctx, "prune")
+		}
+	}
+	return nil
+}
+
+func (a *Agent) healthCheckers() []runners.HealthChecker {
+	var list []runners.HealthChecker
+	for _, r := range a.runners() {
+		if h, ok := r.(runners.HealthChecker); ok {
+			list = append(list, h)
+		}
+	}
+	return list
+}
+
+// checkHealth runs the health checks; the worker takes no jobs while one
+// fails.
+func (a *Agent) checkHealth(ctx context.Context, checkers []runners.HealthChecker) {
+	started := time.Now()
+	var failures []string
+	for _, h := range checkers {
+		if err := h.HealthCheck(ctx); err != nil {
+			failures = append(failures, err.Error())
+		}
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	a.metrics.healthcheckTime.Observe(time.Since(started).Seconds())
+	if len(failures) > 0 {
+		a.metrics.unhealthy.Set(1)
+		a.pause(ctx, "health", "health check failed: "+strings.Join(failures, "; "))
+		return
+	}
+	a.metrics.unhealthy.Set(0)
+	a.resume(ctx, "health")
+}
+
+// logWriter turns what a runner writes while pruning into log records.
+type logWriter struct{ log *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	for line := range strings.SplitSeq(strings.TrimRight(string(p), "\n"), "\n") {
+		w.log.Info(line)
+	}
+	return len(p), nil
 }
 
 // popOne waits for one job and starts it.

@@ -214,8 +214,23 @@ type worker struct {
 
 func (c *cluster) startWorker(name string, capacity int, runner runners.Runner, ref SturdyRef) *worker {
 	c.t.Helper()
-	agent, err := NewAgent(AgentConfig{Ref: ref, Name: name, Capacity: capacity, StateDir: c.t.TempDir(),
-		Runners: map[string]runners.Runner{"": runner}, RetryDelay: 50 * time.Millisecond, Logger: testLogger(c.t)})
+	return c.startAgent(AgentConfig{Ref: ref, Name: name, Capacity: capacity, Runners: map[string]runners.Runner{"": runner}})
+}
+
+// startAgent runs a worker as configured, with a state dir, a short retry
+// delay and the test's logger unless set.
+func (c *cluster) startAgent(cfg AgentConfig) *worker {
+	c.t.Helper()
+	if cfg.StateDir == "" {
+		cfg.StateDir = c.t.TempDir()
+	}
+	if cfg.RetryDelay == 0 {
+		cfg.RetryDelay = 50 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = testLogger(c.t)
+	}
+	agent, err := NewAgent(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}
