@@ -718,6 +718,8 @@ func (w *workerServer) AdditionalMetric(ctx context.Context, call schema.Worker_
 	return res.SetData(data)
 }
 
+func (w *workerServer) Ping(context.Context, schema.Worker_ping) error { return nil }
+
 func (w *workerServer) SelfUpdate(ctx context.Context, call schema.Worker_selfUpdate) error {
 	call.Go()
 	a := w.a

@@ -77,6 +77,33 @@ func TestAlreadyRegistered(t *testing.T) {
 	}
 }
 
+// OCluster issue #119: a worker restarted after its machine vanished finds
+// its old connection still registered. The old one does not answer a
+// ping, so the new one takes its place at once, instead of being refused
+// until TCP notices.
+func TestRestartedWorkerReplacesDeadConnection(t *testing.T) {
+	c := startCluster(t, clusterOptions{pingTimeout: 300 * time.Millisecond})
+	t.Cleanup(func() { c.checkGauges(t) })
+	s, m := c.connectClient(c.addClient("client")), newMockRunner()
+	net := startProxy(t, c.listener.Addr().String())
+	old := c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
+	c.waitConnected("pool", 1)
+	registered := func() *workerConn {
+		c.sched.mu.Lock()
+		defer c.sched.mu.Unlock()
+		return c.sched.pools["pool"].workers["worker-1"]
+	}
+	first := registered()
+	net.freeze()
+	c.startWorker("worker-1", 1, m, c.pools["pool"])
+	eventually(t, "the restarted worker is registered", func() bool { w := registered(); return w != nil && w != first })
+	result := s.start(t, "example")
+	m.await(t, "example")
+	m.set("example", "hash", nil)
+	expect(t, "log", <-result, "Building on worker-1\nBuilding example\nJob succeeded\n")
+	old.shutdown()
+}
+
 func TestBuilderCapacity(t *testing.T) {
 	c, s, m := newTest(t)
 	c.startWorker("worker-1", 2, m, c.pools["pool"])

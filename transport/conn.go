@@ -79,9 +79,14 @@ func (c *codec) Decode() (*capnp.Message, error) {
 
 // peer is one accepted connection, as the objects made for it see it.
 type peer struct {
-	remote net.Addr
-	done   chan struct{} // closed once the connection has shut down
+	remote   net.Addr
+	done     chan struct{} // closed once the connection has shut down
+	drop     chan struct{} // closed to drop the connection
+	dropOnce sync.Once
 }
+
+// close drops the connection.
+func (p *peer) close() { p.dropOnce.Do(func() { close(p.drop) }) }
 
 // rpcServer accepts TLS connections and gives each its own bootstrap.
 type rpcServer struct {
@@ -129,7 +134,7 @@ func (s *rpcServer) handle(raw net.Conn) {
 		raw.Close()
 		return
 	}
-	p := &peer{remote: raw.RemoteAddr(), done: make(chan struct{})}
+	p := &peer{remote: raw.RemoteAddr(), done: make(chan struct{}), drop: make(chan struct{})}
 	rc := rpc.NewConn(newTransport(conn, true), &rpc.Options{
 		BootstrapClient: s.newBootstrap(p),
 		Logger:          quietLogger(s.logger),
@@ -143,7 +148,11 @@ func (s *rpcServer) handle(raw net.Conn) {
 		s.conns[rc] = struct{}{}
 		s.mu.Unlock()
 	}
-	<-rc.Done()
+	select {
+	case <-rc.Done():
+	case <-p.drop:
+		rc.Close()
+	}
 	close(p.done)
 	s.mu.Lock()
 	delete(s.conns, rc)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,10 +44,11 @@ type cluster struct {
 }
 
 type clusterOptions struct {
-	pools    []string
-	dir      string // reuse (a restart); default a new temp dir
-	noStore  bool
-	maxDescr uint64
+	pools       []string
+	dir         string // reuse (a restart); default a new temp dir
+	noStore     bool
+	maxDescr    uint64
+	pingTimeout time.Duration
 }
 
 func startCluster(t *testing.T, o clusterOptions) *cluster {
@@ -71,7 +73,7 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		t.Fatal(err)
 	}
 	c.sched, err = NewScheduler(SchedulerConfig{Pools: o.pools, Identity: id, PublicAddr: c.listener.Addr().String(),
-		Store: c.store, MaxDescr: o.maxDescr, Logger: testLogger(t)})
+		Store: c.store, MaxDescr: o.maxDescr, PingTimeout: o.pingTimeout, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -412,12 +414,14 @@ func readJob(ctx context.Context, ticket schema.Ticket) string {
 	return log.String()
 }
 
-// proxy is a TCP relay whose connections can be cut, to lose a network.
+// proxy is a TCP relay whose connections can be cut, to lose a network,
+// or frozen, to lose the machine at the other end without a word.
 type proxy struct {
 	l      net.Listener
 	target string
 	mu     sync.Mutex
 	conns  []net.Conn
+	frozen atomic.Bool
 }
 
 func startProxy(t *testing.T, target string) *proxy {
@@ -440,13 +444,32 @@ func startProxy(t *testing.T, target string) *proxy {
 			p.mu.Lock()
 			p.conns = append(p.conns, in, out)
 			p.mu.Unlock()
-			go func() { io.Copy(out, in); out.Close() }()
-			go func() { io.Copy(in, out); in.Close() }()
+			go func() { io.Copy(out, p.unlessFrozen(in)); out.Close() }()
+			go func() { io.Copy(in, p.unlessFrozen(out)); in.Close() }()
 		}
 	}()
 	t.Cleanup(func() { l.Close(); p.cut() })
 	return p
 }
+
+// freeze drops everything relayed from now on, keeping the connections
+// open.
+func (p *proxy) freeze() { p.frozen.Store(true) }
+
+func (p *proxy) unlessFrozen(r io.Reader) io.Reader {
+	return readerFunc(func(b []byte) (int, error) {
+		for {
+			n, err := r.Read(b)
+			if !p.frozen.Load() || err != nil {
+				return n, err
+			}
+		}
+	})
+}
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
 
 // cut closes every relayed connection; new ones still get through.
 func (p *proxy) cut() {

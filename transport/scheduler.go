@@ -37,7 +37,11 @@ type SchedulerConfig struct {
 	Trace *trace.Writer
 	// MaxDescr bounds a submitted job description, in bytes (0: 1 MiB).
 	MaxDescr uint64
-	Logger   *slog.Logger
+	// PingTimeout bounds how long a registered worker has to answer when
+	// another connection registers its name (0: 5 s). One that does not
+	// answer is taken for a dead connection and dropped for the new one.
+	PingTimeout time.Duration
+	Logger      *slog.Logger
 }
 
 // Scheduler is the production scheduler: the core behind Cap'n Proto
@@ -82,6 +86,9 @@ type pool struct {
 func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.Identity == nil {
 		return nil, errors.New("scheduler: no identity (secret key) given")
+	}
+	if cfg.PingTimeout == 0 {
+		cfg.PingTimeout = 5 * time.Second
 	}
 	if cfg.MaxDescr == 0 {
 		cfg.MaxDescr = 1 << 20

@@ -75,29 +75,41 @@ func (r *registrationServer) Register(ctx context.Context, call schema.Registrat
 		return exc.New(exc.Failed, "", fmt.Sprintf("capacity %d must be 0 or more", capacity))
 	}
 	wc := &workerConn{pool: r.pool, name: name, peer: r.peer, jobs: map[uint64]*job{}, cap: args.Worker().AddRef()}
-	var failure error
-	s.locked(func() {
-		cw, err := r.pool.core.Register(name, capacity)
-		if err != nil {
-			if errors.Is(err, core.ErrNameTaken) {
-				err = exc.New(exc.Failed, "", fmt.Sprintf("Worker %q already registered!", name))
+	register := func() (holder *workerConn, err error) {
+		s.locked(func() {
+			cw, e := r.pool.core.Register(name, capacity)
+			if e != nil {
+				err, holder = e, r.pool.workers[name]
+				return
 			}
-			failure = err
-			return
-		}
-		cw.SetPayload(wc)
-		wc.core = cw
-		r.pool.workers[name] = wc
-		// As OCluster does, a worker is active once registered unless the
-		// admin paused it; it may pause itself later.
-		cw.SetActive(true)
-		r.pool.notify()
-		s.record(trace.Event{Kind: trace.Register, Pool: r.pool.name, Worker: name, Capacity: capacity})
-	})
-	if failure != nil {
+			cw.SetPayload(wc)
+			wc.core = cw
+			r.pool.workers[name] = wc
+			// As OCluster does, a worker is active once registered unless
+			// the admin paused it; it may pause itself later.
+			cw.SetActive(true)
+			r.pool.notify()
+			s.record(trace.Event{Kind: trace.Register, Pool: r.pool.name, Worker: name, Capacity: capacity})
+		})
+		return holder, err
+	}
+	holder, err := register()
+	if errors.Is(err, core.ErrNameTaken) && holder != nil && !s.alive(ctx, holder) {
+		// A worker restarted after a crash finds its old connection still
+		// open (the other end vanished without a word): it must not wait
+		// for TCP to notice.
+		s.log.Warn(fmt.Sprintf("Worker %q registered again and its old connection does not answer: dropping that one", name), "pool", r.pool.name)
+		holder.peer.close()
+		s.workerLost(holder)
+		holder, err = register()
+	}
+	if err != nil {
 		wc.cap.Release()
-		s.log.Warn("Worker already registered", "worker", name, "pool", r.pool.name)
-		return failure
+		if errors.Is(err, core.ErrNameTaken) {
+			s.log.Warn("Worker already registered", "worker", name, "pool", r.pool.name)
+			return exc.New(exc.Failed, "", fmt.Sprintf("Worker %q already registered!", name))
+		}
+		return err
 	}
 	s.log.Info(fmt.Sprintf("Registered new worker %q", name), "pool", r.pool.name, "capacity", capacity, "remote", r.peer.remote)
 	go func() {
@@ -109,6 +121,16 @@ func (r *registrationServer) Register(ctx context.Context, call schema.Registrat
 		return err
 	}
 	return res.SetQueue(guarded[schema.Queue](schema.Queue_NewServer(&queueServer{s: s, wc: wc})))
+}
+
+// alive says whether a registered worker answers a ping in time.
+func (s *Scheduler) alive(ctx context.Context, wc *workerConn) bool {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.PingTimeout)
+	defer cancel()
+	f, release := wc.cap.Ping(ctx, nil)
+	defer release()
+	_, err := f.Struct()
+	return err == nil
 }
 
 // workerLost releases a worker whose connection went (or who dropped its
@@ -291,6 +313,16 @@ func copyMetrics[R metricsResults](alloc func() (R, error), contentType, data fu
 		return err
 	}
 	return res.SetData(d)
+}
+
+func (w *workerProxy) Ping(ctx context.Context, call schema.Worker_ping) error {
+	call.Go()
+	f, release := w.target.Ping(ctx, nil)
+	defer release()
+	if _, err := f.Struct(); err != nil {
+		return exc.New(exc.Failed, "", remoteMessage(err))
+	}
+	return nil
 }
 
 func (w *workerProxy) SelfUpdate(ctx context.Context, call schema.Worker_selfUpdate) error {

@@ -81,6 +81,9 @@ interface Worker {
   selfUpdate       @2 () -> ();
   # Stop taking jobs, finish the running ones, and exit so that a service
   # manager restarts the new version.
+  ping             @3 () -> ();
+  # Answers at once: the scheduler asks when another connection registers
+  # the same name, to tell a live worker from a dead connection.
 }
 
 interface Queue {
