@@ -536,7 +536,13 @@ func (a *Agent) run(js *jobServer, job *runners.Job) {
 		fmt.Fprintln(js.log, "Job succeeded")
 	}
 	js.complete(output, err)
-	a.metrics.jobTime.WithLabelValues(result).Observe(time.Since(started).Seconds())
+	took := time.Since(started)
+	// Successes are the steady state and would drown the log at thousands
+	// of jobs a second; the rest is what an operator looks for.
+	if result != "ok" {
+		a.log.Info("job ended", "kind", job.Kind(), "result", result, "err", err, "took", took.Round(time.Millisecond))
+	}
+	a.metrics.jobTime.WithLabelValues(result).Observe(took.Seconds())
 	a.metrics.running.Dec()
 	a.mu.Lock()
 	a.inUse--

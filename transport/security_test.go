@@ -185,7 +185,10 @@ func TestHugeLogKeepsMemoryBounded(t *testing.T) {
 	if limit := uint64(160 << 20); max(first, second) > limit {
 		t.Fatalf("the live heap reached %d MiB streaming a %d MiB log (limit %d MiB)", max(first, second)>>20, size>>20, limit>>20)
 	}
-	if second > first+first/4+8<<20 {
+	// Holding the log would add its second half, 100 MiB, between the
+	// halves; what the throughput's ups and downs add (other tests share
+	// the cores) stays well below half of that.
+	if second > first+size/4 {
 		t.Fatalf("the live heap grew from %d to %d MiB as the log went on", first>>20, second>>20)
 	}
 }

@@ -29,7 +29,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	bin = dir
-	for _, cmd := range []string{"ocluster-scheduler", "ocluster-admin", "ocluster-client", "ocluster-stress", "ocluster-sim"} {
+	for _, cmd := range []string{"ocluster-scheduler", "ocluster-worker", "ocluster-admin", "ocluster-client", "ocluster-stress", "ocluster-sim"} {
 		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, cmd), "../"+cmd).CombinedOutput()
 		if err != nil {
 			panic(fmt.Sprintf("building %s: %v\n%s", cmd, err, out))

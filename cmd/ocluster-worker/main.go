@@ -1,0 +1,172 @@
+// Command ocluster-worker connects to a scheduler's pool and builds what it
+// is given: Docker builds and OBuilder specs, with git build contexts.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/spf13/cobra"
+
+	"github.com/ocluster-go/ocluster/runners"
+	"github.com/ocluster-go/ocluster/runners/docker"
+	"github.com/ocluster-go/ocluster/runners/gitctx"
+	"github.com/ocluster-go/ocluster/runners/obuilder"
+	"github.com/ocluster-go/ocluster/transport"
+)
+
+type options struct {
+	capPath, name, stateDir  string
+	capacity                 int
+	allowPush                []string
+	pruneThreshold, maxDFGB  float64
+	obuilderStore, rsyncMode string
+	obuilderPrune            float64
+	obuilderHealthcheck      int
+	additionalMetrics        []string
+	allowLocalRepos, verbose bool
+	retryDelay               time.Duration
+}
+
+func main() {
+	var o options
+	cmd := &cobra.Command{
+		Use:   "ocluster-worker -c pool-NAME.cap --name NAME --state-dir DIR [flags]",
+		Short: "Build jobs from a scheduler's pool: Docker builds and OBuilder specs",
+		Long: `Connects to a pool with its pool-<name>.cap file, registers under --name,
+and runs up to --capacity jobs at a time. Docker jobs use the engine that
+DOCKER_HOST names (or the local socket); OBuilder jobs need --obuilder-store.
+When the scheduler asks it to update, it finishes its jobs and exits with
+status 0, for its service manager to start the new version.`,
+		Args:          cobra.NoArgs,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return run(o) },
+	}
+	f := cmd.Flags()
+	f.StringVarP(&o.capPath, "connect", "c", "", "the pool's .cap file (pool-<name>.cap)")
+	f.StringVar(&o.name, "name", "", "the worker's name, unique in the pool")
+	f.StringVar(&o.stateDir, "state-dir", "", "folder for the worker's state: git clones, job logs, the OBuilder index")
+	f.IntVar(&o.capacity, "capacity", 10, "jobs run at once")
+	f.StringSliceVar(&o.allowPush, "allow-push", nil, "repositories jobs may push images to (comma-separated, e.g. registry.example.org/team/app)")
+	f.Float64Var(&o.pruneThreshold, "prune-threshold", 0, "prune Docker when free blocks or inodes on its root fall below this percentage (0: never)")
+	f.Float64Var(&o.maxDFGB, "docker-max-df-size", 0, "prune Docker when its disk usage exceeds this many GB (0: no limit)")
+	f.StringVar(&o.obuilderStore, "obuilder-store", "", "where OBuilder keeps its step cache: docker:PATH (without it, OBuilder jobs are refused)")
+	f.StringVar(&o.rsyncMode, "rsync-mode", "", "copy or hardlink, for rsync: stores (not supported by this worker)")
+	f.Float64Var(&o.obuilderPrune, "obuilder-prune-threshold", obuilder.DefaultPruneThreshold, "prune the OBuilder cache when free space falls below this percentage")
+	f.IntVar(&o.obuilderHealthcheck, "obuilder-healthcheck", 600, "seconds between OBuilder health checks (0: only at start)")
+	f.StringSliceVar(&o.additionalMetrics, "additional-metrics", nil, "other Prometheus endpoints to relay, as name:URL (comma-separated)")
+	f.BoolVar(&o.allowLocalRepos, "allow-local-repos", false, "also accept file:// and local paths as job repositories (single-machine use only)")
+	f.DurationVar(&o.retryDelay, "retry-delay", 10*time.Second, "least time between two attempts to reach the scheduler")
+	f.BoolVarP(&o.verbose, "verbose", "v", false, "log more")
+	for _, required := range []string{"connect", "name", "state-dir"} {
+		cmd.MarkFlagRequired(required)
+	}
+	if err := cmd.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "ocluster-worker:", err)
+		if errors.Is(err, transport.ErrSelfUpdate) {
+			os.Exit(0)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(o options) error {
+	ref, err := transport.ReadCapFile(o.capPath)
+	if err != nil {
+		return err
+	}
+	level := slog.LevelInfo
+	if o.verbose {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	metrics, err := parseMetrics(o.additionalMetrics)
+	if err != nil {
+		return err
+	}
+	if o.rsyncMode != "" {
+		return fmt.Errorf("--rsync-mode %s: it applies to rsync: OBuilder stores, which this worker does not support (use --obuilder-store docker:PATH)", o.rsyncMode)
+	}
+	if o.maxDFGB < 0 {
+		return fmt.Errorf("--docker-max-df-size %g: give a size in GB, or 0 for no limit", o.maxDFGB)
+	}
+	if o.obuilderHealthcheck < 0 {
+		return fmt.Errorf("--obuilder-healthcheck %d: give seconds, or 0 to check only at start", o.obuilderHealthcheck)
+	}
+
+	cli, err := client.New(client.FromEnv)
+	if err != nil {
+		return fmt.Errorf("making a Docker client: %w", err)
+	}
+	defer cli.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	_, err = cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("cannot reach the Docker engine (%s): %w; start it, or point DOCKER_HOST at it", cli.DaemonHost(), err)
+	}
+	builders := map[string]runners.Runner{}
+	builders["docker"], err = docker.New(docker.Config{Client: cli, AllowPush: o.allowPush,
+		PruneThreshold: o.pruneThreshold, MaxDFSize: int64(o.maxDFGB * 1e9), Logger: log})
+	if err != nil {
+		return err
+	}
+	if o.obuilderStore != "" {
+		store, err := obuilder.ParseStore(o.obuilderStore)
+		if err != nil {
+			return err
+		}
+		builders["obuilder"], err = obuilder.New(obuilder.Config{Client: cli, Store: store, PruneThreshold: o.obuilderPrune, Logger: log})
+		if err != nil {
+			return err
+		}
+	}
+	contexts, err := gitctx.New(o.stateDir, gitctx.Options{AllowLocal: o.allowLocalRepos, Logger: log})
+	if err != nil {
+		return err
+	}
+	agent, err := transport.NewAgent(transport.AgentConfig{
+		Ref:               ref,
+		Name:              o.name,
+		Capacity:          o.capacity,
+		StateDir:          filepath.Clean(o.stateDir),
+		Runners:           builders,
+		Context:           contexts,
+		AdditionalMetrics: metrics,
+		HealthInterval:    time.Duration(o.obuilderHealthcheck) * time.Second,
+		RetryDelay:        o.retryDelay,
+		Logger:            log,
+	})
+	if err != nil {
+		return err
+	}
+	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err = agent.Run(sig)
+	if sig.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func parseMetrics(list []string) (map[string]string, error) {
+	metrics := map[string]string{}
+	for _, item := range list {
+		name, url, ok := strings.Cut(item, ":")
+		if !ok || name == "" || !strings.HasPrefix(url, "http://") && !strings.HasPrefix(url, "https://") {
+			return nil, fmt.Errorf("--additional-metrics %q: expected NAME:URL, e.g. prometheus:http://127.0.0.1:9090/metrics", item)
+		}
+		metrics[name] = url
+	}
+	return metrics, nil
+}

@@ -1,0 +1,203 @@
+package docker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/distribution/reference"
+	"github.com/moby/moby/api/pkg/authconfig"
+	"github.com/moby/moby/api/types/registry"
+	"github.com/moby/moby/client"
+
+	"github.com/ocluster-go/ocluster/runners"
+)
+
+// DefaultPushRetryDelays are OCluster's waits between push attempts.
+var DefaultPushRetryDelays = []time.Duration{4 * time.Second, 16 * time.Second, 48 * time.Second, 128 * time.Second, 320 * time.Second}
+
+// pushPlan is a checked push request.
+type pushPlan struct {
+	target   reference.NamedTagged // normalised: docker.io/library/x:tag
+	user     string
+	password string
+}
+
+// checkPush parses a job's push target and checks that this worker may
+// push there. It runs before the build: there is no point building an
+// image that cannot be delivered.
+func (r *Runner) checkPush(d *runners.DockerBuild) (*pushPlan, error) {
+	named, err := reference.ParseNormalizedNamed(d.PushTarget)
+	if err != nil {
+		return nil, fmt.Errorf("push target %q: %w (write it as REPOSITORY:TAG)", d.PushTarget, err)
+	}
+	if _, ok := named.(reference.Digested); ok {
+		return nil, fmt.Errorf("push target %q names a digest: give a tag (REPOSITORY:TAG)", d.PushTarget)
+	}
+	tagged, ok := reference.TagNameOnly(named).(reference.NamedTagged)
+	if !ok {
+		return nil, fmt.Errorf("push target %q: no tag", d.PushTarget)
+	}
+	if !r.allowPush[named.Name()] {
+		return nil, fmt.Errorf("this worker may not push to %s: to allow pushing to this repository, start the worker with --allow-push %s",
+			reference.FamiliarName(named), reference.FamiliarName(named))
+	}
+	return &pushPlan{target: tagged, user: d.PushUser, password: d.PushPassword}, nil
+}
+
+// pushResult is the aux of a push's last message; the engine API types
+// have no name for it.
+type pushResult struct {
+	Tag    string
+	Digest string
+	Size   int
+}
+
+// push tags the image as the target and pushes it, retrying with the
+// configured delays, and returns the pushed repo@sha256:... reference.
+// The credentials go to the engine with the request only (the
+// X-Registry-Auth header): nothing is written to disk, unlike with the
+// docker CLI's `login`.
+func (r *Runner) push(ctx context.Context, imageID string, p *pushPlan, jl *jobLog) (string, error) {
+	start := time.Now()
+	defer func() { r.pushTime.Observe(time.Since(start).Seconds()) }()
+	target := reference.FamiliarString(p.target)
+	// Tagging and pushing are two requests: two jobs pushing to the same
+	// tag at once could each push the other's image.
+	unlock, err := r.pushLocks.lock(ctx, target, func() { jl.linef("Waiting for another job's push to %s", target) })
+	if err != nil {
+		return "", runners.ErrCancelled
+	}
+	defer unlock()
+	as := ""
+	if p.user != "" {
+		as = fmt.Sprintf(" as user %q", p.user)
+	}
+	jl.linef("Pushing %s to %s%s", imageID, target, as)
+	if _, err := r.cli.ImageTag(ctx, client.ImageTagOptions{Source: imageID, Target: target}); err != nil {
+		if ctx.Err() != nil {
+			return "", runners.ErrCancelled
+		}
+		return "", fmt.Errorf("tagging the image as %s: %w", target, err)
+	}
+	// Sent even when empty: some engines (Debian's 20.10 among them)
+	// refuse a push without the header.
+	auth, err := authconfig.Encode(registry.AuthConfig{
+		Username:      p.user,
+		Password:      p.password,
+		ServerAddress: reference.Domain(p.target),
+	})
+	if err != nil {
+		return "", fmt.Errorf("encoding the push credentials: %w", err)
+	}
+	attempts := len(r.retryDelays) + 1
+	for attempt := 1; ; attempt++ {
+		digest, err := r.pushOnce(ctx, target, auth, p.target.Tag(), jl)
+		if ctx.Err() != nil {
+			return "", runners.ErrCancelled
+		}
+		if err == nil {
+			pinned := reference.FamiliarName(p.target) + "@" + digest
+			jl.linef("Pushed %s", pinned)
+			return pinned, nil
+		}
+		msg := jl.redact(err.Error())
+		if attempt == attempts {
+			return "", fmt.Errorf("pushing to %s failed after %d attempts: %s%s", target, attempts, msg, pushHint(msg))
+		}
+		delay := r.retryDelays[attempt-1]
+		jl.linef("Push attempt %d/%d failed: %s. Retrying in %s", attempt, attempts, msg, delay)
+		select {
+		case <-ctx.Done():
+			return "", runners.ErrCancelled
+		case <-time.After(delay):
+		}
+	}
+}
+
+// pushHint says what to do about a failure that retrying cannot fix.
+func pushHint(msg string) string {
+	m := strings.ToLower(msg)
+	for _, s := range []string{"unauthorized", "authentication required", "denied", "no basic auth credentials"} {
+		if strings.Contains(m, s) {
+			return " (the registry refused the credentials: check the job's push user and password)"
+		}
+	}
+	return ""
+}
+
+func (r *Runner) pushOnce(ctx context.Context, target, auth, tag string, jl *jobLog) (string, error) {
+	resp, err := r.cli.ImagePush(ctx, target, client.ImagePushOptions{RegistryAuth: auth})
+	if err != nil {
+		return "", err
+	}
+	digest := ""
+	for m, err := range resp.JSONMessages(ctx) {
+		if err != nil {
+			return "", err
+		}
+		if m.Error != nil {
+			return "", errors.New(m.Error.Message)
+		}
+		switch m.Status {
+		case "", "Preparing", "Waiting", "Pushing":
+		default:
+			if !inProgress(m.Progress) {
+				jl.line(statusLine(m))
+			}
+		}
+		if m.Aux != nil {
+			var res pushResult
+			if json.Unmarshal(*m.Aux, &res) == nil && res.Tag == tag && strings.HasPrefix(res.Digest, "sha256:") {
+				digest = res.Digest
+			}
+		}
+	}
+	if digest == "" {
+		return "", errors.New("the engine did not report the pushed image's digest")
+	}
+	return digest, nil
+}
+
+// keyedLock is a mutex per key (a push target), whose waiters give up
+// when their job is cancelled.
+type keyedLock struct {
+	mu   sync.Mutex
+	held map[string]chan struct{}
+}
+
+func (k *keyedLock) lock(ctx context.Context, key string, waiting func()) (func(), error) {
+	told := false
+	for {
+		k.mu.Lock()
+		if k.held == nil {
+			k.held = map[string]chan struct{}{}
+		}
+		busy, ok := k.held[key]
+		if !ok {
+			release := make(chan struct{})
+			k.held[key] = release
+			k.mu.Unlock()
+			return func() {
+				k.mu.Lock()
+				delete(k.held, key)
+				k.mu.Unlock()
+				close(release)
+			}, nil
+		}
+		k.mu.Unlock()
+		if !told {
+			waiting()
+			told = true
+		}
+		select {
+		case <-busy:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+}
