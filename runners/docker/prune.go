@@ -46,7 +46,9 @@ func (r *Runner) PruneNeeded(ctx context.Context) (string, error) {
 		}
 	}
 	if r.cfg.MaxDFSize > 0 {
-		du, err := r.cli.DiskUsage(ctx, client.DiskUsageOptions{Images: true, BuildCache: true})
+		du, err := whenEngineFree(ctx, func() (client.DiskUsageResult, error) {
+			return r.cli.DiskUsage(ctx, client.DiskUsageOptions{Images: true, BuildCache: true})
+		})
 		if err != nil {
 			return "", fmt.Errorf("asking the engine for its disk usage: %w", err)
 		}
@@ -102,7 +104,7 @@ func (r *Runner) Prune(ctx context.Context, log io.Writer) error {
 	// force-removed), so the only ones it can vouch for are those with its
 	// label; the others belong to someone else.
 	if label != "" {
-		res, err := whenNoOtherPrune(ctx, func() (client.ContainerPruneResult, error) {
+		res, err := whenEngineFree(ctx, func() (client.ContainerPruneResult, error) {
 			return r.cli.ContainerPrune(ctx, client.ContainerPruneOptions{Filters: make(client.Filters).Add("label", label)})
 		})
 		if err != nil {
@@ -117,7 +119,7 @@ func (r *Runner) Prune(ctx context.Context, log io.Writer) error {
 	if label != "" {
 		filters.Add("label", label)
 	}
-	res, err := whenNoOtherPrune(ctx, func() (client.ImagePruneResult, error) {
+	res, err := whenEngineFree(ctx, func() (client.ImagePruneResult, error) {
 		return r.cli.ImagePrune(ctx, client.ImagePruneOptions{Filters: filters})
 	})
 	if err != nil {
@@ -138,7 +140,7 @@ func (r *Runner) Prune(ctx context.Context, log io.Writer) error {
 	}
 
 	if label == "" {
-		res, err := whenNoOtherPrune(ctx, func() (client.BuildCachePruneResult, error) {
+		res, err := whenEngineFree(ctx, func() (client.BuildCachePruneResult, error) {
 			return r.cli.BuildCachePrune(ctx, client.BuildCachePruneOptions{All: true})
 		})
 		if err != nil {
@@ -159,17 +161,21 @@ func (r *Runner) Prune(ctx context.Context, log io.Writer) error {
 	return err
 }
 
-// otherPruneWait is how long a prune waits before trying again when the
-// engine is busy with someone else's.
+// otherPruneWait is how long a prune or a disk-usage query waits before
+// trying again when the engine is busy with someone else's.
 const otherPruneWait = time.Second
 
-// whenNoOtherPrune calls prune, again and again while the engine answers
-// that another prune of the same kind is running (it runs one at a time
-// and refuses the others), until ctx ends.
-func whenNoOtherPrune[T any](ctx context.Context, prune func() (T, error)) (T, error) {
+// whenEngineFree calls op, again and again while the engine answers that
+// another operation of the same kind is running (it runs one prune of a
+// kind, and one disk-usage query, at a time and refuses the others, which
+// happens when workers or tools share an engine), until ctx ends.
+func whenEngineFree[T any](ctx context.Context, op func() (T, error)) (T, error) {
 	for {
-		res, err := prune()
-		if err == nil || !cerrdefs.IsConflict(err) {
+		res, err := op()
+		// Engines before 23.0 refuse a second disk-usage query with an
+		// internal error that only its text tells apart.
+		busy := cerrdefs.IsConflict(err) || err != nil && strings.Contains(err.Error(), "operation is already running")
+		if !busy {
 			return res, err
 		}
 		select {

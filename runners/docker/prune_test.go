@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -92,4 +93,24 @@ func TestPrune(t *testing.T) {
 	if n := summaryCount(t, r, "ocluster_worker_docker_prune_time_seconds"); n != 1 {
 		t.Errorf("the prune time summary has %d observations, want 1", n)
 	}
+}
+
+// Workers sharing an engine ask for its disk usage at the same time; an
+// engine that runs one such query at a time refuses the others, and the
+// runner waits its turn instead of failing.
+func TestPruneNeededWhileEngineBusy(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	r := e.runner(func(c *Config) { c.MaxDFSize = 1 })
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if reason, err := r.PruneNeeded(context.Background()); err != nil || reason == "" {
+				t.Errorf("PruneNeeded = %q, %v; want the limit's reason", reason, err)
+			}
+		}()
+	}
+	wg.Wait()
 }
