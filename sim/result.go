@@ -299,11 +299,17 @@ func (c *collector) result(s *simulation) *Result {
 		}
 		r.Workers = append(r.Workers, wr)
 	}
-	if len(utils) > 1 {
-		if mean := stat.Mean(utils, nil); mean > 0 {
-			r.Imbalance = stat.PopStdDev(utils, nil) / mean
-		}
-	}
+	r.Imbalance = imbalance(utils)
 	r.Series = c.series
 	return r
+}
+
+// imbalance is the coefficient of variation of the workers' utilisations.
+func imbalance(utils []float64) float64 {
+	if len(utils) > 1 {
+		if mean := stat.Mean(utils, nil); mean > 0 {
+			return stat.PopStdDev(utils, nil) / mean
+		}
+	}
+	return 0
 }
