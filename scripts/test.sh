@@ -13,6 +13,8 @@ need capnp capnproto
 # a registry on loopback.
 need busybox busybox-static
 need docker-registry docker-registry
+# The dashboards' queries are checked against a real Prometheus.
+need prometheus prometheus
 # The HTML report is checked in a real browser.
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then

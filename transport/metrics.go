@@ -27,6 +27,9 @@ var (
 	descQueue     = prometheus.NewDesc("ocluster_pool_queue_length", "Items in the queue", []string{"queue", "pool", "priority"}, nil)
 	descRunning   = prometheus.NewDesc("ocluster_pool_running_jobs", "Jobs running on each connected worker", []string{"pool", "worker"}, nil)
 	descClient    = prometheus.NewDesc("ocluster_scheduler_client_submitted_jobs", "Items currently queued", []string{"client", "pool", "priority"}, nil)
+	// The rates are what fairness is judged against: a client's share of
+	// the starts over its share of the rates.
+	descRate = prometheus.NewDesc("ocluster_scheduler_client_rate", "Each client's rate (its share of the pool when busy)", []string{"pool", "client"}, nil)
 )
 
 // poolMetrics are the counters and histograms a pool feeds as jobs go.
@@ -124,7 +127,7 @@ func (pm *poolMetrics) finished(outcome string) {
 // Describe implements prometheus.Collector.
 func (s *Scheduler) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descSubmitted, descCancelled, descAccepted, descConnected, descCapacity,
-		descReady, descPaused, descQueue, descRunning, descClient} {
+		descReady, descPaused, descQueue, descRunning, descClient, descRate} {
 		ch <- d
 	}
 }
@@ -162,6 +165,9 @@ func (s *Scheduler) Collect(ch chan<- prometheus.Metric) {
 		jobs, urgent := p.core.Backlog()
 		gauge(descQueue, float64(urgent), "incoming", name, "high")
 		gauge(descQueue, float64(jobs-urgent), "incoming", name, "low")
+		for _, client := range s.core.Clients() {
+			gauge(descRate, p.core.Rate(client), name, client)
+		}
 	}
 	for k, n := range s.queued {
 		gauge(descClient, float64(n), k.client, k.pool, priority(k.urgent))

@@ -1,6 +1,6 @@
-// Command ocluster-stress is the live testbed: synthetic workers (and, in
-// time, load clients) that use the real transport, so a cluster can be
-// tried and loaded without Docker.
+// Command ocluster-stress is the live testbed: synthetic workers and load
+// clients that use the real transport, so a cluster can be tried and
+// loaded without Docker, and a live run compared with its simulation.
 package main
 
 import (
@@ -28,7 +28,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(workerCommand())
+	root.AddCommand(workerCommand(), clientsCommand(), allCommand(), compareCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "ocluster-stress:", err)
 		if errors.Is(err, transport.ErrSelfUpdate) {
