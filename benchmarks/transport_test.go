@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,6 +72,8 @@ func runChildScheduler(dir string) error {
 		runtime.ReadMemStats(&m)
 		fmt.Fprint(w, m.HeapAlloc+m.StackInuse)
 	})
+	// For profiling the scheduler under a benchmark's load.
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	ml, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -78,6 +81,7 @@ func runChildScheduler(dir string) error {
 	go http.Serve(ml, mux)
 	go s.Serve(l)
 	fmt.Println("READY", ml.Addr().String())
+	fmt.Fprintln(os.Stderr, "scheduler metrics and profile at", ml.Addr().String())
 	io.Copy(io.Discard, os.Stdin)
 	return s.Close()
 }

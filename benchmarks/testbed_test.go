@@ -1,0 +1,109 @@
+package benchmarks
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ocluster-go/ocluster/runners"
+	"github.com/ocluster-go/ocluster/runners/synthetic"
+	"github.com/ocluster-go/ocluster/sim"
+	"github.com/ocluster-go/ocluster/trace"
+	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/schema"
+)
+
+// BenchmarkTestbed is OCluster's stress testbed on the real transport:
+// the scheduler (its own process) with five synthetic workers of 32, 64,
+// 64, 64 and 128 slots (15 s cached, 15 min uncached), loaded with the
+// first hour of the ocluster-stress scenario (about 21,800 jobs: the
+// health client's 21,000 at once, then ocaml-ci's), all time divided by
+// the speed. Raising the speed shrinks the jobs until the scheduler, not
+// the jobs, sets the pace. An op is one play of the workload; it reports
+// the jobs started per second of the play, and the scheduler's CPU per
+// 1,000 jobs.
+func BenchmarkTestbed(b *testing.B) {
+	sc, err := sim.Open("ocluster-stress")
+	if err != nil {
+		b.Fatal(err)
+	}
+	sc.Duration = 3600
+	var buf bytes.Buffer
+	w, err := trace.NewWriter(&buf, sim.TraceHeader(sc, "", 1))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := sim.Run(sc, sim.Options{Seed: 1, Trace: w}); err != nil {
+		b.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		b.Fatal(err)
+	}
+	_, events, err := trace.ReadAll(&buf)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := range events {
+		events[i].Pool = "pool" // the benchmark scheduler's
+	}
+	for _, speed := range []float64{600, 6000, 60000} {
+		b.Run(fmt.Sprintf("speed=%g", speed), func(b *testing.B) {
+			c := startBenchCluster(b)
+			startTestbedWorkers(b, c, speed)
+			sub := c.submissions(b, 1)[0]
+			clients := map[string]schema.Submission{}
+			for _, name := range transport.LoadClients(events) {
+				clients[name] = sub
+			}
+			jobs := 0
+			var elapsed time.Duration
+			cpu0 := c.cpu(b)
+			for b.Loop() {
+				start := time.Now()
+				counts, err := transport.Load(context.Background(), transport.LoadConfig{Clients: clients, Events: events, Speed: speed}, nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				elapsed += time.Since(start)
+				for name, n := range counts {
+					if n.Failed+n.Refused > 0 {
+						b.Fatalf("client %s: %+v", name, n)
+					}
+					jobs += n.Finished
+				}
+			}
+			b.ReportMetric(float64(jobs)/elapsed.Seconds(), "jobs/s")
+			b.ReportMetric(float64(c.cpu(b)-cpu0)/float64(time.Millisecond)/float64(jobs)*1000, "sched-cpu-ms/1000jobs")
+			b.ReportMetric(float64(jobs)/float64(b.N), "jobs/play")
+		})
+	}
+}
+
+func startTestbedWorkers(b *testing.B, c *benchCluster, speed float64) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for i, capacity := range []int{32, 64, 64, 64, 128} {
+		runner := &synthetic.Runner{Cached: 15 * time.Second, Uncached: 15 * time.Minute, Speed: speed}
+		agent, err := transport.NewAgent(transport.AgentConfig{Ref: c.pool, Name: fmt.Sprintf("build%d", i+1), Capacity: capacity,
+			StateDir: b.TempDir(), Runners: map[string]runners.Runner{"": runner}, RetryDelay: 100 * time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		if err != nil {
+			b.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			agent.Run(ctx)
+		}()
+	}
+	b.Cleanup(func() {
+		cancel()
+		wg.Wait()
+	})
+	c.waitWorkers(b, 5)
+}
