@@ -15,6 +15,8 @@ need busybox busybox-static
 need docker-registry docker-registry
 # The dashboards' queries are checked against a real Prometheus.
 need prometheus prometheus
+# The testbed's compose file is validated, and its services run.
+need docker-compose docker-compose
 # The HTML report is checked in a real browser.
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -46,3 +48,15 @@ go test -count=1 ./...
 
 echo "== go test -race (the packages that run goroutines)"
 go test -race -count=1 ./transport/... ./store/... ./sim/
+
+echo "== Grafana data-source plugin (its own module)"
+(
+	cd stress/grafana
+	unformatted=$(gofmt -l .)
+	if [ -n "$unformatted" ]; then
+		echo "gofmt would change:"; echo "$unformatted"; exit 1
+	fi
+	go vet ./...
+	go test -count=1 ./...
+	./build.sh >/dev/null
+)

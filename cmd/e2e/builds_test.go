@@ -37,7 +37,10 @@ func startBuildCluster(t *testing.T, workerFlags ...string) *buildCluster {
 	}
 	os.WriteFile(filepath.Join(dir, "submission.cap"), []byte(out), 0o600)
 	args := append([]string{"-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", "builder-1", "--state-dir", "worker",
-		"--capacity", "2", "--obuilder-store", "docker:" + filepath.Join(dir, "obuilder")}, workerFlags...)
+		"--capacity", "2", "--obuilder-store", "docker:" + filepath.Join(dir, "obuilder"),
+		// The machine's free space is not the test's business: a disk below
+		// the default 30% would keep the worker pruning instead of building.
+		"--obuilder-prune-threshold", "0"}, workerFlags...)
 	w := start(t, dir, "ocluster-worker", args...)
 	sched.waitFor(t, `Registered new worker \"builder-1\"`)
 	return &buildCluster{t: t, dir: dir, cli: cli, worker: w}
@@ -174,6 +177,9 @@ func TestDockerPush(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
+	t.Cleanup(func() {
+		c.cli.ImageRemove(context.Background(), allowed+":v1", client.ImageRemoveOptions{})
+	})
 	digest := reg.ManifestDigest(t, "ocluster/e2e", "v1")
 	if got := result(t, out); got != allowed+"@"+digest {
 		t.Fatalf("result %q, want %s@%s", got, allowed, digest)

@@ -32,14 +32,15 @@ func TestDashboardsQueryLiveMetrics(t *testing.T) {
 	}
 	dir := t.TempDir()
 	metricsPort, promPort := freePort(t), freePort(t)
-	cfg := fmt.Sprintf(`global:
-  scrape_interval: 1s
-scrape_configs:
-  - job_name: ocluster-scheduler
-    static_configs:
-      - targets: ['127.0.0.1:%d']
-`, metricsPort)
-	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
+	// The testbed's own configuration (its job names are in the panels'
+	// queries), pointed at this run and scraping every second.
+	cfg, err := os.ReadFile("../../stress/prometheus/prometheus.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg = regexp.MustCompile(`(?m)^(\s*)(scrape_interval|evaluation_interval|scrape_timeout): 5s$`).ReplaceAll(cfg, []byte("${1}${2}: 1s"))
+	cfg = []byte(strings.ReplaceAll(string(cfg), "scheduler:9090", fmt.Sprintf("127.0.0.1:%d", metricsPort)))
+	if err := os.WriteFile(filepath.Join(dir, "prometheus.yml"), cfg, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	prom := exec.Command(promBin, "--config.file="+filepath.Join(dir, "prometheus.yml"),
@@ -58,14 +59,12 @@ scrape_configs:
 	// Two hours of the small scenario at 400x: some 18 s.
 	from := time.Now()
 	stress := start(t, dir, "ocluster-stress", "all", "--scenario", "small", "--speed", "400",
-		"--listen-prometheus", strconv.Itoa(metricsPort), "--summary-every", "2s")
+		"--listen-prometheus", strconv.Itoa(metricsPort), "--summary-every", "2s", "--out", "run")
 	if code := stress.wait(); code != 0 {
 		t.Fatalf("ocluster-stress all: exit %d\n%s", code, stress.output())
 	}
 	to := time.Now()
-	if !strings.Contains(stress.output(), "live") {
-		t.Fatalf("no comparison at the end of the run:\n%s", stress.output())
-	}
+	checkLiveRun(t, dir, stress.output())
 
 	files, err := filepath.Glob("../../stress/grafana/dashboards/*.json")
 	if err != nil || len(files) == 0 {
@@ -186,5 +185,38 @@ func promGet(t *testing.T, u string, data any) {
 			t.Fatalf("Prometheus does not answer: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// checkLiveRun checks what `all --out run` wrote: the simulated and the
+// live results of the same jobs, which `compare` puts side by side.
+func checkLiveRun(t *testing.T, dir, output string) {
+	t.Helper()
+	if !regexp.MustCompile(`queued \d+, running \d+, done \d+, wait p95`).MatchString(output) {
+		t.Errorf("no summary line in:\n%s", output)
+	}
+	jobs := map[string]int{}
+	for _, side := range []string{"sim", "live"} {
+		var r struct {
+			Jobs, Finished int
+		}
+		data, err := os.ReadFile(filepath.Join(dir, "run", side, "result.json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &r); err != nil {
+			t.Fatal(err)
+		}
+		if r.Jobs == 0 || r.Finished != r.Jobs {
+			t.Errorf("%s: %d jobs, %d finished", side, r.Jobs, r.Finished)
+		}
+		jobs[side] = r.Jobs
+	}
+	if jobs["sim"] != jobs["live"] {
+		t.Errorf("the simulation had %d jobs, the live run %d", jobs["sim"], jobs["live"])
+	}
+	out, code := run(t, dir, "ocluster-stress", "compare", "run/sim/result.json", "run/live/result.json")
+	if code != 0 || !regexp.MustCompile(`(?m)^\s+wait p95\s`).MatchString(out) || !strings.Contains(out, "run/live/result.json") {
+		t.Errorf("compare: exit %d\n%s", code, out)
 	}
 }

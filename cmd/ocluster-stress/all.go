@@ -47,8 +47,8 @@ divided by --speed), and the scenario's clients, and plays the workload.
 Every few seconds it prints a summary line read from the scheduler's
 metrics. At the end it prints the simulator's prediction of the same run
 beside what the cluster did; with --out it writes both as results
-(sim.json, live.json, in ocluster-sim's JSON form), the scheduler's trace,
-and the clients' job counts.`,
+(sim/result.json and live/result.json, as ocluster-sim run --out writes
+a result), the scheduler's trace, and the clients' job counts.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := lf.check(); err != nil {
@@ -63,7 +63,7 @@ and the clients' job counts.`,
 		},
 	}
 	lf.add(cmd)
-	cmd.Flags().StringVar(&out, "out", "", "write sim.json, live.json, trace and clients.json into this folder")
+	cmd.Flags().StringVar(&out, "out", "", "write sim/result.json, live/result.json, trace and clients.json into this folder")
 	cmd.Flags().IntVar(&prometheusPort, "listen-prometheus", 0, "serve the scheduler's metrics on this port (0: not served)")
 	cmd.Flags().DurationVar(&every, "summary-every", 5*time.Second, "time between summary lines")
 	return cmd
@@ -149,7 +149,7 @@ func runAll(ctx context.Context, lf loadFlags, out string, prometheusPort int, e
 	if out == "" {
 		return writeCounts("", counts)
 	}
-	for name, r := range map[string]*sim.Result{"sim.json": wl.predicted, "live.json": live} {
+	for name, r := range map[string]*sim.Result{"sim": wl.predicted, "live": live} {
 		if err := writeResult(filepath.Join(out, name), r); err != nil {
 			return err
 		}
@@ -361,10 +361,15 @@ func observe(path string, wl *workload, speed float64) (*sim.Result, error) {
 		Sample: wl.scenario.Sample.Seconds(), Window: wl.scenario.Window.Seconds()})
 }
 
-func writeResult(path string, r *sim.Result) error {
+// writeResult writes DIR/result.json, where ocluster-sim run --out puts
+// a run's result (and the Grafana data source looks for one).
+func writeResult(dir string, r *sim.Result) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
 	data, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, append(data, '\n'), 0o644)
+	return os.WriteFile(filepath.Join(dir, "result.json"), append(data, '\n'), 0o644)
 }

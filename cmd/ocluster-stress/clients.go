@@ -123,6 +123,9 @@ func playLoad(ctx context.Context, admin transport.SturdyRef, wl *workload, pool
 		subs[name] = sub
 	}
 	for pc, rate := range wl.rates() {
+		if _, ok := subs[pc[1]]; !ok {
+			continue // no job of it falls within --duration
+		}
 		p := pc[0]
 		if pool != "" {
 			p = pool

@@ -14,8 +14,8 @@ import (
 
 func compareCommand() *cobra.Command {
 	return &cobra.Command{
-		Use:   "compare SIM.json LIVE.json",
-		Short: "Put a simulated result beside a live one (from all --out, or ocluster-sim run --format json)",
+		Use:   "compare A/result.json B/result.json",
+		Short: "Put two results side by side: a simulated and a live run (all --out), or any two of ocluster-sim run --out",
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			a, err := readResult(args[0])
