@@ -57,9 +57,9 @@ func (q *busyQueue) pop() busyWorker {
 	return b
 }
 
-func newDispatchBench(b *testing.B, workers, queued, hints int) *dispatchBench {
+func newDispatchBench(b *testing.B, policy string, workers, queued, hints int) *dispatchBench {
 	d := &dispatchBench{now: 1}
-	s, err := core.New(core.Config{Pools: []string{"bench"}, Clock: func() float64 { return d.now }}, nil)
+	s, err := core.New(core.Config{Pools: []string{"bench"}, Policy: policy, Clock: func() float64 { return d.now }}, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -155,8 +155,8 @@ func (d *dispatchBench) cycle(i int) {
 	d.resumeWoken()
 }
 
-func runDispatch(b *testing.B, workers, queued, hints int) {
-	d := newDispatchBench(b, workers, queued, hints)
+func runDispatch(b *testing.B, policy string, workers, queued, hints int) {
+	d := newDispatchBench(b, policy, workers, queued, hints)
 
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -172,7 +172,17 @@ func runDispatch(b *testing.B, workers, queued, hints int) {
 // BenchmarkDispatch is the headline: 1,000 workers, 10,000 hints with a
 // Zipf popularity, 100,000 jobs queued; one op is a submit + pop + finish.
 func BenchmarkDispatch(b *testing.B) {
-	runDispatch(b, 1000, 100_000, 10_000)
+	runDispatch(b, "", 1000, 100_000, 10_000)
+}
+
+// BenchmarkDispatchPolicies is the headline under every policy: a policy
+// must stay within 2x of ocluster's cost per job.
+func BenchmarkDispatchPolicies(b *testing.B) {
+	for _, p := range core.Policies() {
+		b.Run("policy="+p.Name, func(b *testing.B) {
+			runDispatch(b, p.Name, 1000, 100_000, 10_000)
+		})
+	}
 }
 
 // BenchmarkDispatchScaling shows the cost per job across two orders of
@@ -181,7 +191,7 @@ func BenchmarkDispatchScaling(b *testing.B) {
 	for _, workers := range []int{100, 1000, 10_000} {
 		for _, queued := range []int{10_000, 100_000, 1_000_000} {
 			b.Run(fmt.Sprintf("workers=%d/queued=%d", workers, queued), func(b *testing.B) {
-				runDispatch(b, workers, queued, 10_000)
+				runDispatch(b, "", workers, queued, 10_000)
 			})
 		}
 	}

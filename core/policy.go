@@ -49,6 +49,9 @@ type policy interface {
 	// prefer picks the worker that should queue t because it is expected to
 	// have t's hint cached, or returns nil.
 	prefer(p *Pool, t *Ticket) *Worker
+	// finished tells the policy that t ran for seconds, on a worker that
+	// was (t.wasCached) or was not stored as having its hint.
+	finished(p *Pool, t *Ticket, seconds float64)
 }
 
 var policies = []struct {
@@ -58,6 +61,10 @@ var policies = []struct {
 	{
 		PolicyInfo{"ocluster", "OCluster's own pool: VirtualClock fair start per client, fixed cached/uncached estimates, jobs queue behind a worker that has their hint cached"},
 		func() policy { return oclusterPolicy{} },
+	},
+	{
+		PolicyInfo{"adaptive", "OCluster's fair start with learned run times; a job waits for a worker that has its hint cached only while that wait is expected to be shorter than running uncached elsewhere"},
+		func() policy { return &adaptivePolicy{} },
 	},
 }
 
@@ -109,6 +116,8 @@ func (oclusterPolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float64 
 	c.nextFairStart = start + cost/rate
 	return start
 }
+
+func (oclusterPolicy) finished(*Pool, *Ticket, float64) {}
 
 func (oclusterPolicy) placementCost(p *Pool, _ *Ticket, cached bool) float64 {
 	if cached {

@@ -13,6 +13,7 @@ import (
 // and keeps its own account of every job to check the core against.
 type world struct {
 	t       *testing.T
+	policy  string
 	rng     *rand.Rand
 	clock   fakeClock
 	s       *Scheduler
@@ -30,9 +31,10 @@ var (
 	propHints   = []string{"", "a", "b", "c", "d"}
 )
 
-func newWorld(t *testing.T, seed uint64) *world {
+func newWorld(t *testing.T, policy string, seed uint64) *world {
 	w := &world{
 		t:       t,
+		policy:  policy,
 		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		clock:   fakeClock{t: 1},
 		pools:   []string{"x", "y"},
@@ -44,7 +46,7 @@ func newWorld(t *testing.T, seed uint64) *world {
 }
 
 func (w *world) restart() {
-	s, err := New(Config{Pools: w.pools, Costs: Costs{Cached: 2, Uncached: 10}, Clock: w.clock.now}, &w.stored)
+	s, err := New(Config{Pools: w.pools, Policy: w.policy, Costs: Costs{Cached: 2, Uncached: 10}, Clock: w.clock.now}, &w.stored)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -228,12 +230,16 @@ func TestRandomOperationsKeepInvariants(t *testing.T) {
 	if testing.Short() {
 		seeds = 300
 	}
-	for seed := uint64(0); seed < uint64(seeds); seed++ {
-		first := newWorld(t, seed).run(300)
-		second := newWorld(t, seed).run(300)
-		if first != second {
-			t.Fatalf("seed %d: two runs differ:\n%s", seed, firstDifference(first, second))
-		}
+	for _, policy := range Policies() {
+		t.Run(policy.Name, func(t *testing.T) {
+			for seed := uint64(0); seed < uint64(seeds); seed++ {
+				first := newWorld(t, policy.Name, seed).run(300)
+				second := newWorld(t, policy.Name, seed).run(300)
+				if first != second {
+					t.Fatalf("seed %d: two runs differ:\n%s", seed, firstDifference(first, second))
+				}
+			}
+		})
 	}
 }
 

@@ -133,6 +133,7 @@ func (w *Worker) Finish(t *Ticket) error {
 			w.running[last] = nil
 			w.running = w.running[:last]
 			t.state = TicketFinished
+			w.pool.policy.finished(w.pool, t, w.pool.sched.now()-t.started)
 			return nil
 		}
 	}

@@ -1,0 +1,113 @@
+package core
+
+// adaptivePolicy answers OCluster #168, #249 and #90: OCluster queues every
+// job of a hint behind the workers stored as having it until their queue is
+// estimated at one uncached job, with estimates fixed at 10 s and 600 s, so
+// a hot hint's jobs wait in line while other workers idle. This policy
+// learns the run times from the jobs that finish, and lets a job wait for a
+// worker with its hint only while the wait it expects there (the queue's
+// estimated work per slot) is shorter than what running without the cache
+// would add. Fair start is OCluster's.
+type adaptivePolicy struct {
+	cached, uncached estimate
+}
+
+// estimate is a run time learned as an exponentially weighted mean of the
+// observed ones, starting from the configured cost.
+type estimate struct {
+	mean float64
+	n    int
+}
+
+// learnWeight is the weight of a new observation once a few are in: the
+// mean follows the last few dozen jobs, so it adapts when builds change
+// but one slow job does not swing it.
+const learnWeight = 0.05
+
+func (e *estimate) value(configured float64) float64 {
+	if e.n == 0 {
+		return configured
+	}
+	return e.mean
+}
+
+func (e *estimate) observe(seconds float64) {
+	e.n++
+	// The first observations count in full, so the configured guess is
+	// forgotten quickly.
+	w := max(learnWeight, 1/float64(e.n))
+	e.mean += w * (seconds - e.mean)
+}
+
+func (a *adaptivePolicy) costs(p *Pool) (cached, uncached float64) {
+	c := p.sched.costs
+	return a.cached.value(c.Cached), a.uncached.value(c.Uncached)
+}
+
+func (a *adaptivePolicy) submitCost(p *Pool, t *Ticket, pendingBefore int) float64 {
+	cached, uncached := a.costs(p)
+	if t.job.Hint != "" && (pendingBefore > 0 || len(t.hint.workers) > 0) {
+		return cached
+	}
+	return uncached
+}
+
+func (a *adaptivePolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float64 {
+	return oclusterPolicy{}.fairStart(p, t, cost, rate)
+}
+
+func (a *adaptivePolicy) placementCost(p *Pool, _ *Ticket, cached bool) float64 {
+	c, u := a.costs(p)
+	if cached {
+		return c
+	}
+	return u
+}
+
+// prefer picks, among the active workers stored as having t's hint, the
+// one t would wait for least, and only if that wait is expected to be
+// shorter than the uncached penalty.
+func (a *adaptivePolicy) prefer(p *Pool, t *Ticket) *Worker {
+	if t.job.Hint == "" {
+		return nil
+	}
+	cached, uncached := a.costs(p)
+	penalty := uncached - cached
+	var best *Worker
+	bestWait := 0.0
+	for _, rec := range t.hint.workers {
+		w := rec.conn
+		if w == nil || !w.Active() || w.capacity <= 0 {
+			continue
+		}
+		wait := expectedWait(w, cached)
+		if wait < penalty && (best == nil || wait < bestWait) {
+			best, bestWait = w, wait
+			if wait <= 0 {
+				break
+			}
+		}
+	}
+	return best
+}
+
+func (a *adaptivePolicy) finished(_ *Pool, t *Ticket, seconds float64) {
+	if seconds < 0 {
+		return
+	}
+	if t.wasCached {
+		a.cached.observe(seconds)
+	} else {
+		a.uncached.observe(seconds)
+	}
+}
+
+// expectedWait is how long a job queued on w now is expected to wait: none
+// while w has a free slot; else its queue's estimated work, and half of
+// each running job (on average half done), shared among its slots.
+func expectedWait(w *Worker, cached float64) float64 {
+	if len(w.running)+w.local.Len() < w.capacity {
+		return 0
+	}
+	return (w.workload + float64(len(w.running))*cached/2) / float64(w.capacity)
+}
