@@ -73,6 +73,9 @@ func (a *adaptivePolicy) prefer(p *Pool, t *Ticket) *Worker {
 	}
 	cached, uncached := a.costs(p)
 	penalty := uncached - cached
+	if penalty <= 0 {
+		return nil // the cache saves nothing: any worker will do
+	}
 	var best *Worker
 	bestWait := 0.0
 	for _, rec := range t.hint.workers {
@@ -83,7 +86,10 @@ func (a *adaptivePolicy) prefer(p *Pool, t *Ticket) *Worker {
 		wait := expectedWait(w, cached)
 		if wait < penalty && (best == nil || wait < bestWait) {
 			best, bestWait = w, wait
-			if wait <= 0 {
+			// Nothing queued: no worker can do better but one with a
+			// free slot, and the scan (in descending names, OCluster's
+			// tie-break) need go no further.
+			if wait <= cached/2 && (wait <= 0 || w.local.Len() == 0) {
 				break
 			}
 		}
