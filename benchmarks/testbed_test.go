@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -54,7 +51,9 @@ func BenchmarkTestbed(b *testing.B) {
 	for _, speed := range []float64{600, 6000, 60000} {
 		b.Run(fmt.Sprintf("speed=%g", speed), func(b *testing.B) {
 			c := startBenchCluster(b)
-			startTestbedWorkers(b, c, speed)
+			c.startWorkers(b, []int{32, 64, 64, 64, 128}, func() runners.Runner {
+				return &synthetic.Runner{Cached: 15 * time.Second, Uncached: 15 * time.Minute, Speed: speed}
+			})
 			sub := c.submissions(b, 1)[0]
 			clients := map[string]schema.Submission{}
 			for _, name := range transport.LoadClients(events) {
@@ -82,28 +81,4 @@ func BenchmarkTestbed(b *testing.B) {
 			b.ReportMetric(float64(jobs)/float64(b.N), "jobs/play")
 		})
 	}
-}
-
-func startTestbedWorkers(b *testing.B, c *benchCluster, speed float64) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for i, capacity := range []int{32, 64, 64, 64, 128} {
-		runner := &synthetic.Runner{Cached: 15 * time.Second, Uncached: 15 * time.Minute, Speed: speed}
-		agent, err := transport.NewAgent(transport.AgentConfig{Ref: c.pool, Name: fmt.Sprintf("build%d", i+1), Capacity: capacity,
-			StateDir: b.TempDir(), Runners: map[string]runners.Runner{"": runner}, RetryDelay: 100 * time.Millisecond,
-			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-		if err != nil {
-			b.Fatal(err)
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			agent.Run(ctx)
-		}()
-	}
-	b.Cleanup(func() {
-		cancel()
-		wg.Wait()
-	})
-	c.waitWorkers(b, 5)
 }

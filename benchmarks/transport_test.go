@@ -81,7 +81,6 @@ func runChildScheduler(dir string) error {
 	go http.Serve(ml, mux)
 	go s.Serve(l)
 	fmt.Println("READY", ml.Addr().String())
-	fmt.Fprintln(os.Stderr, "scheduler metrics and profile at", ml.Addr().String())
 	io.Copy(io.Discard, os.Stdin)
 	return s.Close()
 }
@@ -112,6 +111,7 @@ func startBenchCluster(b *testing.B) *benchCluster {
 		b.Fatalf("the child scheduler said %q (%v)", line, err)
 	}
 	c := &benchCluster{cmd: cmd, stdin: stdin, dir: dir, metrics: strings.TrimSpace(strings.TrimPrefix(line, "READY "))}
+	b.Logf("the scheduler's metrics, and its CPU profile at /debug/pprof/profile: http://%s", c.metrics)
 	if c.pool, err = transport.ReadCapFile(filepath.Join(dir, "pool-pool.cap")); err != nil {
 		b.Fatal(err)
 	}
@@ -155,13 +155,15 @@ func (instantRunner) Run(context.Context, *runners.Job, string, io.Writer) (stri
 	return "", nil
 }
 
-func (c *benchCluster) startWorkers(b *testing.B, n, capacity int, runner runners.Runner) {
+// startWorkers connects one worker agent per capacity, each with a runner
+// of its own.
+func (c *benchCluster) startWorkers(b *testing.B, capacities []int, newRunner func() runners.Runner) {
 	b.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
-	for i := range n {
+	for i, capacity := range capacities {
 		agent, err := transport.NewAgent(transport.AgentConfig{Ref: c.pool, Name: fmt.Sprintf("worker-%d", i), Capacity: capacity,
-			StateDir: b.TempDir(), Runners: map[string]runners.Runner{"": runner}, RetryDelay: 100 * time.Millisecond,
+			StateDir: b.TempDir(), Runners: map[string]runners.Runner{"": newRunner()}, RetryDelay: 100 * time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
 			b.Fatal(err)
@@ -176,8 +178,13 @@ func (c *benchCluster) startWorkers(b *testing.B, n, capacity int, runner runner
 		cancel()
 		wg.Wait()
 	})
-	c.waitWorkers(b, n)
+	c.waitWorkers(b, len(capacities))
 }
+
+// same is n workers' capacities, all capacity.
+func same(n, capacity int) []int { return slices.Repeat([]int{capacity}, n) }
+
+func instant() runners.Runner { return instantRunner{} }
 
 func (c *benchCluster) waitWorkers(b *testing.B, n int) {
 	deadline := time.Now().Add(60 * time.Second)
@@ -238,7 +245,7 @@ func runJob(ctx context.Context, sub schema.Submission, hint string) (time.Durat
 // loopback. An op is one job submitted, started and finished.
 func BenchmarkClusterThroughput(b *testing.B) {
 	c := startBenchCluster(b)
-	c.startWorkers(b, 100, 4, instantRunner{})
+	c.startWorkers(b, same(100, 4), instant)
 	const clients = 64
 	subs := c.submissions(b, clients)
 	// jobs runs n jobs from all the clients at once.
@@ -277,7 +284,7 @@ func BenchmarkClusterThroughput(b *testing.B) {
 // first. It reports percentiles in milliseconds.
 func BenchmarkClusterLatency(b *testing.B) {
 	c := startBenchCluster(b)
-	c.startWorkers(b, 100, 4, instantRunner{})
+	c.startWorkers(b, same(100, 4), instant)
 	subs := c.submissions(b, 16)
 	// Capacity: as many jobs as 64 closed-loop clients finish in 2 s.
 	var done atomic.Int64
@@ -351,7 +358,7 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 func BenchmarkLogStreaming(b *testing.B) {
 	const size = 64 << 20
 	c := startBenchCluster(b)
-	c.startWorkers(b, 1, 1, chattyRunner{size})
+	c.startWorkers(b, same(1, 1), func() runners.Runner { return chattyRunner{size} })
 	conn, err := transport.Connect(context.Background(), c.client, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -392,7 +399,7 @@ func BenchmarkSchedulerMemory(b *testing.B) {
 	for range b.N {
 		c := startBenchCluster(b)
 		base := c.heap(b)
-		c.startWorkers(b, 200, 4, instantRunner{})
+		c.startWorkers(b, same(200, 4), instant)
 		withWorkers := c.heap(b)
 		b.ReportMetric((withWorkers-base)/200, "B/worker")
 

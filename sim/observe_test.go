@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"math"
 	"testing"
 
@@ -15,23 +14,7 @@ import (
 func TestObserveMeasuresWhatTheRunDid(t *testing.T) {
 	for _, name := range []string{"small", "ocluster-stress", "hot-hint"} {
 		t.Run(name, func(t *testing.T) {
-			sc := mustOpen(t, name)
-			var buf bytes.Buffer
-			w, err := trace.NewWriter(&buf, TraceHeader(sc, "ocluster", 2))
-			if err != nil {
-				t.Fatal(err)
-			}
-			want, err := Run(sc, Options{Seed: 2, Trace: w})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Flush(); err != nil {
-				t.Fatal(err)
-			}
-			h, events, err := trace.ReadAll(bytes.NewReader(buf.Bytes()))
-			if err != nil {
-				t.Fatal(err)
-			}
+			want, h, events := recordRun(t, mustOpen(t, name), 2)
 			got, err := Observe(h, events, ObserveOptions{})
 			if err != nil {
 				t.Fatal(err)

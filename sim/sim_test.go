@@ -73,23 +73,7 @@ func TestInvariantsHoldAfterEveryEvent(t *testing.T) {
 func TestTraceRoundTrip(t *testing.T) {
 	for _, name := range Builtins() {
 		t.Run(name, func(t *testing.T) {
-			sc := mustOpen(t, name)
-			var buf bytes.Buffer
-			w, err := trace.NewWriter(&buf, TraceHeader(sc, "ocluster", 5))
-			if err != nil {
-				t.Fatal(err)
-			}
-			orig, err := Run(sc, Options{Seed: 5, Trace: w})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Flush(); err != nil {
-				t.Fatal(err)
-			}
-			h, events, err := trace.ReadAll(bytes.NewReader(buf.Bytes()))
-			if err != nil {
-				t.Fatal(err)
-			}
+			orig, h, events := recordRun(t, mustOpen(t, name), 5)
 			replayed, err := Replay(h, events, ReplayOptions{Options: Options{Check: name != "ocluster-stress" && !testing.Short()}})
 			if err != nil {
 				t.Fatal(err)
@@ -102,6 +86,29 @@ func TestTraceRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// recordRun runs sc under ocluster with its trace recorded, and returns
+// the result and the trace read back.
+func recordRun(t *testing.T, sc *Scenario, seed uint64) (*Result, trace.Header, []trace.Event) {
+	t.Helper()
+	var buf bytes.Buffer
+	w, err := trace.NewWriter(&buf, TraceHeader(sc, "ocluster", seed))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := Run(sc, Options{Seed: seed, Trace: w})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	h, events, err := trace.ReadAll(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, h, events
 }
 
 func firstDiff(a, b []byte) string {
