@@ -97,6 +97,8 @@ func (a *adaptivePolicy) prefer(p *Pool, t *Ticket) *Worker {
 	return best
 }
 
+func (a *adaptivePolicy) started(*Pool, *Ticket) {}
+
 func (a *adaptivePolicy) finished(_ *Pool, t *Ticket, seconds float64) {
 	if seconds < 0 {
 		return

@@ -49,6 +49,8 @@ type policy interface {
 	// prefer picks the worker that should queue t because it is expected to
 	// have t's hint cached, or returns nil.
 	prefer(p *Pool, t *Ticket) *Worker
+	// started tells the policy that a worker took t.
+	started(p *Pool, t *Ticket)
 	// finished tells the policy that t ran for seconds, on a worker that
 	// was (t.wasCached) or was not stored as having its hint.
 	finished(p *Pool, t *Ticket, seconds float64)
@@ -65,6 +67,10 @@ var policies = []struct {
 	{
 		PolicyInfo{"adaptive", "OCluster's fair start with learned run times; a job waits for a worker that has its hint cached only while that wait is expected to be shorter than running uncached elsewhere"},
 		func() policy { return &adaptivePolicy{} },
+	},
+	{
+		PolicyInfo{"sfq", "OCluster's placement with start-time fair queuing on virtual time: a client that used idle capacity is not made to wait for it later"},
+		func() policy { return &sfqPolicy{finish: map[*clientRecord]float64{}} },
 	},
 }
 
@@ -116,6 +122,8 @@ func (oclusterPolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float64 
 	c.nextFairStart = start + cost/rate
 	return start
 }
+
+func (oclusterPolicy) started(*Pool, *Ticket) {}
 
 func (oclusterPolicy) finished(*Pool, *Ticket, float64) {}
 

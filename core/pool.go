@@ -382,6 +382,7 @@ func (p *Pool) take(w *Worker, t *Ticket) {
 	t.worker = w
 	t.cost = unassigned
 	t.started = p.sched.now()
+	p.policy.started(p, t)
 	w.running = append(w.running, t)
 	p.stats.Accepted++
 	p.decPending(t)
