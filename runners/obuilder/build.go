@@ -231,7 +231,7 @@ func containerName(key string) string {
 // environment, directory and shell, labelled, with the image's own
 // health check off so that nothing but the step runs.
 func (b *builder) containerConfig(st *state, key string, cmd string) *container.Config {
-	labels := b.r.labelsFor(map[string]string{labelKey: key, labelStep: "1"})
+	labels := b.r.labelsFor(map[string]string{labelKey: key, labelStep: "1", labelStore: b.r.store.Path})
 	return &container.Config{
 		Image:        st.image,
 		Entrypoint:   st.shell,

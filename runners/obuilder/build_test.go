@@ -15,10 +15,12 @@ import (
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
+	"github.com/moby/moby/api/types/container"
 	"github.com/moby/moby/client"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ocluster-go/ocluster/runners"
+	"github.com/ocluster-go/ocluster/runners/docker/dockertest"
 )
 
 func TestRebuildIsCachedAndChangesRebuildFromThere(t *testing.T) {
@@ -620,5 +622,41 @@ func TestMetrics(t *testing.T) {
 	free := gather(t, e.r)["ocluster_worker_obuilder_space_free gauge"]
 	if free <= 0 || free > 100 {
 		t.Fatalf("ocluster_worker_obuilder_space_free = %v, want a percentage", free)
+	}
+}
+
+// A worker killed mid-build leaves its step containers behind; the next
+// run's first health check removes those of its store, running or not,
+// and leaves other stores' alone.
+func TestFirstHealthCheckRemovesLeftovers(t *testing.T) {
+	t.Parallel()
+	e := newTestEnv(t)
+	ctx := context.Background()
+	leave := func(store string, start bool) string {
+		t.Helper()
+		created, err := e.cli.ContainerCreate(ctx, client.ContainerCreateOptions{
+			Config: &container.Config{Image: dockertest.BaseImage, Cmd: []string{"sleep", "300"},
+				Labels: map[string]string{testLabel: e.nonce, labelStore: store}},
+			HostConfig: &container.HostConfig{NetworkMode: "none"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if start {
+			if _, err := e.cli.ContainerStart(ctx, created.ID, client.ContainerStartOptions{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return created.ID
+	}
+	leave(e.store, false)
+	leave(e.store, true)
+	other := leave(e.store+"-other", false)
+	if err := e.r.HealthCheck(ctx); err != nil {
+		t.Fatal(err)
+	}
+	left := e.containers(t, true)
+	if len(left) != 1 || !strings.HasPrefix(left[0], other) {
+		t.Fatalf("after the first health check: %v; want only the other store's %s", left, other)
 	}
 }

@@ -31,7 +31,7 @@ const DefaultPruneThreshold = 30
 const (
 	labelKey   = "org.ocluster-go.obuilder.key"   // images and step containers: the step's cache key
 	labelStep  = "org.ocluster-go.obuilder.step"  // step containers
-	labelStore = "org.ocluster-go.obuilder.store" // cache volumes: the store's path
+	labelStore = "org.ocluster-go.obuilder.store" // cache volumes and step containers: the store's path
 	labelCache = "org.ocluster-go.obuilder.cache" // cache volumes: the cache id
 )
 
@@ -81,7 +81,8 @@ type Runner struct {
 	locks keyLocks
 
 	hits, misses atomic.Uint64
-	containers   atomic.Uint64 // containers created, for tests
+	containers   atomic.Uint64 // containers created
+	sweep        sync.Once     // of the containers an earlier run left
 
 	rootMu     sync.Mutex
 	dockerRoot string // Docker's data directory, once known
@@ -228,6 +229,29 @@ func jobSecrets(spec Spec, provided []runners.Secret) (map[string]string, error)
 	return have, nil
 }
 
+// removeLeftovers removes the step containers of this store that a worker
+// killed mid-build left behind (its deferred removals never ran). It runs
+// once, at the first health check, which the worker makes before it takes
+// a job; if this runner has already made containers, their builds may be
+// going on and nothing is touched.
+func (r *Runner) removeLeftovers(ctx context.Context) {
+	if r.containers.Load() > 0 {
+		return
+	}
+	list, err := r.cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: make(client.Filters).Add("label", labelStore+"="+r.store.Path)})
+	if err != nil {
+		r.logger.Warn("listing leftover obuilder step containers", "err", err)
+		return
+	}
+	for _, c := range list.Items {
+		r.removeContainer(ctx, c.ID)
+	}
+	if n := len(list.Items); n > 0 {
+		r.logger.Info("removed obuilder step containers left by an earlier run", "store", r.store.Path, "containers", n)
+	}
+}
+
 // removeContainer removes a step's container, killing it if it still
 // runs. It uses its own deadline: a cancelled build must still clean up.
 func (r *Runner) removeContainer(ctx context.Context, name string) {
@@ -269,6 +293,7 @@ func (r *Runner) cacheVolume(ctx context.Context, id string) (string, bool, erro
 func (r *Runner) HealthCheck(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
+	r.sweep.Do(func() { r.removeLeftovers(ctx) })
 	if err := r.index.save(true); err != nil {
 		return fmt.Errorf("obuilder store %s: %w", r.store, err)
 	}
