@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	capnp "capnproto.org/go/capnp/v3"
 	"capnproto.org/go/capnp/v3/exc"
+	"capnproto.org/go/capnp/v3/rpc"
 
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/trace"
@@ -51,8 +51,6 @@ type job struct {
 	ended  bool
 }
 
-func (j *job) label() string { return strconv.FormatUint(j.id, 10) }
-
 // ---------------------------------------------------------------- submission
 
 type submissionServer struct {
@@ -64,7 +62,7 @@ func (sub *submissionServer) Submit(ctx context.Context, call schema.Submission_
 	s := sub.s
 	args := call.Args()
 	if size, err := args.Message().TotalSize(); err != nil || size > s.cfg.MaxDescr {
-		return exc.New(exc.Failed, "", fmt.Sprintf("Job description too large (%d bytes; the limit is %d)", size, s.cfg.MaxDescr))
+		return failed("Job description too large (%d bytes; the limit is %d)", size, s.cfg.MaxDescr)
 	}
 	poolName, err := args.Pool()
 	if err != nil {
@@ -98,7 +96,7 @@ func (sub *submissionServer) Submit(ctx context.Context, call schema.Submission_
 		}
 		p := s.pools[poolName]
 		if p == nil {
-			failure = exc.New(exc.Failed, "", fmt.Sprintf("Pool ID %q not one of {%s}", poolName, s.poolNames()))
+			failure = failed("Pool ID %q not one of {%s}", poolName, s.poolNames())
 			return
 		}
 		j = &job{s: s, pool: p, client: sub.client, urgent: args.Urgent(), hint: hint, msg: msg, descr: kept,
@@ -356,7 +354,9 @@ func (s *Scheduler) watch(j *job, wc *workerConn, workerJob schema.Job) {
 		output, err = res.Output()
 	}
 	release()
-	if exc.TypeOf(err) == exc.Disconnected {
+	// go-capnp aborts the calls in flight on a connection that shuts down
+	// with a plain ErrConnClosed, not a Disconnected exception.
+	if exc.TypeOf(err) == exc.Disconnected || errors.Is(err, rpc.ErrConnClosed) {
 		// The worker's connection dropped: the job was lost with it, and
 		// saying so is the job's story.
 		s.workerLost(wc)
