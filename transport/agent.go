@@ -708,7 +708,7 @@ func (w *workerServer) AdditionalMetric(ctx context.Context, call schema.Worker_
 	}
 	url, ok := w.a.cfg.AdditionalMetrics[name]
 	if !ok {
-		return exc.New(exc.Failed, "", fmt.Sprintf("no additional metric %q on this worker", name))
+		return failed("no additional metric %q on this worker", name)
 	}
 	data, err := fetch(ctx, url)
 	if err != nil {

@@ -125,13 +125,3 @@ func guarded[C ~capnp.ClientKind](srv *server.Server) C {
 	}
 	return C(capnp.NewClient(srv))
 }
-
-// broken is a local capability whose every call fails with err; unlike an
-// error client it is safe in results a peer may pipeline on.
-func broken[C ~capnp.ClientKind](err error) C {
-	srv := server.New(nil, nil, nil)
-	srv.HandleUnknownMethod = func(m capnp.Method) *server.Method {
-		return &server.Method{Method: m, Impl: func(context.Context, *server.Call) error { return err }}
-	}
-	return C(capnp.NewClient(srv))
-}

@@ -72,7 +72,7 @@ func (r *registrationServer) Register(ctx context.Context, call schema.Registrat
 	}
 	capacity := int(args.Capacity())
 	if capacity < 0 {
-		return exc.New(exc.Failed, "", fmt.Sprintf("capacity %d must be 0 or more", capacity))
+		return failed("capacity %d must be 0 or more", capacity)
 	}
 	wc := &workerConn{pool: r.pool, name: name, peer: r.peer, jobs: map[uint64]*job{}, cap: args.Worker().AddRef()}
 	register := func() (holder *workerConn, err error) {
@@ -101,13 +101,13 @@ func (r *registrationServer) Register(ctx context.Context, call schema.Registrat
 		s.log.Warn(fmt.Sprintf("Worker %q registered again and its old connection does not answer: dropping that one", name), "pool", r.pool.name)
 		holder.peer.close()
 		s.workerLost(holder)
-		holder, err = register()
+		_, err = register()
 	}
 	if err != nil {
 		wc.cap.Release()
 		if errors.Is(err, core.ErrNameTaken) {
 			s.log.Warn("Worker already registered", "worker", name, "pool", r.pool.name)
-			return exc.New(exc.Failed, "", fmt.Sprintf("Worker %q already registered!", name))
+			return failed("Worker %q already registered!", name)
 		}
 		return err
 	}

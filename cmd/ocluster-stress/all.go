@@ -330,12 +330,17 @@ func waitP95(f *dto.MetricFamily, speed float64) string {
 
 func newSyntheticAgent(pool transport.SturdyRef, name string, ws sim.WorkerSpec, speed float64, stateDir string, log *slog.Logger) (*transport.Agent, error) {
 	runner := &synthetic.Runner{Cached: meanOr(ws.Cached, 15*time.Second), Uncached: meanOr(ws.Uncached, 15*time.Minute), Speed: speed * cmp.Or(ws.Speed, 1)}
+	return syntheticAgent(transport.AgentConfig{Ref: pool, Name: name, Capacity: ws.Capacity, StateDir: stateDir, RetryDelay: time.Second, Logger: log}, runner)
+}
+
+// syntheticAgent is a worker agent that runs every job with runner and
+// exports its cache hits and misses.
+func syntheticAgent(cfg transport.AgentConfig, runner *synthetic.Runner) (*transport.Agent, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(runner.Collector("ocluster_worker_cache"))
-	return transport.NewAgent(transport.AgentConfig{
-		Ref: pool, Name: name, Capacity: ws.Capacity, StateDir: stateDir,
-		Runners: map[string]runners.Runner{"": runner}, Registry: reg, RetryDelay: time.Second, Logger: log,
-	})
+	cfg.Runners = map[string]runners.Runner{"": runner}
+	cfg.Registry = reg
+	return transport.NewAgent(cfg)
 }
 
 func meanOr(d *sim.Dist, def time.Duration) time.Duration {

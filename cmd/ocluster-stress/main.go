@@ -13,10 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
-	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/runners/synthetic"
 	"github.com/ocluster-go/ocluster/transport"
 )
@@ -61,19 +59,8 @@ func workerCommand() *cobra.Command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			runner := &synthetic.Runner{Cached: cached, Uncached: uncached, Speed: speed}
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(runner.Collector("ocluster_worker_cache"))
-			agent, err := transport.NewAgent(transport.AgentConfig{
-				Ref:        ref,
-				Name:       name,
-				Capacity:   capacity,
-				StateDir:   stateDir,
-				Runners:    map[string]runners.Runner{"": runner},
-				Registry:   reg,
-				RetryDelay: retry,
-				Logger:     log,
-			})
+			agent, err := syntheticAgent(transport.AgentConfig{Ref: ref, Name: name, Capacity: capacity, StateDir: stateDir, RetryDelay: retry, Logger: log},
+				&synthetic.Runner{Cached: cached, Uncached: uncached, Speed: speed})
 			if err != nil {
 				return err
 			}

@@ -51,7 +51,7 @@ func TestCheckout(t *testing.T) {
 				}
 				f.git("init", "-q", "--object-format=sha256")
 			}
-			commit := f.commit("first", map[string]string{
+			f.commit("first", map[string]string{
 				"README.md":     "hello\n",
 				"src/main.go":   "package main\n",
 				"build.sh":      "#!/bin/sh\necho build\n",
@@ -63,7 +63,7 @@ func TestCheckout(t *testing.T) {
 			}
 			f.git("add", "link")
 			f.git("commit", "-q", "-m", "exec bit and link")
-			commit = f.git("rev-parse", "HEAD")
+			commit := f.git("rev-parse", "HEAD")
 			if len(commit) != map[string]int{formatSHA1: 40, formatSHA256: 64}[format] {
 				t.Fatalf("fixture commit %s is not a %s name", commit, format)
 			}
@@ -432,7 +432,6 @@ func TestIncludeGit(t *testing.T) {
 	other := f.commit("other", map[string]string{"b.txt": "b\n"})
 	f.git("checkout", "-q", "main")
 	c1 := f.commit("main", map[string]string{"c.txt": "c\n"})
-	_ = base
 	c := newContexts(t, Options{AllowLocal: true})
 
 	cases := []struct {
@@ -485,11 +484,10 @@ func TestIncludeGit(t *testing.T) {
 func TestMergeIsReproducible(t *testing.T) {
 	t.Parallel()
 	f := localFixture(t)
-	base := f.commit("base", map[string]string{"a.txt": "a\n"})
+	f.commit("base", map[string]string{"a.txt": "a\n"})
 	f.git("checkout", "-q", "-b", "other")
 	other := f.commit("other", map[string]string{"b.txt": "b\n"})
 	f.git("checkout", "-q", "main")
-	_ = base
 	c1 := f.commit("main", map[string]string{"c.txt": "c\n"})
 	var heads []string
 	for i := 0; i < 2; i++ {

@@ -455,7 +455,10 @@ func TestPruneRemovesLeastRecentlyUsedFirst(t *testing.T) {
 
 	// Pretend the disk is full until one entry is gone.
 	e.r.free = func(context.Context) (float64, string, error) {
-		if e.r.index.count() >= 2 {
+		e.r.index.mu.Lock()
+		n := len(e.r.index.entries)
+		e.r.index.mu.Unlock()
+		if n >= 2 {
 			return 10, "/fake", nil
 		}
 		return 50, "/fake", nil

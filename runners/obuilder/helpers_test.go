@@ -194,21 +194,18 @@ func (s *syncBuffer) String() string {
 // stepLog is the log of a step after its heading, up to the next heading.
 func stepLog(t testing.TB, log, heading string) string {
 	t.Helper()
-	i := strings.Index(log, heading)
-	if i < 0 {
-		t.Fatalf("no heading %q in the log:\n%s", heading, log)
-	}
-	rest := log[i+len(heading):]
-	rest = rest[strings.Index(rest, "\n")+1:]
-	if j := strings.Index(rest, "\x1b[01;34m"); j >= 0 {
-		rest = rest[:j]
-	}
-	return rest
+	return stepUntil(t, log, heading, "\x1b[01;34m")
 }
 
 // stepOutput is what a step printed: the log between its heading and the
 // note that ends it.
 func stepOutput(t testing.TB, log, heading string) string {
+	t.Helper()
+	return stepUntil(t, log, heading, "\x1b[01;35m")
+}
+
+// stepUntil is the log after heading's line, up to the colour code stop.
+func stepUntil(t testing.TB, log, heading, stop string) string {
 	t.Helper()
 	i := strings.Index(log, heading)
 	if i < 0 {
@@ -216,7 +213,7 @@ func stepOutput(t testing.TB, log, heading string) string {
 	}
 	rest := log[i+len(heading):]
 	rest = rest[strings.Index(rest, "\n")+1:]
-	if j := strings.Index(rest, "\x1b[01;35m"); j >= 0 {
+	if j := strings.Index(rest, stop); j >= 0 {
 		rest = rest[:j]
 	}
 	return rest

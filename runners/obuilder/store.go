@@ -144,12 +144,6 @@ func (ix *index) remove(key string) {
 	ix.dirty = true
 }
 
-func (ix *index) count() int {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	return len(ix.entries)
-}
-
 // oldest is the least recently used entry, deepest first among equals.
 func (ix *index) oldest() (entry, bool) {
 	ix.mu.Lock()
