@@ -45,6 +45,9 @@ func (a *adaptivePolicy) costs(p *Pool) (cached, uncached float64) {
 }
 
 func (a *adaptivePolicy) submitCost(p *Pool, t *Ticket, pendingBefore int) float64 {
+	if t.job.Estimate > 0 {
+		return t.job.Estimate
+	}
 	cached, uncached := a.costs(p)
 	if t.job.Hint != "" && (pendingBefore > 0 || len(t.hint.workers) > 0) {
 		return cached
@@ -56,7 +59,10 @@ func (a *adaptivePolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float
 	return oclusterPolicy{}.fairStart(p, t, cost, rate)
 }
 
-func (a *adaptivePolicy) placementCost(p *Pool, _ *Ticket, cached bool) float64 {
+func (a *adaptivePolicy) placementCost(p *Pool, t *Ticket, _ *Worker, cached bool) float64 {
+	if t.job.Estimate > 0 {
+		return t.job.Estimate
+	}
 	c, u := a.costs(p)
 	if cached {
 		return c
@@ -97,11 +103,13 @@ func (a *adaptivePolicy) prefer(p *Pool, t *Ticket) *Worker {
 	return best
 }
 
+func (a *adaptivePolicy) steal(*Pool, *Worker) *Worker { return nil }
+
 func (a *adaptivePolicy) started(*Pool, *Ticket) {}
 
 func (a *adaptivePolicy) finished(_ *Pool, t *Ticket, seconds float64) {
-	if seconds < 0 {
-		return
+	if seconds < 0 || t.job.Estimate > 0 {
+		return // a client's estimate stands for this job, not for others
 	}
 	if t.wasCached {
 		a.cached.observe(seconds)
@@ -118,4 +126,31 @@ func expectedWait(w *Worker, cached float64) float64 {
 		return 0
 	}
 	return (w.workload + float64(len(w.running))*cached/2) / float64(w.capacity)
+}
+
+// stealFrom picks, for w with a free slot, the worker whose next queued job
+// w should take: the one whose queue is expected to make that job wait
+// longest, provided the wait is longer than what running it on w would
+// add (nothing if w is stored as having its hint, else the uncached
+// penalty when it was queued for its cache). Ties go to the name that
+// sorts first, so the choice does not depend on map order.
+func stealFrom(p *Pool, w *Worker, cached, uncached float64) *Worker {
+	var victim *Worker
+	best := 0.0
+	for _, v := range p.workers {
+		if v == w || v.local.Len() == 0 {
+			continue
+		}
+		t := v.local.peek()
+		wait := expectedWait(v, cached)
+		if t.wasCached {
+			if _, ok := p.cached[cacheKey{t.hint, w.record}]; !ok {
+				wait -= uncached - cached
+			}
+		}
+		if wait > 0 && (victim == nil || wait > best || wait == best && v.name < victim.name) {
+			victim, best = v, wait
+		}
+	}
+	return victim
 }

@@ -25,4 +25,6 @@ var (
 	ErrUnknownClient   = errors.New("unknown client")
 	ErrClientExists    = errors.New("client already exists")
 	ErrUnknownPolicy   = errors.New("unknown policy")
+	ErrNoAttemptsLeft  = errors.New("no attempts left")
+	ErrInvalidSetting  = errors.New("invalid setting")
 )

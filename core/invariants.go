@@ -119,6 +119,13 @@ func (p *Pool) check(fail func(string, ...any), inFIFO map[*Worker]bool) {
 			}
 		}
 	}
+	local := 0
+	for _, w := range p.workers {
+		local += w.local.Len()
+	}
+	if local != p.localJobs {
+		fail("pool %q: local queues hold %d jobs but the pool counts %d", p.name, local, p.localJobs)
+	}
 	if capacity != p.capacity {
 		fail("pool %q: capacity is %d but connected workers add up to %d", p.name, p.capacity, capacity)
 	}
@@ -152,9 +159,9 @@ func (p *Pool) check(fail func(string, ...any), inFIFO map[*Worker]bool) {
 		fail("pool %q: the cache index holds %d rows but hints list %d", p.name, len(p.cached), rows)
 	}
 
-	if queued := uint64(len(seen)); p.stats.Submitted != p.stats.Cancelled+p.stats.Accepted+queued {
-		fail("pool %q: %d submitted but %d cancelled + %d accepted + %d queued", p.name,
-			p.stats.Submitted, p.stats.Cancelled, p.stats.Accepted, queued)
+	if queued := uint64(len(seen)); p.stats.Submitted+p.stats.Requeued != p.stats.Cancelled+p.stats.Accepted+queued {
+		fail("pool %q: %d submitted + %d re-queued but %d cancelled + %d accepted + %d queued", p.name,
+			p.stats.Submitted, p.stats.Requeued, p.stats.Cancelled, p.stats.Accepted, queued)
 	}
 }
 

@@ -26,12 +26,46 @@ func (c Costs) validate() error {
 }
 
 // DefaultPolicy is the policy a Scheduler runs when none is named.
-const DefaultPolicy = "ocluster"
+const DefaultPolicy = "combined"
 
 // PolicyInfo names a policy and says in one line what it does.
 type PolicyInfo struct {
 	Name        string
 	Description string
+	// Settings are the policy's own; a Config may override each.
+	Settings Settings
+	// SimulatorOnly marks a reference that needs an Oracle.
+	SimulatorOnly bool
+}
+
+// Settings are the knobs of a policy beyond its decisions.
+type Settings struct {
+	// MaxAttempts is how many times a job may be taken by a worker: a job
+	// lost with its worker is re-queued, keeping its place, until it has
+	// had that many; 1 means a lost job fails, as in OCluster.
+	MaxAttempts int
+	// Lease is how long, in seconds, a connected worker may go without a
+	// sign of life before Expired reports it as lost; 0: never.
+	Lease float64
+	// HalfLife is how long, in seconds, it takes a client's lead in fair
+	// start (the work it was charged beyond its share) to halve while it
+	// waits; 0: the lead is never forgotten, as in OCluster.
+	HalfLife float64
+}
+
+func (s Settings) validate() error {
+	if s.MaxAttempts < 1 {
+		return fmt.Errorf("%w: max attempts %d must be 1 or more", ErrInvalidSetting, s.MaxAttempts)
+	}
+	for _, x := range []struct {
+		name string
+		v    float64
+	}{{"lease", s.Lease}, {"half-life", s.HalfLife}} {
+		if math.IsNaN(x.v) || math.IsInf(x.v, 0) || x.v < 0 {
+			return fmt.Errorf("%w: %s %v must be a finite number of seconds, 0 or more", ErrInvalidSetting, x.name, x.v)
+		}
+	}
+	return nil
 }
 
 // policy is what a pool asks where the mechanism leaves a choice open: how
@@ -43,12 +77,15 @@ type policy interface {
 	submitCost(p *Pool, t *Ticket, pendingBefore int) float64
 	// fairStart returns t's fair start time and charges cost to its client.
 	fairStart(p *Pool, t *Ticket, cost, rate float64) float64
-	// placementCost is what t adds to the workload of the worker whose local
-	// queue takes it, expecting its hint to be cached there or not.
-	placementCost(p *Pool, t *Ticket, cached bool) float64
+	// placementCost is what t adds to the workload of the worker w whose
+	// local queue takes it, expecting its hint to be cached there or not.
+	placementCost(p *Pool, t *Ticket, w *Worker, cached bool) float64
 	// prefer picks the worker that should queue t because it is expected to
 	// have t's hint cached, or returns nil.
 	prefer(p *Pool, t *Ticket) *Worker
+	// steal picks, for w with a free slot and nothing queued, another
+	// worker whose next queued job w should run instead, or returns nil.
+	steal(p *Pool, w *Worker) *Worker
 	// started tells the policy that a worker took t.
 	started(p *Pool, t *Ticket)
 	// finished tells the policy that t ran for seconds, on a worker that
@@ -56,21 +93,43 @@ type policy interface {
 	finished(p *Pool, t *Ticket, seconds float64)
 }
 
+const (
+	// defaultAttempts is the attempts of the policies that retry: a job
+	// that lost three workers likely brings them down itself.
+	defaultAttempts = 3
+	// defaultLease is long enough for a worker under load to answer a
+	// ping, and short against the hours a stuck worker held jobs.
+	defaultLease = 120
+)
+
 var policies = []struct {
 	info PolicyInfo
-	make func() policy
+	make func(o Oracle) (policy, error)
 }{
 	{
-		PolicyInfo{"ocluster", "OCluster's own pool: VirtualClock fair start per client, fixed cached/uncached estimates, jobs queue behind a worker that has their hint cached"},
-		func() policy { return oclusterPolicy{} },
+		PolicyInfo{"ocluster", "OCluster's own pool: VirtualClock fair start per client, fixed cached/uncached estimates, jobs queue behind a worker that has their hint cached, a lost job fails",
+			Settings{MaxAttempts: 1}, false},
+		func(Oracle) (policy, error) { return oclusterPolicy{}, nil },
 	},
 	{
-		PolicyInfo{"adaptive", "OCluster's fair start with learned run times; a job waits for a worker that has its hint cached only while that wait is expected to be shorter than running uncached elsewhere"},
-		func() policy { return &adaptivePolicy{} },
+		PolicyInfo{"combined", "the default: adaptive's learned run times and load-aware cache affinity, idle workers stealing queued jobs, sfq's fair start, and lost jobs re-queued (3 attempts, 2-minute lease)",
+			Settings{MaxAttempts: defaultAttempts, Lease: defaultLease}, false},
+		func(Oracle) (policy, error) { return newCombined(), nil },
 	},
 	{
-		PolicyInfo{"sfq", "OCluster's placement with start-time fair queuing on virtual time: a client that used idle capacity is not made to wait for it later"},
-		func() policy { return &sfqPolicy{finish: map[*clientRecord]float64{}} },
+		PolicyInfo{"adaptive", "OCluster's fair start with learned run times; a job waits for a worker that has its hint cached only while that wait is expected to be shorter than running uncached elsewhere",
+			Settings{MaxAttempts: 1}, false},
+		func(Oracle) (policy, error) { return &adaptivePolicy{}, nil },
+	},
+	{
+		PolicyInfo{"sfq", "OCluster's placement with start-time fair queuing on virtual time: a client that used idle capacity is not made to wait for it later",
+			Settings{MaxAttempts: 1}, false},
+		func(Oracle) (policy, error) { return newSFQ(), nil },
+	},
+	{
+		PolicyInfo{"ideal", "simulator only: knows every job's true run time and every worker's cache, and queues each job where it will finish first; a reference, not a policy to run",
+			Settings{MaxAttempts: defaultAttempts, Lease: defaultLease}, true},
+		newIdeal,
 	},
 }
 
@@ -83,20 +142,20 @@ func Policies() []PolicyInfo {
 	return out
 }
 
-func newPolicy(name string) (policy, error) {
+func lookupPolicy(name string) (int, error) {
 	if name == "" {
 		name = DefaultPolicy
 	}
-	for _, p := range policies {
+	for i, p := range policies {
 		if p.info.Name == name {
-			return p.make(), nil
+			return i, nil
 		}
 	}
 	names := make([]string, len(policies))
 	for i, p := range policies {
 		names[i] = p.info.Name
 	}
-	return nil, fmt.Errorf("%w %q (known: %v)", ErrUnknownPolicy, name, names)
+	return -1, fmt.Errorf("%w %q (known: %v)", ErrUnknownPolicy, name, names)
 }
 
 // oclusterPolicy is the faithful port of OCluster's pool, the baseline every
@@ -118,16 +177,34 @@ func (oclusterPolicy) submitCost(p *Pool, t *Ticket, pendingBefore int) float64 
 // capacity pays for it later.
 func (oclusterPolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float64 {
 	c := t.client
-	start := max(p.sched.now(), c.nextFairStart)
+	now := p.sched.now()
+	start := max(now, decayed(p, c, c.nextFairStart, now))
 	c.nextFairStart = start + cost/rate
 	return start
+}
+
+// decayed is a client's next tag with its lead over ref (the tag a client
+// that used nothing would get) halved for every half-life since it was
+// last charged, and marks it charged now. Without a half-life the lead
+// stays, as in OCluster.
+func decayed(p *Pool, c *clientRecord, tag, ref float64) float64 {
+	now := p.sched.now()
+	since := now - c.charged
+	c.charged = now
+	hl := p.sched.settings.HalfLife
+	if hl <= 0 || tag <= ref {
+		return tag
+	}
+	return ref + (tag-ref)*math.Exp2(-since/hl)
 }
 
 func (oclusterPolicy) started(*Pool, *Ticket) {}
 
 func (oclusterPolicy) finished(*Pool, *Ticket, float64) {}
 
-func (oclusterPolicy) placementCost(p *Pool, _ *Ticket, cached bool) float64 {
+func (oclusterPolicy) steal(*Pool, *Worker) *Worker { return nil }
+
+func (oclusterPolicy) placementCost(p *Pool, _ *Ticket, _ *Worker, cached bool) float64 {
 	if cached {
 		return p.sched.costs.Cached
 	}

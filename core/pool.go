@@ -24,6 +24,9 @@ type Pool struct {
 
 	workers  map[string]*Worker // connected
 	capacity int
+	// localJobs counts the jobs in all local queues, so that an idle
+	// worker looks for one to steal only when there is one.
+	localJobs int
 
 	records map[string]*workerRecord
 	hints   map[string]*hintEntry
@@ -71,6 +74,9 @@ type cacheKey struct {
 type clientRecord struct {
 	id            string
 	nextFairStart float64
+	// charged is when the client's fair start was last charged, from
+	// which its lead decays.
+	charged float64
 }
 
 // PoolStats counts what happened in the pool since it was created.
@@ -78,6 +84,8 @@ type PoolStats struct {
 	Submitted uint64
 	Cancelled uint64 // cancelled while queued
 	Accepted  uint64 // taken by a worker
+	Requeued  uint64 // put back in the queue after losing their worker
+	Stolen    uint64 // taken by an idle worker from another's local queue
 }
 
 func newPool(s *Scheduler, name string, pol policy) *Pool {
@@ -132,7 +140,8 @@ func (p *Pool) hint(name string) *hintEntry {
 func (p *Pool) client(id string) *clientRecord {
 	c := p.clients[id]
 	if c == nil {
-		c = &clientRecord{id: id, nextFairStart: p.sched.now()}
+		now := p.sched.now()
+		c = &clientRecord{id: id, nextFairStart: now, charged: now}
 		p.clients[id] = c
 	}
 	return c
@@ -152,7 +161,7 @@ func (p *Pool) Register(name string, capacity int) (*Worker, error) {
 		return nil, fmt.Errorf("register %q in pool %q: %w", name, p.name, ErrNameTaken)
 	}
 	p.setKnown(rec)
-	w := &Worker{pool: p, record: rec, name: name, capacity: capacity, reasons: ReasonWorker}
+	w := &Worker{pool: p, record: rec, name: name, capacity: capacity, reasons: ReasonWorker, lastSeen: p.sched.now()}
 	if rec.paused {
 		w.reasons |= ReasonAdmin
 	}
@@ -313,7 +322,7 @@ func (p *Pool) add(t *Ticket) {
 		// OCluster stores the hint as cached on the worker as it hands
 		// it the job, before the worker has run it.
 		cached := p.markCached(t.hint, w)
-		p.enqueue(w, t, p.policy.placementCost(p, t, false), cached)
+		p.enqueue(w, t, p.policy.placementCost(p, t, w, false), cached)
 		p.sched.wake(w)
 		return
 	}
@@ -324,7 +333,7 @@ func (p *Pool) assignPreferred(t *Ticket) bool {
 	if w == nil {
 		return false
 	}
-	p.enqueue(w, t, p.policy.placementCost(p, t, true), true)
+	p.enqueue(w, t, p.policy.placementCost(p, t, w, true), true)
 	p.sched.wake(w)
 	return true
 }
@@ -337,6 +346,17 @@ func (p *Pool) enqueue(w *Worker, t *Ticket, cost float64, cached bool) {
 	t.wasCached = cached && t.job.Hint != ""
 	w.workload += cost
 	w.local.push(t)
+	p.localJobs++
+}
+
+// unqueue takes t, the top of w's local queue, out of it.
+func (p *Pool) unqueue(w *Worker) *Ticket {
+	t := w.local.pop()
+	if t != nil {
+		w.workload -= t.cost
+		p.localJobs--
+	}
+	return t
 }
 
 // runPop is the body of a pop: take from the local queue, else wait in the
@@ -351,11 +371,20 @@ func (p *Pool) runPop(w *Worker) (*Ticket, error) {
 			w.pending = true
 			return nil, nil
 		}
-		if t := w.local.pop(); t != nil {
-			w.workload -= t.cost
+		w.lastSeen = p.sched.now()
+		if t := p.unqueue(w); t != nil {
 			p.markCached(t.hint, w)
 			p.take(w, t)
 			return t, nil
+		}
+		if p.localJobs > 0 && (p.mainReady || p.backlog.Len() == 0) {
+			if v := p.policy.steal(p, w); v != nil {
+				t := p.unqueue(v)
+				t.wasCached = p.markCached(t.hint, w) && t.job.Hint != ""
+				p.stats.Stolen++
+				p.take(w, t)
+				return t, nil
+			}
 		}
 		if p.mainReady {
 			p.ready.pushNewest(w)
@@ -382,6 +411,7 @@ func (p *Pool) take(w *Worker, t *Ticket) {
 	t.worker = w
 	t.cost = unassigned
 	t.started = p.sched.now()
+	t.attempts++
 	p.policy.started(p, t)
 	w.running = append(w.running, t)
 	p.stats.Accepted++
@@ -427,6 +457,7 @@ func (p *Pool) Cancel(t *Ticket) error {
 	if w := t.worker; w != nil {
 		w.workload -= t.cost
 		w.local.forget(t)
+		p.localJobs--
 	} else {
 		p.backlog.forget(t)
 	}
@@ -459,8 +490,7 @@ func (p *Pool) setInactive(w *Worker, reason Reasons) {
 		return
 	}
 	w.reasons = reason
-	for t := w.local.pop(); t != nil; t = w.local.pop() {
-		w.workload -= t.cost
+	for t := p.unqueue(w); t != nil; t = p.unqueue(w) {
 		t.cost = unassigned
 		p.add(t)
 	}

@@ -46,7 +46,7 @@ func newWorld(t *testing.T, policy string, seed uint64) *world {
 }
 
 func (w *world) restart() {
-	s, err := New(Config{Pools: w.pools, Policy: w.policy, Costs: Costs{Cached: 2, Uncached: 10}, Clock: w.clock.now}, &w.stored)
+	s, err := New(Config{Pools: w.pools, Policy: w.policy, Costs: Costs{Cached: 2, Uncached: 10}, Clock: w.clock.now, Oracle: propOracle{}}, &w.stored)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -179,6 +179,30 @@ func (w *world) step() {
 		w.settle()
 		w.restart()
 		fmt.Fprintf(&w.log, "restart\n")
+	case op < 91:
+		if wk != nil && len(wk.running) > 0 {
+			t := wk.running[w.rng.IntN(len(wk.running))]
+			counted := w.rng.IntN(4) > 0
+			attempts := t.Attempts()
+			err := wk.Requeue(t, counted)
+			fmt.Fprintf(&w.log, "requeue %s %d counted=%v: %v\n", key, t.ID(), counted, err)
+			switch {
+			case err == nil:
+				w.taken[t]--
+				if t.State() != TicketQueued && t.State() != TicketRunning {
+					w.t.Fatalf("re-queued job %d is %s", t.ID(), t.State())
+				}
+			case !counted || attempts < w.s.Settings().MaxAttempts || !errors.Is(err, ErrNoAttemptsLeft):
+				w.t.Fatalf("requeue of job %d (attempts %d, counted %v): %v", t.ID(), attempts, counted, err)
+			}
+		}
+	case op < 93:
+		if wk != nil && w.rng.IntN(2) == 0 {
+			wk.Heartbeat()
+		}
+		for _, x := range w.s.Expired(nil) {
+			fmt.Fprintf(&w.log, "expired %s/%s: %d running\n", x.Pool(), x.Name(), len(x.Release()))
+		}
 	default:
 		w.yield()
 	}
@@ -251,4 +275,12 @@ func firstDifference(a, b string) string {
 		}
 	}
 	return fmt.Sprintf("lengths %d and %d", len(al), len(bl))
+}
+
+// propOracle gives each job a run time that depends on the job and the
+// worker, as the simulator's would.
+type propOracle struct{}
+
+func (propOracle) Duration(t *Ticket, worker string) float64 {
+	return float64(1 + (int(t.ID())*7+len(worker))%13)
 }

@@ -19,8 +19,32 @@ type Config struct {
 	// Costs are the estimates of cached and uncached jobs; zero means
 	// DefaultCosts.
 	Costs Costs
+	// Override replaces some of the policy's own settings.
+	Override Override
+	// Oracle is what the ideal policy knows; other policies ignore it.
+	Oracle Oracle
 	// Clock is required.
 	Clock Clock
+}
+
+// Override replaces the policy's settings that are not nil.
+type Override struct {
+	MaxAttempts *int
+	Lease       *float64
+	HalfLife    *float64
+}
+
+func (o Override) apply(s Settings) Settings {
+	if o.MaxAttempts != nil {
+		s.MaxAttempts = *o.MaxAttempts
+	}
+	if o.Lease != nil {
+		s.Lease = *o.Lease
+	}
+	if o.HalfLife != nil {
+		s.HalfLife = *o.HalfLife
+	}
+	return s
 }
 
 // Scheduler holds the pools and the registered clients. It is not safe for
@@ -29,6 +53,7 @@ type Scheduler struct {
 	pools      map[string]*Pool
 	poolNames  []string
 	policyName string
+	settings   Settings
 	costs      Costs
 	clock      Clock
 	clients    map[string]bool
@@ -55,13 +80,19 @@ func New(cfg Config, snap *Snapshot) (*Scheduler, error) {
 	if err := costs.validate(); err != nil {
 		return nil, fmt.Errorf("core.New: %w", err)
 	}
-	name := cfg.Policy
-	if name == "" {
-		name = DefaultPolicy
+	pi, err := lookupPolicy(cfg.Policy)
+	if err != nil {
+		return nil, fmt.Errorf("core.New: %w", err)
+	}
+	info := policies[pi].info
+	settings := cfg.Override.apply(info.Settings)
+	if err := settings.validate(); err != nil {
+		return nil, fmt.Errorf("core.New: %w", err)
 	}
 	s := &Scheduler{
 		pools:      map[string]*Pool{},
-		policyName: name,
+		policyName: info.Name,
+		settings:   settings,
 		costs:      costs,
 		clock:      cfg.Clock,
 		clients:    map[string]bool{},
@@ -73,7 +104,7 @@ func New(cfg Config, snap *Snapshot) (*Scheduler, error) {
 		if s.pools[pn] != nil {
 			return nil, fmt.Errorf("core.New: pool %q given twice: %w", pn, ErrInvalidPool)
 		}
-		pol, err := newPolicy(name)
+		pol, err := policies[pi].make(cfg.Oracle)
 		if err != nil {
 			return nil, fmt.Errorf("core.New: %w", err)
 		}
@@ -91,6 +122,9 @@ func (s *Scheduler) now() float64 { return s.clock() }
 
 // Policy is the name of the policy the pools run.
 func (s *Scheduler) Policy() string { return s.policyName }
+
+// Settings are the policy's settings as overridden by the Config.
+func (s *Scheduler) Settings() Settings { return s.settings }
 
 // Costs are the current cost estimates.
 func (s *Scheduler) Costs() Costs { return s.costs }
@@ -192,4 +226,23 @@ func (s *Scheduler) NextWoken() *Worker {
 	s.woken = s.woken[:0]
 	s.wokenAt = 0
 	return nil
+}
+
+// Expired appends to dst the connected workers, sorted by pool and name,
+// whose lease has run out: no sign of life for Settings.Lease seconds. The
+// driver treats them as lost (releases them and re-queues their jobs).
+func (s *Scheduler) Expired(dst []*Worker) []*Worker {
+	lease := s.settings.Lease
+	if lease <= 0 {
+		return dst
+	}
+	now := s.now()
+	for _, pn := range s.poolNames {
+		for _, w := range s.pools[pn].Workers() {
+			if now-w.lastSeen >= lease {
+				dst = append(dst, w)
+			}
+		}
+	}
+	return dst
 }

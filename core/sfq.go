@@ -17,8 +17,12 @@ type sfqPolicy struct {
 	finish map[*clientRecord]float64
 }
 
-func (s *sfqPolicy) fairStart(_ *Pool, t *Ticket, cost, rate float64) float64 {
-	start := max(s.virtual, s.finish[t.client])
+func newSFQ() *sfqPolicy {
+	return &sfqPolicy{finish: map[*clientRecord]float64{}}
+}
+
+func (s *sfqPolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float64 {
+	start := max(s.virtual, decayed(p, t.client, s.finish[t.client], s.virtual))
 	s.finish[t.client] = start + cost/rate
 	return start
 }

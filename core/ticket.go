@@ -8,6 +8,10 @@ type Job struct {
 	// Hint is the cache hint: jobs with the same hint run faster on a worker
 	// that has run one before. Empty means no hint.
 	Hint string
+	// Estimate is the client's own estimate of the run time, in seconds;
+	// 0 means none. Policies that learn run times use it in place of
+	// their own estimate for this job.
+	Estimate float64
 	// Payload is the driver's own description of the job; the core never
 	// looks at it.
 	Payload any
@@ -61,6 +65,8 @@ type Ticket struct {
 	submitted float64
 	started   float64
 	wasCached bool
+	// attempts counts the times a worker took the job.
+	attempts int
 }
 
 // ID is the ticket's submission sequence number, unique within a Scheduler.
@@ -98,6 +104,10 @@ func (t *Ticket) SubmittedAt() float64 { return t.submitted }
 
 // StartedAt is the clock reading when a worker took the job (0 before).
 func (t *Ticket) StartedAt() float64 { return t.started }
+
+// Attempts is how many times a worker has taken the job: more than one
+// when it was re-queued after losing a worker.
+func (t *Ticket) Attempts() int { return t.attempts }
 
 // WasCached reports whether the worker that took the job was stored as
 // having the job's hint cached when it took it.

@@ -2,6 +2,7 @@ package core
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -46,6 +47,9 @@ type Worker struct {
 	local    ticketQueue
 	workload float64 // sum of the costs of the tickets in local
 	running  []*Ticket
+	// lastSeen is the last sign of life: registration, a pop, a finish or
+	// a heartbeat.
+	lastSeen float64
 
 	// A pop is pending when it had to wait; woken when something it waits
 	// for has happened and the driver should resume it.
@@ -123,21 +127,65 @@ func (w *Worker) Resume() (*Ticket, error) {
 
 // Finish records that the worker finished t, one of its running jobs.
 func (w *Worker) Finish(t *Ticket) error {
+	if err := w.unrun(t, "finish"); err != nil {
+		return err
+	}
+	t.state = TicketFinished
+	if !w.finished {
+		w.lastSeen = w.pool.sched.now()
+	}
+	w.pool.policy.finished(w.pool, t, w.pool.sched.now()-t.started)
+	return nil
+}
+
+// Requeue puts t, a job the worker was running, back in the pool with its
+// fair start and submission order, so that it keeps its place ahead of
+// later jobs. A job lost with its worker (counted) may come back until it
+// has been taken Settings.MaxAttempts times; after that Requeue fails with
+// ErrNoAttemptsLeft and t stays running here for the driver to finish as
+// failed. A job moved off a worker that is fine (an admin's forced pause)
+// is not counted against its attempts.
+func (w *Worker) Requeue(t *Ticket, counted bool) error {
+	p := w.pool
+	if counted && t.attempts >= p.sched.settings.MaxAttempts {
+		return fmt.Errorf("re-queue job %d after %d attempts: %w", t.seq, t.attempts, ErrNoAttemptsLeft)
+	}
+	if err := w.unrun(t, "re-queue"); err != nil {
+		return err
+	}
+	if !counted {
+		t.attempts--
+	}
+	t.state = TicketQueued
+	t.worker = nil
+	t.wasCached = false
+	t.hint = p.hint(t.job.Hint)
+	if t.job.Hint != "" {
+		t.hint.pending++
+	}
+	p.stats.Requeued++
+	p.add(t)
+	return nil
+}
+
+func (w *Worker) unrun(t *Ticket, what string) error {
 	if len(w.running) == 0 {
-		return fmt.Errorf("finish on %q: %w", w.name, ErrNothingRunning)
+		return fmt.Errorf("%s on %q: %w", what, w.name, ErrNothingRunning)
 	}
-	for i, r := range w.running {
-		if r == t {
-			last := len(w.running) - 1
-			copy(w.running[i:], w.running[i+1:])
-			w.running[last] = nil
-			w.running = w.running[:last]
-			t.state = TicketFinished
-			w.pool.policy.finished(w.pool, t, w.pool.sched.now()-t.started)
-			return nil
-		}
+	i := slices.Index(w.running, t)
+	if i < 0 {
+		return fmt.Errorf("%s job %d on %q: %w", what, t.seq, w.name, ErrNotRunning)
 	}
-	return fmt.Errorf("finish job %d on %q: %w", t.seq, w.name, ErrNotRunning)
+	w.running = slices.Delete(w.running, i, i+1)
+	return nil
+}
+
+// Heartbeat records a sign of life from the worker, such as its answer to
+// a ping, which renews its lease.
+func (w *Worker) Heartbeat() {
+	if !w.finished {
+		w.lastSeen = w.pool.sched.now()
+	}
 }
 
 // SetActive pauses (false) or resumes (true) the worker on its own behalf.

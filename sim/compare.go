@@ -19,25 +19,29 @@ type Metric struct {
 	// Lower says whether lower is better.
 	Lower bool
 	Of    func(*Result) float64
+	// Reported marks a count that is neither better nor worse in itself,
+	// such as the jobs retried: a difference gets no verdict.
+	Reported bool
 }
 
 // Metrics are the numbers compared between policies.
 var Metrics = []Metric{
-	{"wait_mean_s", "s", true, func(r *Result) float64 { return r.WaitMeanS }},
-	{"wait_p50_s", "s", true, func(r *Result) float64 { return r.WaitP50S }},
-	{"wait_p95_s", "s", true, func(r *Result) float64 { return r.WaitP95S }},
-	{"wait_p99_s", "s", true, func(r *Result) float64 { return r.WaitP99S }},
-	{"wait_max_s", "s", true, func(r *Result) float64 { return r.WaitMaxS }},
-	{"urgent_wait_p95_s", "s", true, func(r *Result) float64 { return r.Urgent.WaitP95S }},
-	{"turnaround_mean_s", "s", true, func(r *Result) float64 { return r.TurnaroundMeanS }},
-	{"slowdown_mean", "", true, func(r *Result) float64 { return r.SlowdownMean }},
-	{"makespan_s", "s", true, func(r *Result) float64 { return r.MakespanS }},
-	{"utilisation", "", false, func(r *Result) float64 { return r.Utilisation }},
-	{"cache_hit_rate", "", false, func(r *Result) float64 { return r.CacheHitRate }},
-	{"jain", "", false, func(r *Result) float64 { return r.Jain }},
-	{"imbalance", "", true, func(r *Result) float64 { return r.Imbalance }},
-	{"failed", "", true, func(r *Result) float64 { return float64(r.Failed) }},
-	{"unfinished", "", true, func(r *Result) float64 { return float64(r.Unfinished) }},
+	{"wait_mean_s", "s", true, func(r *Result) float64 { return r.WaitMeanS }, false},
+	{"wait_p50_s", "s", true, func(r *Result) float64 { return r.WaitP50S }, false},
+	{"wait_p95_s", "s", true, func(r *Result) float64 { return r.WaitP95S }, false},
+	{"wait_p99_s", "s", true, func(r *Result) float64 { return r.WaitP99S }, false},
+	{"wait_max_s", "s", true, func(r *Result) float64 { return r.WaitMaxS }, false},
+	{"urgent_wait_p95_s", "s", true, func(r *Result) float64 { return r.Urgent.WaitP95S }, false},
+	{"turnaround_mean_s", "s", true, func(r *Result) float64 { return r.TurnaroundMeanS }, false},
+	{"slowdown_mean", "", true, func(r *Result) float64 { return r.SlowdownMean }, false},
+	{"makespan_s", "s", true, func(r *Result) float64 { return r.MakespanS }, false},
+	{"utilisation", "", false, func(r *Result) float64 { return r.Utilisation }, false},
+	{"cache_hit_rate", "", false, func(r *Result) float64 { return r.CacheHitRate }, false},
+	{"jain", "", false, func(r *Result) float64 { return r.Jain }, false},
+	{"imbalance", "", true, func(r *Result) float64 { return r.Imbalance }, false},
+	{"failed", "", true, func(r *Result) float64 { return float64(r.Failed) }, false},
+	{"retried", "", true, func(r *Result) float64 { return float64(r.Retried) }, true},
+	{"unfinished", "", true, func(r *Result) float64 { return float64(r.Unfinished) }, false},
 }
 
 // Estimate is a mean over runs with its 95% confidence interval (Student's
@@ -163,7 +167,7 @@ func Compare(scenario string, policies, samples []string, runs [][]*Result) (*Co
 			if base := mc.Policies[0].Mean; base != 0 {
 				d.Relative = d.Diff.Mean / math.Abs(base)
 			}
-			if d.Diff.N > 1 && (d.Diff.CILow > 0 || d.Diff.CIHigh < 0) {
+			if !m.Reported && d.Diff.N > 1 && (d.Diff.CILow > 0 || d.Diff.CIHigh < 0) {
 				if (d.Diff.Mean < 0) == m.Lower {
 					d.Verdict = "better"
 				} else {

@@ -222,7 +222,7 @@ func (o *recording) apply(e *trace.Event) {
 	case trace.Start:
 		j := o.jobs[k]
 		w := o.worker(e.Pool, e.Worker)
-		if j == nil || j.state != jobQueued || j.firstStart >= 0 {
+		if j == nil || j.state != jobQueued {
 			return
 		}
 		c := o.owner[j]
@@ -234,7 +234,10 @@ func (o *recording) apply(e *trace.Event) {
 			}
 		}
 		o.setQueued(c, -1)
-		j.firstStart, j.started, j.cached, j.state = e.T, e.T, e.Cached, jobRunning
+		if j.firstStart < 0 {
+			j.firstStart = e.T
+		}
+		j.started, j.cached, j.state = e.T, e.Cached, jobRunning
 		o.runner[j] = w
 		w.running++
 	case trace.Finish:
@@ -250,6 +253,10 @@ func (o *recording) apply(e *trace.Event) {
 			j.state = jobOK
 		case trace.OutcomeCancelled:
 			j.state = jobCancelled
+		case trace.OutcomeRequeued:
+			j.state, j.ended = jobQueued, 0
+			j.retries++
+			o.setQueued(o.owner[j], 1)
 		default:
 			j.state = jobFailed
 		}

@@ -14,7 +14,7 @@ import (
 func TestObserveMeasuresWhatTheRunDid(t *testing.T) {
 	for _, name := range []string{"small", "ocluster-stress", "hot-hint"} {
 		t.Run(name, func(t *testing.T) {
-			want, h, events := recordRun(t, mustOpen(t, name), 2)
+			want, h, events := recordRun(t, mustOpen(t, name), "ocluster", 2)
 			got, err := Observe(h, events, ObserveOptions{})
 			if err != nil {
 				t.Fatal(err)

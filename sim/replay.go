@@ -220,18 +220,20 @@ func (r *replaySource) handle(s *simulation, e *event) {
 // time scaled by the ratio of its pool's medians, or the core's estimate.
 // Medians use successful runs only. A run that did not complete tells its
 // job's duration when the trace gives planned; otherwise it is a lower
-// bound on it.
+// bound on it. A job that ran more than once (re-queued after losing its
+// worker) is known in each cache state it ran in.
 type durationModel struct {
-	job      map[[2]any]observation // (pool, job id)
+	job      map[jobKey]float64
 	atLeast  map[[2]any]float64
 	byHint   map[hintKey]float64
 	byPool   map[poolKey]float64
 	fallback [2]float64 // uncached, cached: the core's default estimates
 }
 
-type observation struct {
-	duration float64
-	cached   bool
+type jobKey struct {
+	pool   string
+	job    uint64
+	cached bool
 }
 
 type hintKey struct {
@@ -245,7 +247,7 @@ type poolKey struct {
 }
 
 func newDurationModel(events []trace.Event) durationModel {
-	m := durationModel{job: map[[2]any]observation{}, atLeast: map[[2]any]float64{}, byHint: map[hintKey]float64{}, byPool: map[poolKey]float64{}}
+	m := durationModel{job: map[jobKey]float64{}, atLeast: map[[2]any]float64{}, byHint: map[hintKey]float64{}, byPool: map[poolKey]float64{}}
 	hints := map[[2]any]string{}
 	started := map[[2]any]bool{}
 	hintRuns := map[hintKey][]float64{}
@@ -259,15 +261,16 @@ func newDurationModel(events []trace.Event) durationModel {
 			started[key] = e.Cached
 		case trace.Finish:
 			cached := started[key]
+			jk := jobKey{e.Pool, e.Job, cached}
 			if e.Outcome != trace.OutcomeOK {
 				if e.Planned > 0 {
-					m.job[key] = observation{e.Planned, cached}
+					m.job[jk] = e.Planned
 				} else {
 					m.atLeast[key] = max(m.atLeast[key], e.Duration)
 				}
 				continue
 			}
-			m.job[key] = observation{e.Duration, cached}
+			m.job[jk] = e.Duration
 			if h := hints[key]; h != "" {
 				k := hintKey{e.Pool, h, cached}
 				hintRuns[k] = append(hintRuns[k], e.Duration)
@@ -295,9 +298,8 @@ func (m *durationModel) duration(pool string, traceJob uint64, hint string, cach
 }
 
 func (m *durationModel) estimate(pool string, traceJob uint64, hint string, cached bool) float64 {
-	obs, ok := m.job[[2]any{pool, traceJob}]
-	if ok && obs.cached == cached {
-		return obs.duration
+	if d, ok := m.job[jobKey{pool, traceJob, cached}]; ok {
+		return d
 	}
 	if d, ok := m.byHint[hintKey{pool, hint, cached}]; ok && hint != "" {
 		return d
@@ -305,12 +307,12 @@ func (m *durationModel) estimate(pool string, traceJob uint64, hint string, cach
 	if d, ok := m.byPool[poolKey{pool, cached}]; ok {
 		return d
 	}
-	if ok {
-		from, to := m.byPool[poolKey{pool, obs.cached}], m.byPool[poolKey{pool, cached}]
+	if d, ok := m.job[jobKey{pool, traceJob, !cached}]; ok {
+		from, to := m.byPool[poolKey{pool, !cached}], m.byPool[poolKey{pool, cached}]
 		if from > 0 && to > 0 {
-			return obs.duration * to / from
+			return d * to / from
 		}
-		return obs.duration
+		return d
 	}
 	if cached {
 		return m.fallback[1]

@@ -42,6 +42,9 @@ type Stats struct {
 	Failed     int `json:"failed"`
 	Cancelled  int `json:"cancelled"`
 	Unfinished int `json:"unfinished"`
+	// Retried counts the jobs that went back to the queue at least once,
+	// after losing their worker or being moved off it.
+	Retried int `json:"retried"`
 
 	// Waits run from submission to first start, over the jobs that started.
 	WaitMeanS float64 `json:"wait_mean_s"`
@@ -138,6 +141,9 @@ func (a *accumulator) add(j *job) {
 		a.stats.Cancelled++
 	default:
 		a.stats.Unfinished++
+	}
+	if j.retries > 0 {
+		a.stats.Retried++
 	}
 	if j.firstStart >= 0 {
 		a.stats.Started++

@@ -73,7 +73,12 @@ type WorkerSpec struct {
 //     (never if 0), its cache intact;
 //   - pause: the admin pauses it, and unpauses it after For (never if 0);
 //   - drain: the admin pauses it; once its running jobs end it leaves; it
-//     comes back unpaused after For (never if 0).
+//     comes back unpaused after For (never if 0);
+//   - force-pause: the admin pauses it and moves its running jobs back to
+//     the queue, stopping their builds (OCluster #169); unpaused after For;
+//   - hang: the worker process stops for For (required): no pops, no
+//     answers to pings, its builds frozen; it stays connected, so only a
+//     lease tells the scheduler (OCluster #110).
 type WorkerEvent struct {
 	At   Duration `yaml:"at" json:"at"`
 	Kind string   `yaml:"kind" json:"kind"`
@@ -353,7 +358,7 @@ func (sc *Scenario) check() error {
 	return nil
 }
 
-var workerEventKinds = []string{"disconnect", "crash", "pause", "drain"}
+var workerEventKinds = []string{"disconnect", "crash", "pause", "drain", "force-pause", "hang"}
 
 func (w *WorkerSpec) check(c *checker, names map[string]bool) error {
 	if w.Name == "" {
@@ -386,6 +391,9 @@ func (w *WorkerSpec) check(c *checker, names map[string]bool) error {
 	for i, e := range w.Events {
 		if !slices.Contains(workerEventKinds, e.Kind) {
 			return c.at("events", i, "kind").fail("%q is not one of %s", e.Kind, strings.Join(workerEventKinds, ", "))
+		}
+		if e.Kind == "hang" && e.For <= 0 {
+			return c.at("events", i, "for").fail("a hang needs a length: how long the worker stops")
 		}
 	}
 	if f := w.Failures; f != nil {

@@ -16,6 +16,8 @@ import (
 type Options struct {
 	// Policy names the core policy; empty means the core's default.
 	Policy string
+	// Override replaces some of the policy's settings.
+	Override core.Override
 	// Seed selects the run: the same scenario, policy and seed give the
 	// same result, byte for byte.
 	Seed uint64
@@ -40,6 +42,10 @@ const (
 	evPause
 	evUnpause
 	evDrain
+	evForcePause
+	evHang
+	evUnhang
+	evLease
 	evFailure
 	evHead
 	evArrival
@@ -70,6 +76,7 @@ type job struct {
 	ended      float64
 	service    float64 // duration of its last run
 	cached     bool
+	retries    int    // times it went back to the queue
 	traceID    uint64 // the job's id in the trace it is replayed from
 }
 
@@ -112,6 +119,7 @@ type simulation struct {
 
 	pools   []*simPool
 	workers []*simWorker
+	byName  map[[2]string]*simWorker // by pool and name
 	streams []*stream
 	spaces  []*hintSpaceState
 	jobs    []*job
@@ -161,7 +169,7 @@ func derive(seed uint64, what string, i int) *rand.Rand {
 }
 
 func newSimulation(sc *Scenario, opts Options, replay *replaySource) (*simulation, error) {
-	s := &simulation{sc: sc, opts: opts, replay: replay}
+	s := &simulation{sc: sc, opts: opts, replay: replay, byName: map[[2]string]*simWorker{}}
 	s.end = sc.Duration.Seconds()
 	s.limit = s.end + sc.Drain.Seconds()
 	s.costs = core.DefaultCosts
@@ -173,7 +181,7 @@ func newSimulation(sc *Scenario, opts Options, replay *replaySource) (*simulatio
 	for _, p := range sc.Pools {
 		poolNames = append(poolNames, p.Name)
 	}
-	sched, err := core.New(core.Config{Pools: poolNames, Policy: opts.Policy, Costs: s.costs, Clock: func() float64 { return s.now }}, nil)
+	sched, err := core.New(core.Config{Pools: poolNames, Policy: opts.Policy, Override: opts.Override, Costs: s.costs, Oracle: s, Clock: func() float64 { return s.now }}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -210,6 +218,7 @@ func newSimulation(sc *Scenario, opts Options, replay *replaySource) (*simulatio
 		for _, w := range workers {
 			w.idx = len(s.workers)
 			s.workers = append(s.workers, w)
+			s.byName[[2]string{p.name, w.name}] = w
 		}
 		for ci := range ps.Clients {
 			cs := &ps.Clients[ci]
@@ -236,7 +245,7 @@ func newSimulation(sc *Scenario, opts Options, replay *replaySource) (*simulatio
 			s.q.push(event{at: w.spec.Join.Seconds(), class: classWorker, kind: evJoin, key: uint64(w.idx)})
 		}
 		for _, e := range w.spec.Events {
-			kind := map[string]uint8{"disconnect": evDisconnect, "crash": evCrash, "pause": evPause, "drain": evDrain}[e.Kind]
+			kind := map[string]uint8{"disconnect": evDisconnect, "crash": evCrash, "pause": evPause, "drain": evDrain, "force-pause": evForcePause, "hang": evHang}[e.Kind]
 			s.q.push(event{at: e.At.Seconds(), class: classWorker, kind: kind, key: uint64(w.idx), arg: int64(e.For.Seconds() * 1e6)})
 		}
 		if f := w.spec.Failures; f != nil {
@@ -248,7 +257,22 @@ func newSimulation(sc *Scenario, opts Options, replay *replaySource) (*simulatio
 		replay.start(s)
 	}
 	s.q.push(event{at: 0, class: classSample, kind: evSample})
+	if lease := sched.Settings().Lease; lease > 0 {
+		s.q.push(event{at: lease / leaseChecks, class: classSample, kind: evLease})
+	}
 	return s, nil
+}
+
+// leaseChecks is how many times per lease the simulated scheduler pings
+// its workers.
+const leaseChecks = 4
+
+// Duration is the oracle the ideal policy asks: how long the job would run
+// on the worker if it started there now, with the worker's real cache.
+func (s *simulation) Duration(t *core.Ticket, worker string) float64 {
+	w := s.byName[[2]string{t.Pool(), worker}]
+	j := t.Job().Payload.(*job)
+	return s.duration(j, w, j.seed.hint != "" && w.cache.has(j.seed.hint))
 }
 
 func (s *simulation) scheduleArrival(st *stream, at float64) {
@@ -313,6 +337,9 @@ func (s *simulation) handle(e *event) {
 	case evSample:
 		s.metrics.sample(s)
 		s.q.push(event{at: s.now + s.sc.Sample.Seconds(), class: classSample, kind: evSample})
+	case evLease:
+		s.checkLeases()
+		s.q.push(event{at: s.now + s.sched.Settings().Lease/leaseChecks, class: classSample, kind: evLease})
 	case evReplayRegister, evReplayRelease, evReplayRate, evReplaySubmit, evReplayCancel, evReplayPause, evReplayUnpause:
 		s.replay.handle(s, e)
 	default:
@@ -459,25 +486,32 @@ func (s *simulation) cancel(j *job) {
 func (s *simulation) drainWoken() {
 	for cw := s.sched.NextWoken(); cw != nil; cw = s.sched.NextWoken() {
 		w := cw.Payload().(*simWorker)
-		t, err := cw.Resume()
-		if cw != w.conn {
-			continue // a released connection's pop ends here
+		if w.hung && cw == w.conn {
+			continue // it resumes its pop when it goes on
 		}
-		if err != nil {
-			panic(fmt.Sprintf("resume of %s: %v", w.name, err))
-		}
-		if t != nil {
-			w.popping = false
-			s.start(w, t)
-			s.fill(w)
-		}
+		s.resume(w, cw)
+	}
+}
+
+func (s *simulation) resume(w *simWorker, cw *core.Worker) {
+	t, err := cw.Resume()
+	if cw != w.conn {
+		return // a released connection's pop ends here
+	}
+	if err != nil {
+		panic(fmt.Sprintf("resume of %s: %v", w.name, err))
+	}
+	if t != nil {
+		w.popping = false
+		s.start(w, t)
+		s.fill(w)
 	}
 }
 
 // fill makes a connected worker pop while it has a free slot, one pop at a
 // time, as OCluster's workers do.
 func (s *simulation) fill(w *simWorker) {
-	for w.conn != nil && !w.popping && w.inUse < w.capacity {
+	for w.conn != nil && !w.popping && !w.hung && w.inUse < w.capacity {
 		t, err := w.conn.Pop()
 		if err != nil {
 			if errors.Is(err, core.ErrWorkerFinished) {

@@ -73,7 +73,7 @@ func TestInvariantsHoldAfterEveryEvent(t *testing.T) {
 func TestTraceRoundTrip(t *testing.T) {
 	for _, name := range Builtins() {
 		t.Run(name, func(t *testing.T) {
-			orig, h, events := recordRun(t, mustOpen(t, name), 5)
+			orig, h, events := recordRun(t, mustOpen(t, name), "combined", 5)
 			replayed, err := Replay(h, events, ReplayOptions{Options: Options{Check: name != "ocluster-stress" && !testing.Short()}})
 			if err != nil {
 				t.Fatal(err)
@@ -88,16 +88,16 @@ func TestTraceRoundTrip(t *testing.T) {
 	}
 }
 
-// recordRun runs sc under ocluster with its trace recorded, and returns
+// recordRun runs sc under the policy with its trace recorded, and returns
 // the result and the trace read back.
-func recordRun(t *testing.T, sc *Scenario, seed uint64) (*Result, trace.Header, []trace.Event) {
+func recordRun(t *testing.T, sc *Scenario, policy string, seed uint64) (*Result, trace.Header, []trace.Event) {
 	t.Helper()
 	var buf bytes.Buffer
-	w, err := trace.NewWriter(&buf, TraceHeader(sc, "ocluster", seed))
+	w, err := trace.NewWriter(&buf, TraceHeader(sc, policy, seed))
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err := Run(sc, Options{Seed: seed, Trace: w})
+	res, err := Run(sc, Options{Policy: policy, Seed: seed, Trace: w})
 	if err != nil {
 		t.Fatal(err)
 	}

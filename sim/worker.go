@@ -30,6 +30,15 @@ type simWorker struct {
 	draining bool
 	downFor  float64 // how long a drained worker stays away
 	orphans  []int32 // runs lost with a connection that still hold slots
+	// hung is set while the process is stopped; frozen holds its runs'
+	// remaining times until it goes on.
+	hung   bool
+	frozen []frozenRun
+}
+
+type frozenRun struct {
+	run       int32
+	remaining float64
 }
 
 func newSimWorker(name string, p *simPool, spec *WorkerSpec, rng *rand.Rand) *simWorker {
@@ -58,7 +67,7 @@ func (s *simulation) workerEvent(w *simWorker, kind uint8, forSeconds float64) {
 		w.online = true
 		s.connect(w)
 	case evReconnect:
-		if w.online {
+		if w.online && !w.hung {
 			s.connect(w)
 		}
 	case evDisconnect:
@@ -82,6 +91,19 @@ func (s *simulation) workerEvent(w *simWorker, kind uint8, forSeconds float64) {
 		}
 	case evUnpause:
 		s.adminPause(w, false)
+	case evForcePause:
+		s.adminPause(w, true)
+		s.moveRunning(w)
+		if forSeconds > 0 {
+			s.later(w, forSeconds, evUnpause)
+		}
+	case evHang:
+		if w.online && !w.hung {
+			s.hang(w)
+			s.later(w, forSeconds, evUnhang)
+		}
+	case evUnhang:
+		s.unhang(w)
 	case evDrain:
 		s.adminPause(w, true)
 		w.draining = true
@@ -140,6 +162,10 @@ func (s *simulation) disconnect(w *simWorker, crash bool) {
 		r.state = runOrphaned
 		w.active--
 		w.orphans = append(w.orphans, j.run)
+		if c.Requeue(t, true) == nil {
+			s.requeued(j, r)
+			continue
+		}
 		if err := c.Finish(t); err != nil {
 			panic(err)
 		}
@@ -147,6 +173,99 @@ func (s *simulation) disconnect(w *simWorker, crash bool) {
 		s.jobDone(j, jobFailed)
 	}
 	s.record(trace.Event{Kind: trace.Release, Pool: w.pool.name, Worker: w.name, Crash: crash})
+}
+
+// requeued records that the core put j, whose run r was lost, back in
+// its queue.
+func (s *simulation) requeued(j *job, r *run) {
+	j.state = jobQueued
+	j.retries++
+	s.queued(j, +1)
+	s.record(trace.Event{Kind: trace.Finish, Pool: r.worker.pool.name, Job: j.id, Worker: r.worker.name, Outcome: trace.OutcomeRequeued, Duration: s.now - r.start, Planned: r.duration})
+}
+
+// moveRunning stops the builds of a connected worker and puts their jobs
+// back in the queue, as the admin's pause --force does; the moves do not
+// count against the jobs' attempts.
+func (s *simulation) moveRunning(w *simWorker) {
+	if w.conn == nil {
+		return
+	}
+	for _, t := range w.conn.Running() {
+		j := t.Job().Payload.(*job)
+		r := &s.runs[j.run]
+		s.stopRun(r)
+		if err := w.conn.Requeue(t, false); err != nil {
+			panic(fmt.Sprintf("forced re-queue: %v", err))
+		}
+		s.requeued(j, r)
+	}
+	s.fill(w)
+	s.checkDrained(w)
+}
+
+// hang stops the worker's process: its runs freeze where they are.
+func (s *simulation) hang(w *simWorker) {
+	w.hung = true
+	var runs []int32
+	if w.conn != nil {
+		for _, t := range w.conn.Running() {
+			runs = append(runs, t.Job().Payload.(*job).run)
+		}
+	}
+	for _, ri := range append(runs, w.orphans...) {
+		r := &s.runs[ri]
+		w.frozen = append(w.frozen, frozenRun{ri, r.start + r.duration - s.now})
+	}
+	// Their finish events are of the old epoch and will be ignored.
+	w.epoch++
+	for _, f := range w.frozen {
+		s.runs[f.run].epoch = w.epoch
+	}
+	w.epoch++
+}
+
+// unhang lets the process go on: its runs end as much later as it was
+// stopped, and a worker the scheduler gave up on connects again.
+func (s *simulation) unhang(w *simWorker) {
+	if !w.hung {
+		return
+	}
+	w.hung = false
+	for _, f := range w.frozen {
+		r := &s.runs[f.run]
+		if r.state == runStopped {
+			continue
+		}
+		r.epoch = w.epoch
+		r.duration = s.now + f.remaining - r.start
+		s.q.push(event{at: s.now + f.remaining, class: classFinish, kind: evFinish, key: r.job.id, arg: int64(f.run)})
+	}
+	w.frozen = w.frozen[:0]
+	switch {
+	case w.conn == nil:
+		if w.online && !w.draining {
+			s.connect(w)
+		}
+	case w.conn.PopPending():
+		s.resume(w, w.conn)
+	default:
+		s.fill(w)
+	}
+}
+
+// checkLeases is the scheduler's periodic ping: every worker that is not
+// hung answers, renewing its lease, and those whose lease ran out are
+// dropped as lost.
+func (s *simulation) checkLeases() {
+	for _, w := range s.workers {
+		if w.conn != nil && !w.hung {
+			w.conn.Heartbeat()
+		}
+	}
+	for _, cw := range s.sched.Expired(nil) {
+		s.disconnect(cw.Payload().(*simWorker), false)
+	}
 }
 
 // crash kills the worker process with everything it was running.
@@ -163,6 +282,8 @@ func (s *simulation) crash(w *simWorker) {
 	w.inUse = 0
 	w.epoch++
 	w.online = false
+	w.hung = false
+	w.frozen = w.frozen[:0]
 }
 
 func (s *simulation) adminPause(w *simWorker, paused bool) {

@@ -29,8 +29,10 @@
 //
 // job is unique within the trace. cached says whether the worker was
 // believed to have the job's hint cached when it started it. outcome is ok,
-// failed (including a job lost with its worker) or cancelled (cancelled
-// while running); duration is how long that run took. A run that did not
+// failed (including a job lost with its worker), cancelled (cancelled
+// while running) or requeued (lost with its worker, or moved off it by the
+// admin, and queued again: a later start is its next attempt); duration is
+// how long that run took. A run that did not
 // complete may carry planned, how long it would have taken, when the
 // recorder knows it (the simulator does). A job cancelled
 // while queued has a cancel event and no start. register may carry cache,

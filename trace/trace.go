@@ -55,6 +55,9 @@ const (
 	OutcomeOK        = "ok"
 	OutcomeFailed    = "failed"
 	OutcomeCancelled = "cancelled"
+	// OutcomeRequeued: the run was lost with its worker (or moved off it
+	// by the admin) and the job went back to the queue for another.
+	OutcomeRequeued = "requeued"
 )
 
 // Event is one line after the header. Only the fields its Kind uses are set.
@@ -233,8 +236,8 @@ func (e *Event) validate() error {
 		if err := errors.Join(need(e.Job != 0, "job"), need(e.Worker != "", "worker")); err != nil {
 			return err
 		}
-		if !slices.Contains([]string{OutcomeOK, OutcomeFailed, OutcomeCancelled}, e.Outcome) {
-			return fmt.Errorf("finish event with outcome %q (want ok, failed or cancelled)", e.Outcome)
+		if !slices.Contains([]string{OutcomeOK, OutcomeFailed, OutcomeCancelled, OutcomeRequeued}, e.Outcome) {
+			return fmt.Errorf("finish event with outcome %q (want ok, failed, cancelled or requeued)", e.Outcome)
 		}
 		for _, d := range []float64{e.Duration, e.Planned} {
 			if math.IsNaN(d) || math.IsInf(d, 0) || d < 0 {

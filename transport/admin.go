@@ -236,14 +236,20 @@ func (pa *poolAdminServer) SetActive(ctx context.Context, call schema.PoolAdmin_
 	if err != nil {
 		return err
 	}
-	if err := pa.s.adminPause(pa.p, name, !args.Active(), args.AutoCreate()); err != nil {
+	if args.Force() && args.Active() {
+		return failed("--force applies to pause only: an unpaused worker keeps its jobs")
+	}
+	if err := pa.s.adminPause(pa.p, name, !args.Active(), args.AutoCreate(), args.Force()); err != nil {
 		return err
 	}
 	return pa.s.Flush(ctx)
 }
 
-func (s *Scheduler) adminPause(p *pool, name string, paused, autoCreate bool) error {
+// adminPause pauses or unpauses a worker; force also moves the jobs it
+// runs back to the queue, keeping their place, and stops their builds.
+func (s *Scheduler) adminPause(p *pool, name string, paused, autoCreate, force bool) error {
 	var failure error
+	var stop []schema.Job
 	s.locked(func() {
 		if err := p.core.SetAdminPause(name, paused, autoCreate); err != nil {
 			if errors.Is(err, core.ErrUnknownWorker) {
@@ -257,7 +263,24 @@ func (s *Scheduler) adminPause(p *pool, name string, paused, autoCreate bool) er
 			kind = trace.Pause
 		}
 		s.record(trace.Event{Kind: kind, Pool: p.name, Worker: name})
+		if wc := p.workers[name]; force && wc != nil {
+			for _, t := range wc.core.Running() {
+				j := t.Job().Payload.(*job)
+				if j.ended || wc.core.Requeue(t, false) != nil {
+					continue
+				}
+				stop = append(stop, s.requeued(j, wc, "the admin force-paused its worker"))
+			}
+		}
 	})
+	for _, target := range stop {
+		go func() {
+			defer target.Release()
+			if err := cancelOn(context.Background(), target); err != nil {
+				s.log.Warn("stopping a build moved off its worker", "worker", name, "err", err)
+			}
+		}()
+	}
 	return failure
 }
 
@@ -292,13 +315,13 @@ func (pa *poolAdminServer) Drain(ctx context.Context, call schema.PoolAdmin_drai
 	s, p := pa.s, pa.p
 	n, _ := s.running(p, name)
 	if n < 0 {
-		if err := s.adminPause(p, name, true, false); err != nil {
+		if err := s.adminPause(p, name, true, false, false); err != nil {
 			return err
 		}
 		report(ctx, progress, "Disconnected (nothing to drain)")
 		return s.Flush(ctx)
 	}
-	if err := s.adminPause(p, name, true, false); err != nil {
+	if err := s.adminPause(p, name, true, false, false); err != nil {
 		return err
 	}
 	if err := s.Flush(ctx); err != nil {

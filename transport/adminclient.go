@@ -138,9 +138,20 @@ func (p *PoolClient) Workers(ctx context.Context) ([]core.WorkerInfo, error) {
 
 // SetActive pauses or unpauses a worker (autoCreate: even one never seen).
 func (p *PoolClient) SetActive(ctx context.Context, worker string, active, autoCreate bool) error {
+	return p.setActive(ctx, worker, active, autoCreate, false)
+}
+
+// ForcePause pauses a connected worker and moves the jobs it runs back to
+// the queue, ahead of later jobs; their builds are stopped.
+func (p *PoolClient) ForcePause(ctx context.Context, worker string) error {
+	return p.setActive(ctx, worker, false, false, true)
+}
+
+func (p *PoolClient) setActive(ctx context.Context, worker string, active, autoCreate, force bool) error {
 	f, release := p.pool.SetActive(ctx, func(a schema.PoolAdmin_setActive_Params) error {
 		a.SetActive(active)
 		a.SetAutoCreate(autoCreate)
+		a.SetForce(force)
 		return a.SetWorker(worker)
 	})
 	defer release()

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/store"
 	"github.com/ocluster-go/ocluster/transport/schema"
@@ -49,6 +50,9 @@ type clusterOptions struct {
 	noStore     bool
 	maxDescr    uint64
 	pingTimeout time.Duration
+	// policy is "ocluster" unless given: most tests are OCluster's own.
+	policy   string
+	override core.Override
 }
 
 func startCluster(t *testing.T, o clusterOptions) *cluster {
@@ -72,7 +76,10 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	if c.listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 		t.Fatal(err)
 	}
-	c.sched, err = NewScheduler(SchedulerConfig{Pools: o.pools, Identity: id, PublicAddr: c.listener.Addr().String(),
+	if o.policy == "" {
+		o.policy = "ocluster"
+	}
+	c.sched, err = NewScheduler(SchedulerConfig{Pools: o.pools, Policy: o.policy, Override: o.override, Identity: id, PublicAddr: c.listener.Addr().String(),
 		Store: c.store, MaxDescr: o.maxDescr, PingTimeout: o.pingTimeout, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -35,9 +35,13 @@ type job struct {
 	submitted time.Time
 	started   time.Time
 
-	// assigned is closed once a worker has the job, or once it ended before.
+	// assigned is closed once a worker has the job, or once it ended before;
+	// a job queued again gets a new one.
 	assigned chan struct{}
 	worker   *workerConn
+	// attempt counts the times the job went back to the queue; a worker's
+	// result for an earlier attempt is ignored.
+	attempt int
 	// workerJob is the worker's Job object; the scheduler holds one
 	// reference until both the job has ended and its ticket is released.
 	workerJob      schema.Job
@@ -196,17 +200,10 @@ type ticketServer struct {
 func (t *ticketServer) Job(ctx context.Context, call schema.Ticket_job) error {
 	call.Go()
 	j := t.j
-	select {
-	case <-j.assigned:
-	case <-ctx.Done():
+	workerJob, attempt, err := j.current(ctx)
+	if ctx.Err() != nil {
 		return ctx.Err()
 	}
-	j.s.mu.Lock()
-	workerJob, err := j.workerJob, j.err
-	if workerJob.IsValid() {
-		workerJob = workerJob.AddRef()
-	}
-	j.s.mu.Unlock()
 	if !workerJob.IsValid() {
 		if err == nil {
 			err = exc.New(exc.Failed, "", "the job never started")
@@ -218,7 +215,32 @@ func (t *ticketServer) Job(ctx context.Context, call schema.Ticket_job) error {
 		workerJob.Release()
 		return err
 	}
-	return res.SetJob(guarded[schema.Job](schema.Job_NewServer(newJobProxy(j, workerJob))))
+	return res.SetJob(guarded[schema.Job](schema.Job_NewServer(newJobProxy(j, workerJob, attempt))))
+}
+
+// current waits until a worker has the job (or it ended) and returns a
+// reference to the worker's Job object, if any, and the attempt it is.
+func (j *job) current(ctx context.Context) (schema.Job, int, error) {
+	for {
+		j.s.mu.Lock()
+		assigned := j.assigned
+		j.s.mu.Unlock()
+		select {
+		case <-assigned:
+		case <-ctx.Done():
+			return schema.Job{}, 0, ctx.Err()
+		}
+		j.s.mu.Lock()
+		workerJob, attempt, err, ended := j.workerJob, j.attempt, j.err, j.ended
+		if workerJob.IsValid() {
+			workerJob = workerJob.AddRef()
+		}
+		j.s.mu.Unlock()
+		if workerJob.IsValid() || ended {
+			return workerJob, attempt, err
+		}
+		// Queued again since: wait for the next worker.
+	}
 }
 
 func (t *ticketServer) Cancel(ctx context.Context, call schema.Ticket_cancel) error {
@@ -320,8 +342,10 @@ func (j *job) releaseWorkerJob() {
 // until it ends.
 func (s *Scheduler) started(j *job, wc *workerConn, workerJob schema.Job) {
 	var cancel, lost bool
+	var attempt int
 	s.locked(func() {
-		if j.ended {
+		attempt = j.attempt
+		if j.ended || wc.gone || j.ticket.State() != core.TicketRunning || j.ticket.Worker() != wc.name {
 			// The worker was lost between taking the job and now.
 			lost = true
 			return
@@ -342,11 +366,12 @@ func (s *Scheduler) started(j *job, wc *workerConn, workerJob schema.Job) {
 	if cancel {
 		go cancelOn(context.Background(), workerJob)
 	}
-	go s.watch(j, wc, workerJob)
+	go s.watch(j, wc, workerJob, attempt)
 }
 
-// watch waits for the worker's result and ends the job with it.
-func (s *Scheduler) watch(j *job, wc *workerConn, workerJob schema.Job) {
+// watch waits for the worker's result and ends the job with it, unless
+// the job was queued again meanwhile.
+func (s *Scheduler) watch(j *job, wc *workerConn, workerJob schema.Job, attempt int) {
 	f, release := workerJob.Result(context.Background(), nil)
 	res, err := f.Struct()
 	output := ""
@@ -363,8 +388,8 @@ func (s *Scheduler) watch(j *job, wc *workerConn, workerJob schema.Job) {
 		return
 	}
 	s.locked(func() {
-		if j.ended {
-			return // lost with its worker already
+		if j.ended || j.attempt != attempt {
+			return // lost with its worker already, or moved off it
 		}
 		outcome := trace.OutcomeOK
 		if err != nil {
@@ -390,6 +415,24 @@ func (s *Scheduler) finished(j *job, wc *workerConn, outcome string) {
 	s.record(trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: outcome, Duration: time.Since(j.started).Seconds()})
 }
 
+// requeued records that the core put j, which ran on wc, back in the
+// queue, and returns the worker's Job object of the attempt that ended,
+// for the caller to cancel or release. Called with the lock.
+func (s *Scheduler) requeued(j *job, wc *workerConn, why string) schema.Job {
+	delete(wc.jobs, j.id)
+	wc.pool.notify()
+	j.pool.stats.finished(trace.OutcomeRequeued)
+	s.record(trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: trace.OutcomeRequeued, Duration: time.Since(j.started).Seconds()})
+	s.queued[clientKey{j.client, j.pool.name, j.urgent}]++
+	s.log.Info(fmt.Sprintf("Job %d queued again: %s", j.id, why), "worker", wc.name, "attempts", j.ticket.Attempts())
+	old := j.workerJob
+	j.workerJob = schema.Job{}
+	j.worker = nil
+	j.attempt++
+	j.assigned = make(chan struct{})
+	return old
+}
+
 // ---------------------------------------------------------------- job proxy
 
 // jobProxy is what a client reads a job through: logs come from the
@@ -403,15 +446,21 @@ func (s *Scheduler) finished(j *job, wc *workerConn, outcome string) {
 // so a fast log takes few round trips to the reader. It guesses where the
 // chunks start from the size of the chunk just read; a wrong guess only
 // costs a call.
+//
+// When the job is queued again (its worker lost), the log the reader sees
+// goes on with a line saying so and then the next worker's log: offsets
+// from base on are that worker's offsets plus base.
 type jobProxy struct {
-	j      *job
-	target schema.Job
-	once   sync.Once
+	j    *job
+	once sync.Once
 
-	ctx    context.Context // cancelled at Shutdown; bounds read-aheads
-	cancel context.CancelFunc
-	mu     sync.Mutex
-	ahead  map[int64]*logFetch // by start
+	ctx     context.Context // cancelled at Shutdown; bounds read-aheads
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	target  schema.Job
+	attempt int
+	base    int64
+	ahead   map[int64]*logFetch // by start
 }
 
 const (
@@ -421,9 +470,9 @@ const (
 	maxLogReply = 64 << 10
 )
 
-func newJobProxy(j *job, target schema.Job) *jobProxy {
+func newJobProxy(j *job, target schema.Job, attempt int) *jobProxy {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &jobProxy{j: j, target: target, ctx: ctx, cancel: cancel, ahead: map[int64]*logFetch{}}
+	return &jobProxy{j: j, target: target, attempt: attempt, ctx: ctx, cancel: cancel, ahead: map[int64]*logFetch{}}
 }
 
 // logFetch is one log call to the worker; done closes when it returns.
@@ -436,12 +485,16 @@ type logFetch struct {
 	err    error
 }
 
+// fetch asks the worker for the log from the reader's offset start.
+// Called with p.mu held.
 func (p *jobProxy) fetch(ctx context.Context, start int64) *logFetch {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &logFetch{start: start, cancel: cancel, done: make(chan struct{})}
+	target, base := p.target.AddRef(), p.base
 	go func() {
 		defer close(f.done)
-		fut, release := p.target.Log(ctx, func(a schema.Job_log_Params) error { a.SetStart(start); return nil })
+		defer target.Release()
+		fut, release := target.Log(ctx, func(a schema.Job_log_Params) error { a.SetStart(start - base); return nil })
 		defer release()
 		r, err := fut.Struct()
 		if err != nil {
@@ -449,7 +502,7 @@ func (p *jobProxy) fetch(ctx context.Context, start int64) *logFetch {
 			return
 		}
 		data, err := r.Log()
-		f.data, f.next, f.err = slices.Clone(data), r.Next(), err
+		f.data, f.next, f.err = slices.Clone(data), r.Next()+base, err
 	}()
 	return f
 }
@@ -457,8 +510,48 @@ func (p *jobProxy) fetch(ctx context.Context, start int64) *logFetch {
 func (p *jobProxy) Shutdown() {
 	p.once.Do(func() {
 		p.cancel()
+		p.mu.Lock()
 		p.target.Release()
+		p.target = schema.Job{} // fetches from now on fail
+		p.mu.Unlock()
 	})
+}
+
+// follow moves the proxy to the job's next worker if the job was queued
+// again since the proxy's attempt, and returns the line that tells the
+// reader, with the offset the next worker's log starts at.
+func (p *jobProxy) follow(ctx context.Context, start int64) ([]byte, int64, bool) {
+	p.j.s.mu.Lock()
+	moved := p.j.attempt != p.attempt
+	p.j.s.mu.Unlock()
+	if !moved {
+		return nil, 0, false
+	}
+	target, attempt, _ := p.j.current(ctx)
+	if !target.IsValid() {
+		return nil, 0, false // it ended before another worker took it
+	}
+	p.j.s.mu.Lock()
+	worker := ""
+	if p.j.worker != nil {
+		worker = p.j.worker.name
+	}
+	p.j.s.mu.Unlock()
+	note := []byte(fmt.Sprintf("\n--- the job lost its worker and was queued again; attempt %d runs on %q ---\n", attempt+1, worker))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx.Err() != nil {
+		target.Release() // shut down meanwhile
+		return nil, 0, false
+	}
+	for s, f := range p.ahead {
+		f.cancel()
+		delete(p.ahead, s)
+	}
+	p.target.Release()
+	p.target, p.attempt = target, attempt
+	p.base = start + int64(len(note))
+	return note, p.base, true
 }
 
 func (p *jobProxy) Log(ctx context.Context, call schema.Job_log) error {
@@ -478,6 +571,11 @@ func (p *jobProxy) Log(ctx context.Context, call schema.Job_log) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	if f.err != nil || len(f.data) == 0 {
+		if note, next, ok := p.follow(ctx, start); ok {
+			return p.reply(call, note, next)
+		}
+	}
 	if f.err != nil {
 		// A worker that went away usually did so with the job: its end
 		// says why better than the broken connection does.
@@ -496,6 +594,10 @@ func (p *jobProxy) Log(ctx context.Context, call schema.Job_log) error {
 		data, next = p.arrived(data, next)
 		p.readAhead(next, n)
 	}
+	return p.reply(call, data, next)
+}
+
+func (p *jobProxy) reply(call schema.Job_log, data []byte, next int64) error {
 	res, err := call.AllocResults()
 	if err != nil {
 		return err

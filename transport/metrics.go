@@ -73,7 +73,7 @@ func (s *Scheduler) newMetrics() *metrics {
 		}, []string{"pool", "client"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ocluster_scheduler_jobs_finished_total",
-			Help: "Jobs ended on a worker, by outcome (ok, failed, cancelled)",
+			Help: "Runs ended on a worker, by outcome (ok, failed, cancelled, requeued: lost or moved, and queued again)",
 		}, []string{"pool", "outcome"}),
 		hinted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "ocluster_scheduler_hinted_starts_total",

@@ -25,8 +25,11 @@ import (
 // SchedulerConfig says how to run a scheduler.
 type SchedulerConfig struct {
 	Pools  []string
-	Policy string     // empty: the core's default
-	Costs  core.Costs // zero: the core's default
+	Policy string // empty: the core's default
+	// Override replaces some of the policy's settings (attempts, lease,
+	// half-life).
+	Override core.Override
+	Costs    core.Costs // zero: the core's default
 	// Identity is the scheduler's key (see LoadOrCreateIdentity).
 	Identity *Identity
 	// PublicAddr is the host:port that capability files name.
@@ -64,6 +67,8 @@ type Scheduler struct {
 	queued  map[clientKey]int // jobs queued per client, for metrics
 
 	server *rpcServer
+	stop   chan struct{} // closed by Close
+	closed sync.Once
 }
 
 type clientKey struct {
@@ -108,6 +113,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		clients:     map[string]string{},
 		revoked:     map[string]string{},
 		queued:      map[clientKey]int{},
+		stop:        make(chan struct{}),
 	}
 	if cfg.Store != nil {
 		sn, err := cfg.Store.Snapshot()
@@ -125,15 +131,19 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		s.writer = store.NewWriter(cfg.Store, 100*time.Millisecond, log)
 	}
 	c, err := core.New(core.Config{
-		Pools:  cfg.Pools,
-		Policy: cfg.Policy,
-		Costs:  cfg.Costs,
-		Clock:  func() float64 { return float64(time.Now().UnixNano()) / 1e9 },
+		Pools:    cfg.Pools,
+		Policy:   cfg.Policy,
+		Override: cfg.Override,
+		Costs:    cfg.Costs,
+		Clock:    func() float64 { return float64(time.Now().UnixNano()) / 1e9 },
 	}, snap)
 	if err != nil {
 		return nil, err
 	}
 	s.core = c
+	if lease := c.Settings().Lease; lease > 0 {
+		go s.keepLeases(time.Duration(lease * float64(time.Second)))
+	}
 	for _, name := range c.Pools() {
 		cp, _ := c.Pool(name)
 		s.pools[name] = &pool{name: name, core: cp, workers: map[string]*workerConn{}, changed: make(chan struct{})}
@@ -159,6 +169,7 @@ func (s *Scheduler) Serve(l net.Listener) error {
 // Close stops the scheduler: closes every connection and flushes what is
 // still to be stored or traced.
 func (s *Scheduler) Close() error {
+	s.closed.Do(func() { close(s.stop) })
 	s.mu.Lock()
 	srv := s.server
 	s.mu.Unlock()

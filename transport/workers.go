@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"capnproto.org/go/capnp/v3/exc"
 
@@ -134,8 +135,9 @@ func (s *Scheduler) alive(ctx context.Context, wc *workerConn) bool {
 }
 
 // workerLost releases a worker whose connection went (or who dropped its
-// queue): its queued jobs go back to the pool, and the jobs it was running
-// fail, as in OCluster.
+// queue, or whose lease ran out): its queued jobs go back to the pool, and
+// the jobs it was running are queued again while the policy gives them
+// attempts (keeping their place), else fail, as in OCluster.
 func (s *Scheduler) workerLost(wc *workerConn) {
 	wc.lostOnce.Do(func() {
 		s.locked(func() {
@@ -149,6 +151,10 @@ func (s *Scheduler) workerLost(wc *workerConn) {
 				if j.ended {
 					continue
 				}
+				if wc.core.Requeue(t, true) == nil {
+					s.requeued(j, wc, "its worker was lost").Release()
+					continue
+				}
 				s.finished(j, wc, trace.OutcomeFailed)
 				j.end("", exc.New(exc.Disconnected, "", fmt.Sprintf("Worker %q disconnected while running the job", wc.name)))
 			}
@@ -158,6 +164,54 @@ func (s *Scheduler) workerLost(wc *workerConn) {
 		wc.cap.Release()
 		s.log.Info(fmt.Sprintf("Worker %q disconnected", wc.name), "pool", wc.pool.name)
 	})
+}
+
+// keepLeases pings every connected worker a few times per lease; an
+// answer renews the worker's lease, and a worker whose lease runs out (a
+// machine that froze, a process that hangs) is dropped as lost, so that
+// its queued and running jobs go elsewhere (OCluster #110).
+func (s *Scheduler) keepLeases(lease time.Duration) {
+	tick := time.NewTicker(lease / 4)
+	defer tick.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-tick.C:
+		}
+		var conns []*workerConn
+		s.mu.Lock()
+		for _, p := range s.pools {
+			for _, wc := range p.workers {
+				conns = append(conns, wc)
+			}
+		}
+		s.mu.Unlock()
+		var wg sync.WaitGroup
+		for _, wc := range conns {
+			wg.Go(func() {
+				if s.alive(context.Background(), wc) {
+					s.locked(func() {
+						if !wc.gone {
+							wc.core.Heartbeat()
+						}
+					})
+				}
+			})
+		}
+		wg.Wait()
+		var expired []*workerConn
+		s.locked(func() {
+			for _, cw := range s.core.Expired(nil) {
+				expired = append(expired, cw.Payload().(*workerConn))
+			}
+		})
+		for _, wc := range expired {
+			s.log.Warn(fmt.Sprintf("Worker %q has not answered for %v: dropping it", wc.name, lease), "pool", wc.pool.name)
+			wc.peer.close()
+			s.workerLost(wc)
+		}
+	}
 }
 
 // ---------------------------------------------------------------- queue

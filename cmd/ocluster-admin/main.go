@@ -229,7 +229,7 @@ func candidates(workers []core.WorkerInfo) string {
 }
 
 func activeCommand(name string, active bool) *cobra.Command {
-	var all, autoCreate, wait bool
+	var all, autoCreate, wait, force bool
 	cmd := &cobra.Command{
 		Use:   name + " POOL [WORKER] [--all] [--auto-create] [--wait]",
 		Short: map[bool]string{false: "Pause workers (no new jobs; --wait drains them)", true: "Unpause workers"}[active],
@@ -266,7 +266,11 @@ func activeCommand(name string, active bool) *cobra.Command {
 					fmt.Fprintf(out, "Updating %s…\n", strings.Join(names, ", "))
 				}
 				for _, n := range names {
-					if err := p.SetActive(ctx, n, active, autoCreate); err != nil {
+					set := p.SetActive
+					if force {
+						set = func(ctx context.Context, n string, _, _ bool) error { return p.ForcePause(ctx, n) }
+					}
+					if err := set(ctx, n, active, autoCreate); err != nil {
 						return err
 					}
 				}
@@ -288,6 +292,7 @@ func activeCommand(name string, active bool) *cobra.Command {
 	f.BoolVar(&autoCreate, "auto-create", false, "also a worker the pool has never seen (it will start paused)")
 	if !active {
 		f.BoolVar(&wait, "wait", false, "wait for the workers' running jobs to finish, printing progress")
+		f.BoolVar(&force, "force", false, "also move the jobs they run back to the queue, ahead of later jobs, stopping their builds")
 	}
 	return cmd
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ocluster-go/ocluster/cmd/internal/policyflag"
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/store"
 	"github.com/ocluster-go/ocluster/trace"
@@ -28,6 +29,7 @@ func main() {
 	var keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy string
 	var prometheusPort int
 	var verbose bool
+	var settings *policyflag.Flags
 	cmd := &cobra.Command{
 		Use:   "ocluster-scheduler --capnp-secret-key-file FILE --capnp-listen-address tcp:HOST:PORT --state-dir DIR --pools a,b",
 		Short: "Run the build scheduler",
@@ -45,7 +47,11 @@ rates, known workers and their pauses, clients) lives in --state-dir.`,
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			return serve(log, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy, prometheusPort)
+			override, err := settings.Override()
+			if err != nil {
+				return err
+			}
+			return serve(log, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy, override, prometheusPort)
 		},
 	}
 	f := cmd.Flags()
@@ -59,6 +65,7 @@ rates, known workers and their pauses, clients) lives in --state-dir.`,
 	f.IntVar(&prometheusPort, "listen-prometheus", 0, "serve Prometheus metrics on this port")
 	f.StringVar(&tracePath, "trace", "", "record every job and worker event in this file, for replay in ocluster-sim")
 	f.StringVar(&policy, "policy", "", "scheduling policy (default "+core.DefaultPolicy+"; see `ocluster-sim policies`)")
+	settings = policyflag.Add(f)
 	f.BoolVarP(&verbose, "verbose", "v", false, "log more")
 	for _, required := range []string{"capnp-secret-key-file", "capnp-listen-address", "state-dir", "pools"} {
 		cmd.MarkFlagRequired(required)
@@ -78,7 +85,7 @@ func tcpAddress(flag, s string) (string, error) {
 	return rest, nil
 }
 
-func serve(log *slog.Logger, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy string, prometheusPort int) error {
+func serve(log *slog.Logger, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy string, override core.Override, prometheusPort int) error {
 	listenAddr, err := tcpAddress("capnp-listen-address", listen)
 	if err != nil {
 		return err
@@ -144,6 +151,7 @@ func serve(log *slog.Logger, keyFile, listen, public, stateDir, pools, secretsDi
 	s, err := transport.NewScheduler(transport.SchedulerConfig{
 		Pools:      poolNames,
 		Policy:     policy,
+		Override:   override,
 		Identity:   id,
 		PublicAddr: publicAddr,
 		Store:      st,

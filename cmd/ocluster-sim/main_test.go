@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/sim"
 )
 
@@ -143,7 +144,7 @@ func TestReplayOfTheSampleTraces(t *testing.T) {
 		t.Fatalf("replay %+v\nrun    %+v", a.Stats, b.Stats)
 	}
 	out, errOut, code = run(t, "replay", "--swf", "../../trace/testdata/sample.swf")
-	if code != 0 || !strings.Contains(out, "policy ocluster") {
+	if code != 0 || !strings.Contains(out, "policy "+core.DefaultPolicy) {
 		t.Fatalf("swf replay: exit %d %s\n%s", code, errOut, out)
 	}
 }

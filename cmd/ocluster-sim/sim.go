@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ocluster-go/ocluster/cmd/internal/policyflag"
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/sim"
 	"github.com/ocluster-go/ocluster/sim/report"
@@ -86,6 +87,7 @@ func runCommand() *cobra.Command {
 	var seed uint64
 	var check bool
 	var o output
+	var settings *policyflag.Flags
 	cmd := &cobra.Command{
 		Use:   "run --scenario NAME|FILE [--policy P] [--seed N]",
 		Short: "Simulate a scenario once",
@@ -98,7 +100,11 @@ func runCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			opts := sim.Options{Policy: policy, Seed: seed, Check: check}
+			override, err := settings.Override()
+			if err != nil {
+				return &exitError{2, err}
+			}
+			opts := sim.Options{Policy: policy, Override: override, Seed: seed, Check: check}
 			progress := report.NewProgress(os.Stderr)
 			opts.Progress = func(now, end float64) {
 				progress.Update(now, end, "simulated "+report.Seconds(now)+" of "+report.Seconds(end))
@@ -137,6 +143,7 @@ func runCommand() *cobra.Command {
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed: the same seed gives the same run")
 	cmd.Flags().BoolVar(&check, "check", false, "check the core's invariants after every event (slow)")
 	cmd.Flags().StringVar(&tracePath, "trace", "", "record the run as a trace in this file")
+	settings = policyflag.Add(cmd.Flags())
 	o.flags(cmd)
 	return cmd
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/transport"
 	"github.com/ocluster-go/ocluster/transport/schema"
 )
@@ -32,7 +33,7 @@ func (f *loadFlags) add(cmd *cobra.Command) {
 	fl.Uint64Var(&f.seed, "seed", 1, "random seed of the workload")
 	fl.Float64Var(&f.speed, "speed", 60, "play the scenario this many times faster than real time")
 	fl.DurationVar(&f.duration, "duration", 0, "scenario time to play (0: the scenario's own duration)")
-	fl.StringVar(&f.policy, "policy", "", "policy of the simulated prediction, and of the scheduler `all` starts (default ocluster)")
+	fl.StringVar(&f.policy, "policy", "", "policy of the simulated prediction, and of the scheduler `all` starts (default "+core.DefaultPolicy+")")
 }
 
 func (f *loadFlags) check() error {

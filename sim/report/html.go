@@ -148,6 +148,7 @@ func runFacts(r *sim.Result) []fact {
 		{fmt.Sprintf("Jain's fairness (%d windows)", r.JainWindows), fmt.Sprintf("%.3f", r.Jain)},
 		{"worker imbalance", fmt.Sprintf("%.2f", r.Imbalance)},
 		{"failed", count(r.Failed)},
+		{"retried", count(r.Retried)},
 		{"unfinished", count(r.Unfinished)},
 		{"simulated", Seconds(r.SimulatedS)},
 		{"events", count(int(r.Events))},

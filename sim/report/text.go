@@ -99,7 +99,7 @@ func metricValue(m sim.MetricComparison, x float64) string {
 		return Seconds(x)
 	case strings.Contains(m.Metric, "rate") || m.Metric == "utilisation":
 		return percent(x)
-	case m.Metric == "failed" || m.Metric == "unfinished":
+	case m.Metric == "failed" || m.Metric == "retried" || m.Metric == "unfinished":
 		return strconv.FormatFloat(x, 'f', 1, 64)
 	}
 	return strconv.FormatFloat(x, 'f', 3, 64)

@@ -113,7 +113,9 @@ interface PoolAdmin {
   show      @0 () -> (state :Text);
   workers   @1 () -> (workers :List(WorkerInfo));
   worker    @2 (worker :Text) -> (worker :Worker);
-  setActive @3 (worker :Text, active :Bool, autoCreate :Bool) -> ();
+  setActive @3 (worker :Text, active :Bool, autoCreate :Bool, force :Bool) -> ();
+  # force, with active false: also put the worker's running jobs back in
+  # the queue, ahead of later jobs, and cancel their builds (OCluster #169).
   drain     @4 (worker :Text, progress :Progress) -> ();
   update    @5 (worker :Text, progress :Progress) -> ();
   setRate   @6 (client :Text, rate :Float64) -> ();

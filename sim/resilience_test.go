@@ -1,0 +1,148 @@
+package sim
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/ocluster-go/ocluster/trace"
+)
+
+// lossScenario keeps two workers busy with ten-minute jobs; lost loses
+// worker a's running jobs at 5m.
+func lossScenario(t *testing.T, event string) *Scenario {
+	t.Helper()
+	sc, err := LoadScenario("loss", []byte(`
+name: loss
+duration: 30m
+pools:
+  - name: p
+    workers:
+      - {name: a, capacity: 2, cached: 10m, uncached: 10m, events: [`+event+`]}
+      - {name: b, capacity: 2, cached: 10m, uncached: 10m}
+    clients:
+      - name: c
+        arrivals: {process: periodic, first: 1s, every: 1h}
+        batch: 8
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
+// A job lost with its worker fails under OCluster's policy and is run
+// again elsewhere under the default one, ahead of the jobs queued after
+// it (OCluster #167).
+func TestLostJobsAreRetried(t *testing.T) {
+	for _, tc := range []struct {
+		policy          string
+		failed, retried int
+	}{{"ocluster", 2, 0}, {"combined", 0, 2}} {
+		t.Run(tc.policy, func(t *testing.T) {
+			r, h, events := recordRun(t, lossScenario(t, `{at: 5m, kind: crash}`), tc.policy, 1)
+			if r.Failed != tc.failed || r.Retried != tc.retried {
+				t.Fatalf("failed %d, retried %d; want %d and %d", r.Failed, r.Retried, tc.failed, tc.retried)
+			}
+			if r.Finished+r.Failed != 8 {
+				t.Fatalf("%d finished and %d failed of 8", r.Finished, r.Failed)
+			}
+			requeued := 0
+			for _, e := range events {
+				if e.Outcome == trace.OutcomeRequeued {
+					requeued++
+				}
+			}
+			if requeued != tc.retried {
+				t.Fatalf("the trace has %d requeued runs, want %d", requeued, tc.retried)
+			}
+			// Observing the trace gives the run's own numbers back.
+			seen, err := Observe(h, events, ObserveOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if seen.Failed != r.Failed || seen.Retried != r.Retried || seen.WaitMeanS != r.WaitMeanS {
+				t.Fatalf("observed failed %d retried %d wait %v; ran %d %d %v", seen.Failed, seen.Retried, seen.WaitMeanS, r.Failed, r.Retried, r.WaitMeanS)
+			}
+		})
+	}
+}
+
+// A worker that hangs holds its jobs until it goes on, unless a lease
+// notices (OCluster #110): under the default policy its running jobs move
+// to b within the lease, and nothing fails.
+func TestHungWorkerLosesItsLease(t *testing.T) {
+	for _, tc := range []struct {
+		policy        string
+		maxTurnaround float64
+	}{
+		// a's two jobs freeze from 5m to 2h05m and end at 2h10m.
+		{"ocluster", 130 * 60},
+		// a is lost by 5m + 2m30s at the latest; b runs the other six,
+		// two at a time, by 40m.
+		{"combined", 40 * 60},
+	} {
+		t.Run(tc.policy, func(t *testing.T) {
+			sc := lossScenario(t, `{at: 5m, kind: hang, for: 2h}`)
+			sc.Drain = Duration(1e9 * 3600)
+			r, err := Run(sc, Options{Policy: tc.policy, Seed: 1, Check: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Failed != 0 || r.Finished != 8 {
+				t.Fatalf("failed %d finished %d", r.Failed, r.Finished)
+			}
+			if r.MakespanS < tc.maxTurnaround-1 || r.MakespanS > tc.maxTurnaround+1 {
+				t.Fatalf("makespan %v, want %v", r.MakespanS, tc.maxTurnaround)
+			}
+		})
+	}
+}
+
+// The admin's forced pause moves the running jobs at once, under any
+// policy, without counting them as lost.
+func TestForcePauseMovesRunningJobs(t *testing.T) {
+	for _, policy := range []string{"ocluster", "combined"} {
+		r, err := Run(lossScenario(t, `{at: 5m, kind: force-pause}`), Options{Policy: policy, Seed: 1, Check: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Failed != 0 || r.Retried != 2 || r.Finished != 8 {
+			t.Fatalf("%s: failed %d retried %d finished %d", policy, r.Failed, r.Retried, r.Finished)
+		}
+	}
+}
+
+func TestHangNeedsALength(t *testing.T) {
+	_, err := LoadScenario("x", []byte(`
+name: x
+duration: 1h
+pools:
+  - name: p
+    workers: [{name: a, capacity: 1, events: [{at: 1m, kind: hang}]}]
+    clients: [{name: c, arrivals: {process: periodic, every: 1m}}]
+`))
+	if err == nil || !strings.Contains(err.Error(), "hang needs a length") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// The ideal policy runs on every built-in scenario and is deterministic.
+func TestIdealRuns(t *testing.T) {
+	for _, name := range Builtins() {
+		if name == "ocluster-stress" && testing.Short() {
+			continue
+		}
+		a, err := Run(mustOpen(t, name), Options{Policy: "ideal", Seed: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := Run(mustOpen(t, name), Options{Policy: "ideal", Seed: 3})
+		if !bytes.Equal(mustJSON(t, a), mustJSON(t, b)) {
+			t.Fatalf("%s: two runs differ", name)
+		}
+		if a.Unfinished != 0 && name != "ocluster-stress" {
+			t.Fatalf("%s: %d jobs unfinished", name, a.Unfinished)
+		}
+	}
+}

@@ -1,0 +1,98 @@
+package transport
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ocluster-go/ocluster/core"
+)
+
+// retried checks the log of a job that ran on worker-1 and was moved to
+// worker-2: the reader sees the move, or (if it only started reading
+// after it) worker-2's run alone, and the job succeeds.
+func retried(t *testing.T, log string) {
+	t.Helper()
+	second := "Building on worker-2\nBuilding job\nJob succeeded\n"
+	note := "--- the job lost its worker and was queued again; attempt 2 runs on \"worker-2\" ---\n"
+	if !strings.HasSuffix(log, second) || strings.Contains(log, "FAILED") {
+		t.Fatalf("log of the moved job:\n%s", log)
+	}
+	if strings.Contains(log, "worker-1") && !strings.Contains(log, note) {
+		t.Fatalf("the log goes from worker-1 to worker-2 without saying so:\n%s", log)
+	}
+}
+
+// jobOnWorker1 starts a cluster, a job running on worker-1 (which reaches
+// the scheduler through a proxy), and an idle worker-2.
+func jobOnWorker1(t *testing.T, o clusterOptions) (out <-chan string, m *mockRunner, net *proxy) {
+	c := startCluster(t, o)
+	t.Cleanup(func() { c.checkGauges(t) })
+	s := c.connectClient(c.addClient("client"))
+	m = newMockRunner()
+	net = startProxy(t, c.listener.Addr().String())
+	c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
+	c.waitConnected("pool", 1)
+	out = s.start(t, "job")
+	m.await(t, "job")
+	c.startWorker("worker-2", 1, m, c.pools["pool"])
+	c.waitConnected("pool", 2)
+	return out, m, net
+}
+
+// Under the default policy a job lost with its worker is queued again and
+// runs on another worker; its client sees it succeed (OCluster #167).
+func TestLostJobIsRetried(t *testing.T) {
+	out, m, net := jobOnWorker1(t, clusterOptions{policy: "combined"})
+	net.cut()
+	m.await(t, "job") // again, on worker-2: worker-1's orphaned build holds its slot
+	m.set("job", "hash", nil)
+	m.set("job", "hash", nil) // one of them may go to the orphan
+	retried(t, <-out)
+}
+
+// pause --force moves a worker's running job to another worker at once and
+// stops its build (OCluster #169).
+func TestForcePauseMovesRunningJobs(t *testing.T) {
+	c, s, m := newTest(t)
+	c.startWorker("worker-1", 1, m, c.pools["pool"])
+	c.waitConnected("pool", 1)
+	out := s.start(t, "job")
+	m.await(t, "job")
+	c.startWorker("worker-2", 1, m, c.pools["pool"])
+	c.waitConnected("pool", 2)
+	c.withPool("pool", func(ctx context.Context, p *PoolClient) {
+		if err := p.ForcePause(ctx, "worker-1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.setActive(ctx, "worker-1", true, false, true); err == nil || !strings.Contains(err.Error(), "pause only") {
+			t.Fatalf("force with unpause: %v", err)
+		}
+		workers, err := p.Workers(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, w := range workers {
+			if w.Name == "worker-1" && w.Active {
+				t.Fatal("worker-1 is still active")
+			}
+		}
+	})
+	m.await(t, "job")
+	m.set("job", "hash", nil)
+	retried(t, <-out)
+}
+
+// A worker that stays connected but stops answering (its machine froze)
+// loses its lease, and its running job goes to another worker (OCluster
+// #110). Without a lease the job would wait for it for ever.
+func TestStuckWorkerLosesItsLease(t *testing.T) {
+	lease := 1.0
+	out, m, net := jobOnWorker1(t, clusterOptions{policy: "combined", override: core.Override{Lease: &lease}, pingTimeout: 200 * time.Millisecond})
+	net.freeze()
+	m.await(t, "job")
+	m.set("job", "hash", nil)
+	m.set("job", "hash", nil)
+	retried(t, <-out)
+}
