@@ -94,7 +94,7 @@ func TestProductionQuickStart(t *testing.T) {
 
 func TestWorkerKilledMidJob(t *testing.T) {
 	dir := t.TempDir()
-	sched := startScheduler(t, dir, freePort(t), freePort(t))
+	sched := startScheduler(t, dir, freePort(t), freePort(t), "--policy", "ocluster") // OCluster's behaviour: the job fails
 	capFile, _ := run(t, dir, "ocluster-admin", "-c", "capnp-secrets/admin.cap", "add-client", "c")
 	os.WriteFile(filepath.Join(dir, "c.cap"), []byte(capFile), 0o600)
 	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\n"), 0o644)

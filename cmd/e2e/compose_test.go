@@ -495,9 +495,12 @@ func TestComposeTestbed(t *testing.T) {
 	for _, w := range []string{"worker-2", "worker-3", "worker-4", "worker-5"} {
 		admin("unpause", "linux-x86_64", w)
 	}
-	lost, finished := 0, map[string]int{}
+	lost, retried, finished := 0, 0, map[string]int{}
 	for _, p := range jobs {
 		o := outcome(t, p, 90*time.Second)
+		if strings.Contains(o.out, "queued again") {
+			retried++
+		}
 		switch {
 		case o.ok:
 			finished[o.worker]++
@@ -507,9 +510,11 @@ func TestComposeTestbed(t *testing.T) {
 			t.Errorf("a job was lost that the stopped worker did not have:\n%s", o.out)
 		}
 	}
-	t.Logf("of 40 jobs, %d failed with worker-1 and %d finished: %v", lost, 40-lost, finished)
-	if lost == 0 || lost > 32 {
-		t.Errorf("%d jobs failed with worker-1; want 1 to 32 (it had 32 slots)", lost)
+	t.Logf("of 40 jobs, %d failed with worker-1, %d were queued again and %d finished: %v", lost, retried, 40-lost, finished)
+	// The default policy queues a lost worker's jobs again (ocluster
+	// would fail them): none fails, and the client sees the move.
+	if lost != 0 || retried == 0 || retried > 32 {
+		t.Errorf("%d jobs failed with worker-1 and %d were queued again; want none and 1 to 32 (it had 32 slots)", lost, retried)
 	}
 	if others := 40 - lost - finished["worker-1"]; others < 8 {
 		t.Errorf("only %d jobs finished on the other workers; want the 8 queued ones at least", others)

@@ -55,7 +55,8 @@ func TestScenarios(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				res, err := Run(file, string(src), Options{CheckInvariants: true})
+				// The scenarios hold OCluster's own expected outputs.
+				res, err := Run(file, string(src), Options{Policy: "ocluster", CheckInvariants: true})
 				if err != nil {
 					t.Fatal(err)
 				}
