@@ -86,7 +86,7 @@ func (a *adaptivePolicy) prefer(p *Pool, t *Ticket) *Worker {
 	bestWait := 0.0
 	for _, rec := range t.hint.workers {
 		w := rec.conn
-		if w == nil || !w.Active() || w.capacity <= 0 {
+		if w == nil || !w.Active() || w.capacity <= 0 || p.stale(t.hint, rec) {
 			continue
 		}
 		wait := expectedWait(w, cached)
@@ -144,7 +144,7 @@ func stealFrom(p *Pool, w *Worker, cached, uncached float64) *Worker {
 		t := v.local.peek()
 		wait := expectedWait(v, cached)
 		if t.wasCached {
-			if _, ok := p.cached[cacheKey{t.hint, w.record}]; !ok {
+			if !p.hasCached(t.hint, w.record) {
 				wait -= uncached - cached
 			}
 		}

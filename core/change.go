@@ -25,6 +25,9 @@ const (
 	ClientAdded
 	// ClientRemoved: Client is no longer registered.
 	ClientRemoved
+	// CacheRemoved: Worker is no longer stored as having Hint cached in
+	// Pool (it pruned it, or the index's bound or age limit dropped it).
+	CacheRemoved
 )
 
 func (k ChangeKind) String() string {
@@ -45,6 +48,8 @@ func (k ChangeKind) String() string {
 		return "client-added"
 	case ClientRemoved:
 		return "client-removed"
+	case CacheRemoved:
+		return "cache-removed"
 	}
 	return "invalid"
 }
@@ -116,6 +121,15 @@ func (s *Snapshot) Apply(c Change) {
 		if !found {
 			p.Cache = slices.Insert(p.Cache, i, CacheEntry{Hint: c.Hint, Worker: c.Worker, At: c.At})
 		}
+	case CacheRemoved:
+		if i, found := slices.BinarySearchFunc(p.Cache, c, func(e CacheEntry, c Change) int {
+			return cmp.Or(cmp.Compare(e.Hint, c.Hint), cmp.Compare(e.Worker, c.Worker))
+		}); found {
+			p.Cache = slices.Delete(p.Cache, i, i+1)
+			if len(p.Cache) == 0 {
+				p.Cache = nil
+			}
+		}
 	case RateSet:
 		p.Rates = upsert(p.Rates, ClientRate{c.Client, c.Rate}, func(r ClientRate) string { return r.Client })
 	case RateRemoved:
@@ -181,8 +195,8 @@ func (s *Scheduler) Snapshot() Snapshot {
 			ps.Rates = append(ps.Rates, ClientRate{client, rate})
 		}
 		slices.SortFunc(ps.Rates, func(a, b ClientRate) int { return cmp.Compare(a.Client, b.Client) })
-		for key, at := range p.cached {
-			ps.Cache = append(ps.Cache, CacheEntry{key.hint.name, key.worker.name, at})
+		for key, e := range p.cached {
+			ps.Cache = append(ps.Cache, CacheEntry{key.hint.name, key.worker.name, e.added})
 		}
 		slices.SortFunc(ps.Cache, func(a, b CacheEntry) int {
 			return cmp.Or(cmp.Compare(a.Hint, b.Hint), cmp.Compare(a.Worker, b.Worker))
@@ -211,12 +225,16 @@ func (s *Scheduler) restore(snap *Snapshot) {
 		for _, r := range ps.Rates {
 			p.rates[r.Client] = r.Rate
 		}
-		for _, e := range ps.Cache {
+		// Oldest first, so that each worker's list ends most recent
+		// first; their use is not stored, so it counts from when they
+		// were first stored.
+		entries := slices.Clone(ps.Cache)
+		slices.SortStableFunc(entries, func(a, b CacheEntry) int { return cmp.Compare(a.At, b.At) })
+		for _, e := range entries {
 			h, rec := p.hint(e.Hint), p.record(e.Worker)
 			key := cacheKey{h, rec}
-			if _, dup := p.cached[key]; !dup {
-				p.cached[key] = e.At
-				h.addWorker(rec)
+			if p.cached[key] == nil {
+				p.insertCache(&cacheEntry{key: key, added: e.At, used: e.At})
 			}
 		}
 	}

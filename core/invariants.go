@@ -158,6 +158,33 @@ func (p *Pool) check(fail func(string, ...any), inFIFO map[*Worker]bool) {
 	if rows != len(p.cached) {
 		fail("pool %q: the cache index holds %d rows but hints list %d", p.name, len(p.cached), rows)
 	}
+	listed := 0
+	limit := p.sched.settings.CacheLimit
+	for name, rec := range p.records {
+		n, last := 0, math.Inf(1)
+		if rec.cache.n > 0 {
+			for e := rec.cache.sentinel.next; e != &rec.cache.sentinel; e = e.next {
+				n++
+				if p.cached[e.key] != e || e.key.worker != rec {
+					fail("pool %q: %q's cache list holds an entry the index does not", p.name, name)
+				}
+				if e.used > last {
+					fail("pool %q: %q's cache list is not most recently used first", p.name, name)
+				}
+				last = e.used
+			}
+		}
+		if n != rec.cache.n {
+			fail("pool %q: %q's cache list counts %d but holds %d", p.name, name, rec.cache.n, n)
+		}
+		if limit > 0 && n > limit {
+			fail("pool %q: %q has %d cache entries, over the bound of %d", p.name, name, n, limit)
+		}
+		listed += n
+	}
+	if listed != len(p.cached) {
+		fail("pool %q: the cache index holds %d rows but the workers' lists %d", p.name, len(p.cached), listed)
+	}
 
 	if queued := uint64(len(seen)); p.stats.Submitted+p.stats.Requeued != p.stats.Cancelled+p.stats.Accepted+queued {
 		fail("pool %q: %d submitted + %d re-queued but %d cancelled + %d accepted + %d queued", p.name,

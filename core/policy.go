@@ -51,16 +51,28 @@ type Settings struct {
 	// start (the work it was charged beyond its share) to halve while it
 	// waits; 0: the lead is never forgotten, as in OCluster.
 	HalfLife float64
+	// CacheLimit bounds how many hints the cache index remembers per
+	// worker, forgetting the least recently used; 0: no bound.
+	CacheLimit int
+	// CacheAge is how long, in seconds, the index trusts an entry after
+	// the worker was last handed a job with its hint; 0: for ever.
+	CacheAge float64
+	// TrustPrunes makes the index forget what a worker reports it pruned;
+	// OCluster never learns of prunes.
+	TrustPrunes bool
 }
 
 func (s Settings) validate() error {
 	if s.MaxAttempts < 1 {
 		return fmt.Errorf("%w: max attempts %d must be 1 or more", ErrInvalidSetting, s.MaxAttempts)
 	}
+	if s.CacheLimit < 0 {
+		return fmt.Errorf("%w: cache limit %d must be 0 (no bound) or more", ErrInvalidSetting, s.CacheLimit)
+	}
 	for _, x := range []struct {
 		name string
 		v    float64
-	}{{"lease", s.Lease}, {"half-life", s.HalfLife}} {
+	}{{"lease", s.Lease}, {"half-life", s.HalfLife}, {"cache age", s.CacheAge}} {
 		if math.IsNaN(x.v) || math.IsInf(x.v, 0) || x.v < 0 {
 			return fmt.Errorf("%w: %s %v must be a finite number of seconds, 0 or more", ErrInvalidSetting, x.name, x.v)
 		}
@@ -112,8 +124,8 @@ var policies = []struct {
 		func(Oracle) (policy, error) { return oclusterPolicy{}, nil },
 	},
 	{
-		PolicyInfo{"combined", "the default: adaptive's learned run times and load-aware cache affinity, idle workers stealing queued jobs, sfq's fair start, and lost jobs re-queued (3 attempts, 2-minute lease)",
-			Settings{MaxAttempts: defaultAttempts, Lease: defaultLease}, false},
+		PolicyInfo{"combined", "the default: adaptive's learned run times and load-aware cache affinity, idle workers stealing queued jobs, sfq's fair start, lost jobs re-queued (3 attempts, 2-minute lease), and a cache index that forgets what workers prune",
+			Settings{MaxAttempts: defaultAttempts, Lease: defaultLease, TrustPrunes: true}, false},
 		func(Oracle) (policy, error) { return newCombined(), nil },
 	},
 	{
@@ -128,7 +140,7 @@ var policies = []struct {
 	},
 	{
 		PolicyInfo{"ideal", "simulator only: knows every job's true run time and every worker's cache, and queues each job where it will finish first; a reference, not a policy to run",
-			Settings{MaxAttempts: defaultAttempts, Lease: defaultLease}, true},
+			Settings{MaxAttempts: defaultAttempts, Lease: defaultLease, TrustPrunes: true}, true},
 		newIdeal,
 	},
 }
@@ -225,7 +237,7 @@ func (oclusterPolicy) prefer(p *Pool, t *Ticket) *Worker {
 	// and an idle worker cannot be beaten.
 	for _, rec := range t.hint.workers {
 		w := rec.conn
-		if w == nil || !w.Active() || w.workload > limit {
+		if w == nil || !w.Active() || w.workload > limit || p.stale(t.hint, rec) {
 			continue
 		}
 		if best == nil || w.workload < best.workload {

@@ -30,7 +30,7 @@ type Pool struct {
 
 	records map[string]*workerRecord
 	hints   map[string]*hintEntry
-	cached  map[cacheKey]float64 // (hint, worker) -> when first recorded
+	cached  map[cacheKey]*cacheEntry
 	rates   map[string]float64
 	clients map[string]*clientRecord
 
@@ -45,6 +45,7 @@ type workerRecord struct {
 	known  bool
 	paused bool
 	conn   *Worker
+	cache  cacheList // its entries in the cache index
 }
 
 // hintEntry is one cache hint: how many queued jobs carry it, and which
@@ -96,7 +97,7 @@ func newPool(s *Scheduler, name string, pol policy) *Pool {
 		workers: map[string]*Worker{},
 		records: map[string]*workerRecord{},
 		hints:   map[string]*hintEntry{},
-		cached:  map[cacheKey]float64{},
+		cached:  map[cacheKey]*cacheEntry{},
 		rates:   map[string]float64{},
 		clients: map[string]*clientRecord{},
 	}
@@ -427,20 +428,6 @@ func (p *Pool) decPending(t *Ticket) {
 	if h.pending == 0 && len(h.workers) == 0 {
 		delete(p.hints, h.name)
 	}
-}
-
-// markCached stores w as having h cached, and reports whether it was
-// stored so already.
-func (p *Pool) markCached(h *hintEntry, w *Worker) bool {
-	key := cacheKey{h, w.record}
-	if _, ok := p.cached[key]; ok {
-		return true
-	}
-	now := p.sched.now()
-	p.cached[key] = now
-	h.addWorker(w.record)
-	p.sched.report(Change{Kind: CacheAdded, Pool: p.name, Hint: h.name, Worker: w.name, At: now})
-	return false
 }
 
 // Cancel removes a queued job. It fails with ErrNotQueued once a worker has

@@ -12,17 +12,18 @@ import (
 // world drives a scheduler with random operations, the way a driver would,
 // and keeps its own account of every job to check the core against.
 type world struct {
-	t       *testing.T
-	policy  string
-	rng     *rand.Rand
-	clock   fakeClock
-	s       *Scheduler
-	stored  Snapshot
-	pools   []string
-	workers map[string]*Worker // latest connection per pool/name
-	tickets []*Ticket
-	taken   map[*Ticket]int
-	log     strings.Builder // everything observable, for the determinism check
+	t        *testing.T
+	policy   string
+	override Override
+	rng      *rand.Rand
+	clock    fakeClock
+	s        *Scheduler
+	stored   Snapshot
+	pools    []string
+	workers  map[string]*Worker // latest connection per pool/name
+	tickets  []*Ticket
+	taken    map[*Ticket]int
+	log      strings.Builder // everything observable, for the determinism check
 }
 
 var (
@@ -31,22 +32,23 @@ var (
 	propHints   = []string{"", "a", "b", "c", "d"}
 )
 
-func newWorld(t *testing.T, policy string, seed uint64) *world {
+func newWorld(t *testing.T, policy string, override Override, seed uint64) *world {
 	w := &world{
-		t:       t,
-		policy:  policy,
-		rng:     rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		clock:   fakeClock{t: 1},
-		pools:   []string{"x", "y"},
-		workers: map[string]*Worker{},
-		taken:   map[*Ticket]int{},
+		t:        t,
+		policy:   policy,
+		override: override,
+		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		clock:    fakeClock{t: 1},
+		pools:    []string{"x", "y"},
+		workers:  map[string]*Worker{},
+		taken:    map[*Ticket]int{},
 	}
 	w.restart()
 	return w
 }
 
 func (w *world) restart() {
-	s, err := New(Config{Pools: w.pools, Policy: w.policy, Costs: Costs{Cached: 2, Uncached: 10}, Clock: w.clock.now, Oracle: propOracle{}}, &w.stored)
+	s, err := New(Config{Pools: w.pools, Policy: w.policy, Costs: Costs{Cached: 2, Uncached: 10}, Clock: w.clock.now, Oracle: propOracle{}, Override: w.override}, &w.stored)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -196,7 +198,15 @@ func (w *world) step() {
 				w.t.Fatalf("requeue of job %d (attempts %d, counted %v): %v", t.ID(), attempts, counted, err)
 			}
 		}
-	case op < 93:
+	case op < 94:
+		if wk != nil {
+			var hints []string
+			if w.rng.IntN(2) == 0 {
+				hints = []string{w.pick(propHints), w.pick(propHints)}
+			}
+			fmt.Fprintf(&w.log, "pruned %s %v: forgot %d\n", key, hints, wk.Pruned(hints))
+		}
+	case op < 96:
 		if wk != nil && w.rng.IntN(2) == 0 {
 			wk.Heartbeat()
 		}
@@ -254,11 +264,21 @@ func TestRandomOperationsKeepInvariants(t *testing.T) {
 	if testing.Short() {
 		seeds = 300
 	}
+	type variant struct {
+		name, policy string
+		override     Override
+	}
+	var variants []variant
 	for _, policy := range Policies() {
-		t.Run(policy.Name, func(t *testing.T) {
+		variants = append(variants, variant{policy.Name, policy.Name, Override{}})
+	}
+	// The cache index's bound and age limit, which no policy sets itself.
+	variants = append(variants, variant{"combined-bounded-cache", "combined", Override{CacheLimit: ptr(2), CacheAge: ptr(30.0)}})
+	for _, v := range variants {
+		t.Run(v.name, func(t *testing.T) {
 			for seed := uint64(0); seed < uint64(seeds); seed++ {
-				first := newWorld(t, policy.Name, seed).run(300)
-				second := newWorld(t, policy.Name, seed).run(300)
+				first := newWorld(t, v.policy, v.override, seed).run(300)
+				second := newWorld(t, v.policy, v.override, seed).run(300)
 				if first != second {
 					t.Fatalf("seed %d: two runs differ:\n%s", seed, firstDifference(first, second))
 				}

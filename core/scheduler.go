@@ -32,6 +32,9 @@ type Override struct {
 	MaxAttempts *int
 	Lease       *float64
 	HalfLife    *float64
+	CacheLimit  *int
+	CacheAge    *float64
+	TrustPrunes *bool
 }
 
 func (o Override) apply(s Settings) Settings {
@@ -43,6 +46,15 @@ func (o Override) apply(s Settings) Settings {
 	}
 	if o.HalfLife != nil {
 		s.HalfLife = *o.HalfLife
+	}
+	if o.CacheLimit != nil {
+		s.CacheLimit = *o.CacheLimit
+	}
+	if o.CacheAge != nil {
+		s.CacheAge = *o.CacheAge
+	}
+	if o.TrustPrunes != nil {
+		s.TrustPrunes = *o.TrustPrunes
 	}
 	return s
 }

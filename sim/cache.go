@@ -25,9 +25,9 @@ func (c *hintCache) has(hint string) bool {
 	return ok
 }
 
-// touch records a use of hint, adding it (and evicting the least recently
-// used one beyond the limit) if absent.
-func (c *hintCache) touch(hint string) {
+// touch records a use of hint, adding it if absent, and returns the least
+// recently used hint it evicted beyond the limit, if any.
+func (c *hintCache) touch(hint string) (evicted string) {
 	n := c.entries[hint]
 	if n != nil {
 		c.unlink(n)
@@ -38,12 +38,14 @@ func (c *hintCache) touch(hint string) {
 			old := c.sentinel.prev
 			c.unlink(old)
 			delete(c.entries, old.hint)
+			evicted = old.hint
 		}
 	}
 	n.next = c.sentinel.next
 	n.prev = &c.sentinel
 	c.sentinel.next.prev = n
 	c.sentinel.next = n
+	return evicted
 }
 
 func (c *hintCache) unlink(n *cacheNode) {

@@ -24,6 +24,7 @@ const (
 	evReplayCancel
 	evReplayPause
 	evReplayUnpause
+	evReplayPrune
 )
 
 // replaySource feeds a recorded trace into a simulation.
@@ -141,13 +142,13 @@ func (r *replaySource) start(s *simulation) {
 	for i, e := range r.events {
 		ev := event{at: e.T, arg: int64(i)}
 		switch e.Kind {
-		case trace.Register, trace.Release, trace.Pause, trace.Unpause:
+		case trace.Register, trace.Release, trace.Pause, trace.Unpause, trace.Prune:
 			w := r.workers[[2]string{e.Pool, e.Worker}]
 			if w == nil {
 				continue // released or paused before it ever registered
 			}
 			ev.class, ev.key = classWorker, uint64(w.idx)
-			ev.kind = map[trace.Kind]uint8{trace.Register: evReplayRegister, trace.Release: evReplayRelease, trace.Pause: evReplayPause, trace.Unpause: evReplayUnpause}[e.Kind]
+			ev.kind = map[trace.Kind]uint8{trace.Register: evReplayRegister, trace.Release: evReplayRelease, trace.Pause: evReplayPause, trace.Unpause: evReplayUnpause, trace.Prune: evReplayPrune}[e.Kind]
 		case trace.Rate:
 			if e.T == 0 {
 				continue // applied with the scenario
@@ -190,6 +191,8 @@ func (r *replaySource) handle(s *simulation, e *event) {
 		}
 	case evReplayPause, evReplayUnpause:
 		s.adminPause(s.workers[e.key], e.kind == evReplayPause)
+	case evReplayPrune:
+		s.prune(s.workers[e.key])
 	case evReplayRate:
 		st := r.clients[[2]string{te.Pool, te.Client}]
 		if err := st.pool.core.SetRate(te.Client, te.Rate); err != nil {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"slices"
 	"strings"
 	"testing"
 
@@ -144,5 +145,52 @@ func TestIdealRuns(t *testing.T) {
 		if a.Unfinished != 0 && name != "ocluster-stress" {
 			t.Fatalf("%s: %d jobs unfinished", name, a.Unfinished)
 		}
+	}
+}
+
+// A worker's prune reaches the scheduler's cache index under a policy
+// that trusts prune reports, and is recorded in the trace.
+func TestPruneReachesTheIndex(t *testing.T) {
+	for _, tc := range []struct {
+		policy string
+		rows   int
+	}{{"ocluster", 1}, {"combined", 0}} {
+		t.Run(tc.policy, func(t *testing.T) {
+			sc, err := LoadScenario("prune", []byte(`
+name: prune
+duration: 10m
+pools:
+  - name: p
+    workers: [{name: a, capacity: 1, cached: 8m, uncached: 8m, events: [{at: 5m, kind: prune}]}]
+    clients:
+      - name: c
+        arrivals: {process: periodic, first: 1s, every: 1h}
+        hints: {kind: uniform, count: 1}
+`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// The job runs from 1s to 8m01s: the prune at 5m comes while the
+			// run is live.
+			_, _, events := recordRun(t, sc, tc.policy, 1)
+			s, err := newSimulation(sc, Options{Policy: tc.policy, Seed: 1, Check: true}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.loop(); err != nil {
+				t.Fatal(err)
+			}
+			snap := s.sched.Snapshot()
+			rows := 0
+			for _, p := range snap.Pools {
+				rows += len(p.Cache)
+			}
+			if rows != tc.rows {
+				t.Fatalf("the index holds %d rows after the prune, want %d", rows, tc.rows)
+			}
+			if !slices.ContainsFunc(events, func(e trace.Event) bool { return e.Kind == trace.Prune && e.Worker == "a" }) {
+				t.Fatal("the trace does not record the prune")
+			}
+		})
 	}
 }

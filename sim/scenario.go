@@ -78,7 +78,10 @@ type WorkerSpec struct {
 //     the queue, stopping their builds (OCluster #169); unpaused after For;
 //   - hang: the worker process stops for For (required): no pops, no
 //     answers to pings, its builds frozen; it stays connected, so only a
-//     lease tells the scheduler (OCluster #110).
+//     lease tells the scheduler (OCluster #110);
+//   - prune: the worker empties its build cache (as a Docker prune does)
+//     and reports it; the scheduler learns of it only under a policy that
+//     trusts prune reports.
 type WorkerEvent struct {
 	At   Duration `yaml:"at" json:"at"`
 	Kind string   `yaml:"kind" json:"kind"`
@@ -358,7 +361,7 @@ func (sc *Scenario) check() error {
 	return nil
 }
 
-var workerEventKinds = []string{"disconnect", "crash", "pause", "drain", "force-pause", "hang"}
+var workerEventKinds = []string{"disconnect", "crash", "pause", "drain", "force-pause", "hang", "prune"}
 
 func (w *WorkerSpec) check(c *checker, names map[string]bool) error {
 	if w.Name == "" {

@@ -45,6 +45,7 @@ const (
 	evForcePause
 	evHang
 	evUnhang
+	evPrune
 	evLease
 	evFailure
 	evHead
@@ -245,7 +246,7 @@ func newSimulation(sc *Scenario, opts Options, replay *replaySource) (*simulatio
 			s.q.push(event{at: w.spec.Join.Seconds(), class: classWorker, kind: evJoin, key: uint64(w.idx)})
 		}
 		for _, e := range w.spec.Events {
-			kind := map[string]uint8{"disconnect": evDisconnect, "crash": evCrash, "pause": evPause, "drain": evDrain, "force-pause": evForcePause, "hang": evHang}[e.Kind]
+			kind := map[string]uint8{"disconnect": evDisconnect, "crash": evCrash, "pause": evPause, "drain": evDrain, "force-pause": evForcePause, "hang": evHang, "prune": evPrune}[e.Kind]
 			s.q.push(event{at: e.At.Seconds(), class: classWorker, kind: kind, key: uint64(w.idx), arg: int64(e.For.Seconds() * 1e6)})
 		}
 		if f := w.spec.Failures; f != nil {
@@ -340,7 +341,7 @@ func (s *simulation) handle(e *event) {
 	case evLease:
 		s.checkLeases()
 		s.q.push(event{at: s.now + s.sched.Settings().Lease/leaseChecks, class: classSample, kind: evLease})
-	case evReplayRegister, evReplayRelease, evReplayRate, evReplaySubmit, evReplayCancel, evReplayPause, evReplayUnpause:
+	case evReplayRegister, evReplayRelease, evReplayRate, evReplaySubmit, evReplayCancel, evReplayPause, evReplayUnpause, evReplayPrune:
 		s.replay.handle(s, e)
 	default:
 		s.workerEvent(s.workers[e.key], e.kind, float64(e.arg)/1e6)
@@ -532,7 +533,11 @@ func (s *simulation) start(w *simWorker, t *core.Ticket) {
 	hint := j.seed.hint
 	cached := hint != "" && w.cache.has(hint)
 	if hint != "" {
-		w.cache.touch(hint)
+		if lost := w.cache.touch(hint); lost != "" {
+			// The worker's cache is bounded: it tells the scheduler what
+			// it evicted, as a worker reports a prune.
+			w.conn.Pruned([]string{lost})
+		}
 	}
 	d := s.duration(j, w, cached)
 	s.runs = append(s.runs, run{job: j, worker: w, epoch: w.epoch, start: s.now, duration: d})

@@ -104,6 +104,8 @@ func (s *simulation) workerEvent(w *simWorker, kind uint8, forSeconds float64) {
 		}
 	case evUnhang:
 		s.unhang(w)
+	case evPrune:
+		s.prune(w)
 	case evDrain:
 		s.adminPause(w, true)
 		w.draining = true
@@ -252,6 +254,16 @@ func (s *simulation) unhang(w *simWorker) {
 	default:
 		s.fill(w)
 	}
+}
+
+// prune empties a connected worker's cache, which it reports.
+func (s *simulation) prune(w *simWorker) {
+	if w.conn == nil {
+		return
+	}
+	w.cache = newHintCache(w.spec.Cache)
+	w.conn.Pruned(nil)
+	s.record(trace.Event{Kind: trace.Prune, Pool: w.pool.name, Worker: w.name})
 }
 
 // checkLeases is the scheduler's periodic ping: every worker that is not

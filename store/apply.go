@@ -15,6 +15,7 @@ import (
 // it, so that Snapshot afterwards equals what the changes add up to:
 //
 //   - CacheAdded adds the entry unless it is stored (the first At stays);
+//     CacheRemoved deletes it;
 //   - RateSet stores the rate, RateRemoved deletes it;
 //   - WorkerKnown adds the worker, not paused, unless it is stored (a stored
 //     admin pause stays; the core reports WorkerKnown only for a worker it
@@ -53,6 +54,8 @@ func (t *txn) apply(c core.Change) error {
 	switch c.Kind {
 	case core.CacheAdded:
 		err = t.exec(qAddCache, c.Pool, c.Hint, c.Worker, c.At)
+	case core.CacheRemoved:
+		err = t.exec(qRemoveCache, c.Pool, c.Hint, c.Worker)
 	case core.RateSet:
 		err = t.exec(qSetRate, c.Pool, c.Client, c.Rate)
 	case core.RateRemoved:

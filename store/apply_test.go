@@ -213,6 +213,8 @@ func (m *model) next(step int) (changes []core.Change, add string) {
 	case r < 30:
 		c = core.Change{Kind: core.CacheAdded, Pool: pool, Hint: pick(m.rng, modelHints), Worker: worker,
 			At: float64(step) + m.rng.Float64()}
+	case r < 36:
+		c = core.Change{Kind: core.CacheRemoved, Pool: pool, Hint: pick(m.rng, modelHints), Worker: worker}
 	case r < 45:
 		c = core.Change{Kind: core.RateSet, Pool: pool, Client: client, Rate: float64(1+m.rng.IntN(8)) / 2}
 	case r < 52:
@@ -364,6 +366,14 @@ func TestRestoreCore(t *testing.T) {
 	if ticket == nil {
 		t.Fatal("the worker got no job")
 	}
+	_, err = x86.Submit("alice", core.Job{Label: "pruned", Hint: "img-b"}, false)
+	check(err)
+	if ticket, err := w1.Pop(); err != nil || ticket == nil {
+		t.Fatalf("the worker got no second job: %v", err)
+	}
+	if w1.Pruned([]string{"img-b"}) != 1 {
+		t.Fatal("the index did not forget the pruned hint")
+	}
 	check(x86.SetAdminPause("w1", true, false))
 	w1.Release()
 	check(x86.SetAdminPause("w2", true, true))
@@ -376,7 +386,7 @@ func TestRestoreCore(t *testing.T) {
 	for _, c := range changes {
 		kinds[c.Kind] = true
 	}
-	for k := core.CacheAdded; k <= core.ClientRemoved; k++ {
+	for k := core.CacheAdded; k <= core.CacheRemoved; k++ {
 		if !kinds[k] {
 			t.Errorf("the scheduler reported no %s change", k)
 		}

@@ -121,6 +121,7 @@ type query int
 
 const (
 	qAddCache query = iota
+	qRemoveCache
 	qSetRate
 	qRemoveRate
 	qKnowWorker
@@ -145,6 +146,7 @@ const (
 // default BINARY collation, which compares bytes as Go compares strings.
 var queryText = [numQueries]string{
 	qAddCache:          `INSERT INTO cache (pool, hint, worker, at) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+	qRemoveCache:       `DELETE FROM cache WHERE pool = ? AND hint = ? AND worker = ?`,
 	qSetRate:           `INSERT INTO rates (pool, client, rate) VALUES (?, ?, ?) ON CONFLICT (pool, client) DO UPDATE SET rate = excluded.rate`,
 	qRemoveRate:        `DELETE FROM rates WHERE pool = ? AND client = ?`,
 	qKnowWorker:        `INSERT INTO workers (pool, name, paused) VALUES (?, ?, 0) ON CONFLICT DO NOTHING`,

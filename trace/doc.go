@@ -39,7 +39,8 @@
 // the bound on the worker's hint cache (0 or absent: unbounded). release
 // carries crash when the worker died with its builds (a plain release is a
 // lost connection: its running jobs fail, but its builds go on holding its
-// slots). pause and unpause are the administrator's. rate sets a client's
+// slots). pause and unpause are the administrator's. prune says the worker
+// emptied its build cache and reported it. rate sets a client's
 // rate in a pool (1 until set). Optional header fields: policy, scenario,
 // seed, and sample and window, the sampling interval and fairness window
 // (seconds) of the run that recorded it.

@@ -48,6 +48,8 @@ const (
 	Pause    Kind = "pause"
 	Unpause  Kind = "unpause"
 	Rate     Kind = "rate"
+	// Prune: the worker emptied its build cache and said so.
+	Prune Kind = "prune"
 )
 
 // Outcomes of a finished run.
@@ -251,7 +253,7 @@ func (e *Event) validate() error {
 			return fmt.Errorf("register event with capacity %d and cache %d (both must be 0 or more)", e.Capacity, e.Cache)
 		}
 		return need(e.Worker != "", "worker")
-	case Release, Pause, Unpause:
+	case Release, Pause, Unpause, Prune:
 		return need(e.Worker != "", "worker")
 	case Rate:
 		if math.IsNaN(e.Rate) || math.IsInf(e.Rate, 0) || e.Rate <= 0 {

@@ -346,7 +346,7 @@ func (a *Agent) session(ctx context.Context) error {
 				return errors.New("connection closed")
 			}
 		}
-		if err := a.prune(ctx); err != nil {
+		if err := a.prune(ctx, queue); err != nil {
 			return err
 		}
 		if err := a.popOne(ctx, queue); err != nil {
@@ -359,7 +359,7 @@ func (a *Agent) session(ctx context.Context) error {
 // the worker stops taking jobs, waits for the running ones to end, prunes,
 // and checks again. Running jobs and the connection carry on meanwhile;
 // only the taking of new jobs waits.
-func (a *Agent) prune(ctx context.Context) error {
+func (a *Agent) prune(ctx context.Context, queue schema.Queue) error {
 	for _, r := range a.runners() {
 		p, ok := r.(runners.Pruner)
 		if !ok {
@@ -392,6 +392,8 @@ func (a *Agent) prune(ctx context.Context) error {
 			a.log.Info("pruning", "why", why)
 			if err := p.Prune(ctx, logWriter{a.log}); err != nil {
 				a.log.Error("pruning failed", "err", err)
+			} else {
+				reportPruned(ctx, queue, a.log)
 			}
 			if after, err := p.PruneNeeded(ctx); err == nil && after != "" {
 				a.log.Error("still short of space after pruning; trying again later", "why", after, "in", a.cfg.PruneRetry)
@@ -410,6 +412,17 @@ func (a *Agent) prune(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// reportPruned tells the scheduler that the worker's build caches are
+// gone, so that it stops queueing jobs here for them. A prune empties the
+// caches as far as hints go: which hints survive it, no runner can tell.
+func reportPruned(ctx context.Context, queue schema.Queue, log *slog.Logger) {
+	f, release := queue.Pruned(ctx, nil)
+	defer release()
+	if _, err := f.Struct(); err != nil {
+		log.Warn("could not tell the scheduler about the prune", "err", remoteMessage(err))
+	}
 }
 
 func (a *Agent) healthCheckers() []runners.HealthChecker {

@@ -202,3 +202,51 @@ func (c *cluster) workerMetric(t *testing.T, worker, name string) string {
 	t.Fatalf("the worker's metrics lack %s:\n%s", name, body)
 	return ""
 }
+
+// A worker that prunes tells the scheduler, which stops counting on the
+// caches it lost under a policy that trusts the report; OCluster's keeps
+// sending jobs for them.
+func TestSchedulerForgetsPrunedCaches(t *testing.T) {
+	for _, tc := range []struct {
+		policy string
+		kept   bool
+	}{{"ocluster", true}, {"combined", false}} {
+		t.Run(tc.policy, func(t *testing.T) {
+			c := startCluster(t, clusterOptions{policy: tc.policy})
+			s := c.connectClient(c.addClient("client"))
+			r := newUpkeepRunner()
+			c.startAgent(AgentConfig{Ref: c.pools["pool"], Name: "worker-1", Capacity: 1, Runners: map[string]runners.Runner{"": r}})
+			cached := func() bool {
+				c.sched.mu.Lock()
+				defer c.sched.mu.Unlock()
+				snap := c.sched.core.Snapshot()
+				return len(snap.Pools) > 0 && len(snap.Pools[0].Cache) > 0
+			}
+			first := s.start(t, "first")
+			r.await(t, "first")
+			r.mockRunner.set("first", "", nil)
+			<-first
+			if !cached() {
+				t.Fatal("the index does not have the job's hint on worker-1")
+			}
+			r.set(func(r *upkeepRunner) { r.needPrune = true })
+			second := s.start(t, "second") // taken by the pop already waiting
+			r.await(t, "second")
+			r.mockRunner.set("second", "", nil)
+			<-second
+			eventually(t, "worker-1 prunes", func() bool {
+				var n int
+				r.set(func(r *upkeepRunner) { n = len(r.pruned) })
+				return n == 1
+			})
+			if tc.kept {
+				time.Sleep(100 * time.Millisecond)
+				if !cached() {
+					t.Fatal("the ocluster policy forgot a cache on a prune report")
+				}
+				return
+			}
+			eventually(t, "the scheduler forgets worker-1's caches", func() bool { return !cached() })
+		})
+	}
+}

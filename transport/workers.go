@@ -302,6 +302,30 @@ func (q *queueServer) SetActive(ctx context.Context, call schema.Queue_setActive
 	return err
 }
 
+func (q *queueServer) Pruned(ctx context.Context, call schema.Queue_pruned) error {
+	list, err := call.Args().Hints()
+	if err != nil {
+		return err
+	}
+	hints := make([]string, list.Len())
+	for i := range hints {
+		if hints[i], err = list.At(i); err != nil {
+			return err
+		}
+	}
+	q.s.locked(func() {
+		if q.wc.gone {
+			return
+		}
+		forgot := q.wc.core.Pruned(hints)
+		if len(hints) == 0 {
+			q.s.record(trace.Event{Kind: trace.Prune, Pool: q.wc.pool.name, Worker: q.wc.name})
+		}
+		q.s.log.Info(fmt.Sprintf("Worker %q pruned its caches", q.wc.name), "pool", q.wc.pool.name, "hints", len(hints), "forgotten", forgot)
+	})
+	return nil
+}
+
 // Shutdown runs when the worker drops its queue: it has left.
 func (q *queueServer) Shutdown() {
 	go q.s.workerLost(q.wc)

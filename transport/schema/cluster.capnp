@@ -91,6 +91,9 @@ interface Queue {
   # The worker passes the Job object it will run the job as; the scheduler
   # hands it to the job's client.
   setActive @1 (active :Bool) -> ();
+  pruned    @2 (hints :List(Text)) -> ();
+  # The worker pruned its build caches and lost these hints, or every hint
+  # when the list is empty: the scheduler stops counting on them.
 }
 
 interface Registration {

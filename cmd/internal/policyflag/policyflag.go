@@ -17,14 +17,21 @@ type Flags struct {
 	maxAttempts int
 	lease       time.Duration
 	halfLife    time.Duration
+	cacheLimit  int
+	cacheAge    time.Duration
+	trustPrunes bool
 }
 
-// Add defines --max-attempts, --lease and --half-life on fs.
+// Add defines --max-attempts, --lease, --half-life, --cache-limit,
+// --cache-age and --trust-prunes on fs.
 func Add(fs *pflag.FlagSet) *Flags {
 	f := &Flags{fs: fs}
 	fs.IntVar(&f.maxAttempts, "max-attempts", 0, "times a job may be taken by a worker before losing its worker fails it (default: the policy's; 1: never retried)")
 	fs.DurationVar(&f.lease, "lease", 0, "how long a connected worker may go without answering before it counts as lost (default: the policy's; 0s: never)")
 	fs.DurationVar(&f.halfLife, "half-life", 0, "how long it takes a client's lead in fair start to halve (default: the policy's; 0s: never forgotten)")
+	fs.IntVar(&f.cacheLimit, "cache-limit", 0, "hints the cache index remembers per worker, forgetting the least recently used (default: the policy's; 0: no bound)")
+	fs.DurationVar(&f.cacheAge, "cache-age", 0, "how long the cache index trusts a hint a worker has not run since (default: the policy's; 0s: for ever)")
+	fs.BoolVar(&f.trustPrunes, "trust-prunes", false, "make the cache index forget what workers report they pruned (default: the policy's)")
 	return f
 }
 
@@ -37,11 +44,20 @@ func (f *Flags) Override() (core.Override, error) {
 		}
 		o.MaxAttempts = &f.maxAttempts
 	}
+	if f.fs.Changed("cache-limit") {
+		if f.cacheLimit < 0 {
+			return o, fmt.Errorf("--cache-limit %d: must be 0 (no bound) or more", f.cacheLimit)
+		}
+		o.CacheLimit = &f.cacheLimit
+	}
+	if f.fs.Changed("trust-prunes") {
+		o.TrustPrunes = &f.trustPrunes
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
 		to   **float64
-	}{{"lease", f.lease, &o.Lease}, {"half-life", f.halfLife, &o.HalfLife}} {
+	}{{"lease", f.lease, &o.Lease}, {"half-life", f.halfLife, &o.HalfLife}, {"cache-age", f.cacheAge, &o.CacheAge}} {
 		if !f.fs.Changed(d.name) {
 			continue
 		}

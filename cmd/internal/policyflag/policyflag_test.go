@@ -1,0 +1,46 @@
+package policyflag
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/spf13/pflag"
+)
+
+func parse(t *testing.T, args ...string) (*Flags, error) {
+	t.Helper()
+	fs := pflag.NewFlagSet("x", pflag.ContinueOnError)
+	f := Add(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.Override()
+	return f, err
+}
+
+func TestOnlyGivenFlagsOverride(t *testing.T) {
+	f, err := parse(t, "--lease", "90s", "--trust-prunes", "--cache-limit", "0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, _ := f.Override()
+	if o.MaxAttempts != nil || o.HalfLife != nil || o.CacheAge != nil {
+		t.Fatalf("flags not given override: %+v", o)
+	}
+	if o.Lease == nil || *o.Lease != 90 || o.TrustPrunes == nil || !*o.TrustPrunes || o.CacheLimit == nil || *o.CacheLimit != 0 {
+		t.Fatalf("given flags: %+v", o)
+	}
+}
+
+func TestBadValuesAreRefused(t *testing.T) {
+	for _, args := range [][]string{
+		{"--max-attempts", "0"},
+		{"--lease", "-1s"},
+		{"--cache-limit", "-3"},
+		{"--cache-age", "-5m"},
+	} {
+		if _, err := parse(t, args...); err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: got %v, want an error naming the flag", args, err)
+		}
+	}
+}
