@@ -23,22 +23,33 @@ type ObserveOptions struct {
 	Sample, Window float64
 }
 
+// scaled returns a copy of events with their times multiplied by scale (0
+// means 1), as a live run at --speed X is turned back into scenario time.
+func scaled(events []trace.Event, scale float64) ([]trace.Event, error) {
+	scale = cmp.Or(scale, 1)
+	if scale <= 0 || math.IsNaN(scale) || math.IsInf(scale, 0) {
+		return nil, fmt.Errorf("time scale %v: must be a finite number more than 0", scale)
+	}
+	out := make([]trace.Event, len(events))
+	for i, e := range events {
+		e.T *= scale
+		e.Duration *= scale
+		e.Planned *= scale
+		out[i] = e
+	}
+	return out, nil
+}
+
 // Observe measures what a trace recorded, with the metrics of a simulated
 // run, so that a live cluster's run (the scheduler's --trace) and the
 // simulator's prediction of it can be put side by side. Nothing is
 // re-scheduled: this is the run as it happened.
 func Observe(h trace.Header, events []trace.Event, opts ObserveOptions) (*Result, error) {
-	scale := cmp.Or(opts.TimeScale, 1)
-	if scale <= 0 || math.IsNaN(scale) || math.IsInf(scale, 0) {
-		return nil, fmt.Errorf("time scale %v: must be a finite number more than 0", opts.TimeScale)
+	evs, err := scaled(events, opts.TimeScale)
+	if err != nil {
+		return nil, err
 	}
 	o := newRecording(h, opts)
-	evs := make([]trace.Event, len(events))
-	for i, e := range events {
-		e.T *= scale
-		e.Duration *= scale
-		evs[i] = e
-	}
 	slices.SortStableFunc(evs, func(a, b trace.Event) int { return cmp.Compare(a.T, b.T) })
 	o.index(evs)
 	for i := range evs {

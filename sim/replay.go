@@ -11,6 +11,10 @@ import (
 // ReplayOptions tune a replay.
 type ReplayOptions struct {
 	Options
+	// TimeScale multiplies the trace's times, as in ObserveOptions: a
+	// trace a live run recorded at --speed 60 is replayed in scenario time
+	// with 60. 0 means 1.
+	TimeScale float64
 	// Sample and Window override the trace header's (or the defaults).
 	Sample, Window Duration
 }
@@ -42,6 +46,10 @@ type replaySource struct {
 // the simulator recorded, under the policy that recorded it, reproduces
 // the recorded run's metrics.
 func Replay(h trace.Header, events []trace.Event, opts ReplayOptions) (*Result, error) {
+	events, err := scaled(events, opts.TimeScale)
+	if err != nil {
+		return nil, err
+	}
 	sc, src, err := replayScenario(h, events, opts)
 	if err != nil {
 		return nil, err

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -192,5 +193,32 @@ pools:
 				t.Fatal("the trace does not record the prune")
 			}
 		})
+	}
+}
+
+// A trace recorded at 60 times real speed, replayed with a time scale of
+// 60, measures what the same trace recorded in scenario time does.
+func TestReplayTimeScale(t *testing.T) {
+	_, h, events := recordRun(t, mustOpen(t, "small"), "ocluster", 3)
+	fast := make([]trace.Event, len(events))
+	for i, e := range events {
+		e.T, e.Duration, e.Planned = e.T/60, e.Duration/60, e.Planned/60
+		fast[i] = e
+	}
+	want, err := Replay(h, events, ReplayOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Replay(h, fast, ReplayOptions{TimeScale: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Jobs != want.Jobs || math.Abs(got.WaitMeanS-want.WaitMeanS) > 1e-6*max(1, want.WaitMeanS) ||
+		math.Abs(got.TurnaroundMeanS-want.TurnaroundMeanS) > 1e-6*max(1, want.TurnaroundMeanS) {
+		t.Fatalf("scaled replay: %d jobs, wait %v, turnaround %v; want %d, %v, %v",
+			got.Jobs, got.WaitMeanS, got.TurnaroundMeanS, want.Jobs, want.WaitMeanS, want.TurnaroundMeanS)
+	}
+	if _, err := Replay(h, events, ReplayOptions{TimeScale: -1}); err == nil {
+		t.Fatal("a negative time scale was accepted")
 	}
 }

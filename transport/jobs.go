@@ -429,6 +429,13 @@ func (s *Scheduler) requeued(j *job, wc *workerConn, why string) schema.Job {
 	j.workerJob = schema.Job{}
 	j.worker = nil
 	j.attempt++
+	// Whoever waits for the worker of the attempt that ended wakes, finds
+	// none, and waits on the new channel.
+	select {
+	case <-j.assigned:
+	default:
+		close(j.assigned)
+	}
 	j.assigned = make(chan struct{})
 	return old
 }

@@ -218,6 +218,7 @@ func compareCommand() *cobra.Command {
 	var seeds, parallel int
 	var first uint64
 	var check bool
+	var timeScale float64
 	var o output
 	cmd := &cobra.Command{
 		Use:   "compare --scenario S --policies a,b [--seeds N] | --trace FILE... --policies a,b",
@@ -237,7 +238,7 @@ only where that interval excludes zero. Runs go in parallel on all cores.`,
 			}
 			var c *sim.Comparison
 			if len(traces) > 0 {
-				c, err = compareTraces(traces, names, parallel, check)
+				c, err = compareTraces(traces, names, timeScale, parallel, check)
 			} else {
 				if seeds < 1 {
 					return &exitError{2, fmt.Errorf("--seeds %d: want 1 or more", seeds)}
@@ -256,6 +257,7 @@ only where that interval excludes zero. Runs go in parallel on all cores.`,
 	}
 	cmd.Flags().StringVar(&scenario, "scenario", "small", "built-in scenario name or scenario file")
 	cmd.Flags().StringSliceVar(&traces, "trace", nil, "compare on these traces instead of a scenario's seeds (each trace is one sample)")
+	cmd.Flags().Float64Var(&timeScale, "time-scale", 1, "with --trace: multiply the traces' times, e.g. by the --speed of the ocluster-stress run that recorded them")
 	cmd.Flags().StringVar(&policies, "policies", "all", "comma-separated policies; the first is the baseline")
 	cmd.Flags().IntVar(&seeds, "seeds", 10, "number of seeds")
 	cmd.Flags().Uint64Var(&first, "first-seed", 1, "first seed")
@@ -265,7 +267,7 @@ only where that interval excludes zero. Runs go in parallel on all cores.`,
 	return cmd
 }
 
-func compareTraces(files, policies []string, parallel int, check bool) (*sim.Comparison, error) {
+func compareTraces(files, policies []string, timeScale float64, parallel int, check bool) (*sim.Comparison, error) {
 	type loaded struct {
 		h      trace.Header
 		events []trace.Event
@@ -283,7 +285,7 @@ func compareTraces(files, policies []string, parallel int, check bool) (*sim.Com
 		for _, t := range traces {
 			p, t := p, t
 			jobs = append(jobs, func() (*sim.Result, error) {
-				return sim.Replay(t.h, t.events, sim.ReplayOptions{Options: sim.Options{Policy: p, Check: check}})
+				return sim.Replay(t.h, t.events, sim.ReplayOptions{Options: sim.Options{Policy: p, Check: check}, TimeScale: timeScale})
 			})
 		}
 	}
@@ -344,6 +346,7 @@ func replayCommand() *cobra.Command {
 	var tracePath, swfPath, policy string
 	var lenient, check bool
 	var sample, window string
+	var timeScale float64
 	var o output
 	cmd := &cobra.Command{
 		Use:   "replay --trace FILE | --swf FILE [--policy P]",
@@ -369,7 +372,7 @@ an SWF log maps onto it.`,
 			if err != nil {
 				return err
 			}
-			opts := sim.ReplayOptions{Options: sim.Options{Policy: policy, Check: check}}
+			opts := sim.ReplayOptions{Options: sim.Options{Policy: policy, Check: check}, TimeScale: timeScale}
 			for _, d := range []struct {
 				text string
 				to   *sim.Duration
@@ -391,6 +394,7 @@ an SWF log maps onto it.`,
 	cmd.Flags().StringVar(&tracePath, "trace", "", "trace file (JSON Lines, as ocluster-scheduler --trace or ocluster-sim run --trace write)")
 	cmd.Flags().StringVar(&swfPath, "swf", "", "Standard Workload Format log (Parallel Workloads Archive)")
 	cmd.Flags().BoolVar(&lenient, "lenient", false, "with --swf: skip malformed lines (counting them) instead of failing")
+	cmd.Flags().Float64Var(&timeScale, "time-scale", 1, "multiply the trace's times, e.g. by the --speed of the ocluster-stress run that recorded it")
 	cmd.Flags().StringVar(&policy, "policy", "", "scheduling policy (default "+core.DefaultPolicy+")")
 	cmd.Flags().StringVar(&sample, "sample", "", "sampling interval of the series (default: the trace's, else span/400)")
 	cmd.Flags().StringVar(&window, "window", "", "fairness window (default: the trace's, else 10m)")
