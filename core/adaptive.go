@@ -4,16 +4,24 @@ package core
 // job of a hint behind the workers stored as having it until their queue is
 // estimated at one uncached job, with estimates fixed at 10 s and 600 s, so
 // a hot hint's jobs wait in line while other workers idle. This policy
-// learns the run times from the jobs that finish, and lets a job wait for a
-// worker with its hint only while the wait it expects there (the queue's
-// estimated work per slot) is shorter than what running without the cache
-// would add. Fair start is OCluster's.
+// learns the run times from the jobs that finish (per hint, falling back to
+// the pool's, then to the configured costs) and each worker's pace (how
+// much longer or shorter its runs take than others'), and lets a job wait
+// for a worker with its hint only while the wait it expects there (the
+// queue's estimated work per slot) is shorter than what running without
+// the cache would add. Fair start is OCluster's.
 type adaptivePolicy struct {
+	// The pool's run times, over all its workers.
+	learned runTimes
+}
+
+// runTimes are run times learned of cached and uncached runs.
+type runTimes struct {
 	cached, uncached estimate
 }
 
-// estimate is a run time learned as an exponentially weighted mean of the
-// observed ones, starting from the configured cost.
+// estimate is a value learned as an exponentially weighted mean of the
+// observed ones, starting from a fallback.
 type estimate struct {
 	mean float64
 	n    int
@@ -24,31 +32,65 @@ type estimate struct {
 // but one slow job does not swing it.
 const learnWeight = 0.05
 
-func (e *estimate) value(configured float64) float64 {
+func (e *estimate) value(fallback float64) float64 {
 	if e.n == 0 {
-		return configured
+		return fallback
 	}
 	return e.mean
 }
 
-func (e *estimate) observe(seconds float64) {
-	e.n++
-	// The first observations count in full, so the configured guess is
-	// forgotten quickly.
-	w := max(learnWeight, 1/float64(e.n))
-	e.mean += w * (seconds - e.mean)
+// shrunk is the estimate drawn towards prior as if prior had been observed
+// priorWeight times: a hint seen once or twice is mostly the pool's, one
+// seen often is its own. One noisy run must not decide where a hint's jobs
+// go.
+func (e *estimate) shrunk(prior float64) float64 {
+	n := float64(min(e.n, int(1/learnWeight)))
+	return (n*e.value(prior) + priorWeight*prior) / (n + priorWeight)
 }
 
-func (a *adaptivePolicy) costs(p *Pool) (cached, uncached float64) {
+// minSaving is the share of an uncached run the cache must save for a job
+// to prefer a worker that has its hint.
+const minSaving = 0.1
+
+// priorWeight is how many observations the pool's run time counts for in
+// a hint's.
+const priorWeight = 5
+
+func (e *estimate) observe(x float64) {
+	e.n++
+	// The first observations count in full, so the fallback is forgotten
+	// quickly.
+	w := max(learnWeight, 1/float64(e.n))
+	e.mean += w * (x - e.mean)
+}
+
+// observePace learns a ratio that starts at 1 with the weight of a few
+// dozen observations: one worker's first runs, measured against estimates
+// still being learned, must not make it look twice as slow.
+func (e *estimate) observePace(ratio float64) {
+	if e.n == 0 {
+		e.mean, e.n = 1, int(1/learnWeight)
+	}
+	e.observe(ratio)
+}
+
+// costs are the expected run times of a job of hint h, cached and not, on
+// a typical worker: what the hint's finished jobs took, drawn towards the
+// pool's (the configured costs until jobs finish).
+func (a *adaptivePolicy) costs(p *Pool, h *hintEntry) (cached, uncached float64) {
 	c := p.sched.costs
-	return a.cached.value(c.Cached), a.uncached.value(c.Uncached)
+	cached, uncached = a.learned.cached.value(c.Cached), a.learned.uncached.value(c.Uncached)
+	if h != nil && h.name != "" {
+		cached, uncached = h.learned.cached.shrunk(cached), h.learned.uncached.shrunk(uncached)
+	}
+	return cached, uncached
 }
 
 func (a *adaptivePolicy) submitCost(p *Pool, t *Ticket, pendingBefore int) float64 {
 	if t.job.Estimate > 0 {
 		return t.job.Estimate
 	}
-	cached, uncached := a.costs(p)
+	cached, uncached := a.costs(p, t.hint)
 	if t.job.Hint != "" && (pendingBefore > 0 || len(t.hint.workers) > 0) {
 		return cached
 	}
@@ -59,15 +101,15 @@ func (a *adaptivePolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float
 	return oclusterPolicy{}.fairStart(p, t, cost, rate)
 }
 
-func (a *adaptivePolicy) placementCost(p *Pool, t *Ticket, _ *Worker, cached bool) float64 {
+func (a *adaptivePolicy) placementCost(p *Pool, t *Ticket, w *Worker, cached bool) float64 {
 	if t.job.Estimate > 0 {
 		return t.job.Estimate
 	}
-	c, u := a.costs(p)
-	if cached {
-		return c
+	c, u := a.costs(p, t.hint)
+	if !cached {
+		c = u
 	}
-	return u
+	return c * w.record.pace.value(1)
 }
 
 // prefer picks, among the active workers stored as having t's hint, the
@@ -77,10 +119,12 @@ func (a *adaptivePolicy) prefer(p *Pool, t *Ticket) *Worker {
 	if t.job.Hint == "" {
 		return nil
 	}
-	cached, uncached := a.costs(p)
+	cached, uncached := a.costs(p, t.hint)
 	penalty := uncached - cached
-	if penalty <= 0 {
-		return nil // the cache saves nothing: any worker will do
+	if penalty <= minSaving*uncached {
+		// The cache saves next to nothing (learned estimates never quite
+		// agree): any worker will do, and the search is not worth its cost.
+		return nil
 	}
 	var best *Worker
 	bestWait := 0.0
@@ -107,14 +151,38 @@ func (a *adaptivePolicy) steal(*Pool, *Worker) *Worker { return nil }
 
 func (a *adaptivePolicy) started(*Pool, *Ticket) {}
 
-func (a *adaptivePolicy) finished(_ *Pool, t *Ticket, seconds float64) {
+// finished learns from a run: the worker's pace from how its time compares
+// with the run time learned over all workers, then that run time, for the
+// hint (while the pool still tracks it) and for the pool. Paces are ratios
+// to the common run times, not inputs to them, so that with one worker its
+// pace stays 1.
+func (a *adaptivePolicy) finished(p *Pool, t *Ticket, seconds float64) {
 	if seconds < 0 || t.job.Estimate > 0 {
 		return // a client's estimate stands for this job, not for others
 	}
+	pool, hint := &a.learned.uncached, (*estimate)(nil)
 	if t.wasCached {
-		a.cached.observe(seconds)
-	} else {
-		a.uncached.observe(seconds)
+		pool = &a.learned.cached
+	}
+	if h := p.hints[t.job.Hint]; h != nil && h.name != "" {
+		hint = &h.learned.uncached
+		if t.wasCached {
+			hint = &h.learned.cached
+		}
+	}
+	// The pace compares the run with what runs of the same hint took on
+	// any worker (else of any hint), unshrunk: only against a learned
+	// run time does the ratio say anything of the worker.
+	against := pool
+	if hint != nil && hint.n > 0 {
+		against = hint
+	}
+	if against.n > 0 && against.mean > 0 {
+		t.worker.record.pace.observePace(seconds / against.mean)
+	}
+	pool.observe(seconds)
+	if hint != nil {
+		hint.observe(seconds)
 	}
 }
 
@@ -134,7 +202,7 @@ func expectedWait(w *Worker, cached float64) float64 {
 // add (nothing if w is stored as having its hint, else the uncached
 // penalty when it was queued for its cache). Ties go to the name that
 // sorts first, so the choice does not depend on map order.
-func stealFrom(p *Pool, w *Worker, cached, uncached float64) *Worker {
+func (a *adaptivePolicy) stealFrom(p *Pool, w *Worker) *Worker {
 	var victim *Worker
 	best := 0.0
 	for _, v := range p.workers {
@@ -142,11 +210,10 @@ func stealFrom(p *Pool, w *Worker, cached, uncached float64) *Worker {
 			continue
 		}
 		t := v.local.peek()
+		cached, uncached := a.costs(p, t.hint)
 		wait := expectedWait(v, cached)
-		if t.wasCached {
-			if !p.hasCached(t.hint, w.record) {
-				wait -= uncached - cached
-			}
+		if t.wasCached && !p.hasCached(t.hint, w.record) {
+			wait -= uncached - cached
 		}
 		if wait > 0 && (victim == nil || wait > best || wait == best && v.name < victim.name) {
 			victim, best = v, wait

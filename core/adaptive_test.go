@@ -90,3 +90,58 @@ func TestEstimateLearns(t *testing.T) {
 		t.Fatalf("one slow run moved the mean to %v", v)
 	}
 }
+
+// Run times are learned per hint, and each worker's pace against them: a
+// worker whose runs take twice as long as another's is charged twice the
+// work.
+func TestRunTimesPerHintAndPace(t *testing.T) {
+	_, p, clock := newPolicyScheduler(t, "adaptive", Override{})
+	a := p.policy.(*adaptivePolicy)
+	fast := activeWorker(t, p, "fast", 1)
+	run := func(w *Worker, hint string, seconds float64) {
+		t.Helper()
+		j := submit(t, p, "c", hint)
+		if got, _ := w.Pop(); got != j {
+			t.Fatalf("%s took %v", w.Name(), got)
+		}
+		clock.t += seconds
+		if err := w.Finish(j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	near := func(what string, got, want float64) {
+		t.Helper()
+		if got < want*0.97 || got > want*1.03 {
+			t.Errorf("%s: %v, want about %v", what, got, want)
+		}
+	}
+	run(fast, "big", 1000) // uncached
+	run(fast, "small", 100)
+	for range 100 {
+		run(fast, "big", 100) // cached from now on
+		run(fast, "small", 10)
+	}
+	// Each hint's run times are mostly its own, drawn a fifth of the way
+	// towards the pool's (about 55 s cached, 550 s uncached).
+	bigCached, bigUncached := a.costs(p, p.hints["big"])
+	smallCached, smallUncached := a.costs(p, p.hints["small"])
+	near("big cached", bigCached, (20*100+5*55)/25.0)
+	near("big uncached", bigUncached, (1*1000+5*550)/6.0) // seen once
+	near("small cached", smallCached, (20*10+5*55)/25.0)
+	near("small uncached", smallUncached, (1*100+5*550)/6.0)
+	if got, _ := a.costs(p, nil); got < 50 || got > 60 {
+		t.Errorf("the pool's cached run time is %v, want about 55", got)
+	}
+	near("the only worker's pace", fast.record.pace.value(1), 1)
+
+	// Jobs without a hint go to whichever worker pops: fast and slow take
+	// turns, slow taking twice as long.
+	slow := activeWorker(t, p, "slow", 1)
+	for range 200 {
+		run(fast, "", 50)
+		run(slow, "", 100)
+	}
+	j := submit(t, p, "c", "")
+	ratio := a.placementCost(p, j, slow, false) / a.placementCost(p, j, fast, false)
+	near("slow's cost over fast's", ratio, 2)
+}

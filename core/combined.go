@@ -17,9 +17,6 @@ func (c *combinedPolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float
 	return c.fair.fairStart(p, t, cost, rate)
 }
 
-func (c *combinedPolicy) steal(p *Pool, w *Worker) *Worker {
-	cached, uncached := c.costs(p)
-	return stealFrom(p, w, cached, uncached)
-}
+func (c *combinedPolicy) steal(p *Pool, w *Worker) *Worker { return c.stealFrom(p, w) }
 
 func (c *combinedPolicy) started(p *Pool, t *Ticket) { c.fair.started(p, t) }

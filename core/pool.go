@@ -46,6 +46,9 @@ type workerRecord struct {
 	paused bool
 	conn   *Worker
 	cache  cacheList // its entries in the cache index
+	// pace is how much longer than others its runs take, as policies
+	// that learn run times learned it (1 until then).
+	pace estimate
 }
 
 // hintEntry is one cache hint: how many queued jobs carry it, and which
@@ -53,6 +56,8 @@ type workerRecord struct {
 type hintEntry struct {
 	name    string
 	pending int
+	// learned is what policies that learn run times learned of the hint.
+	learned runTimes
 	// workers is sorted by name, last first: a policy scanning it for the
 	// least loaded worker keeps the first of equals, which is OCluster's
 	// tie-break, without comparing names.
