@@ -1,6 +1,7 @@
 #!/bin/sh
 # Regenerates results/policies.txt: every policy against ocluster on the
-# built-in scenarios (10 seeds each), on ten failures traces the simulator
+# built-in scenarios (10 seeds each), combined without each of its pieces,
+# on ten failures traces the simulator
 # records, and on ten hot-hint traces the live testbed records (about eight
 # minutes of ocluster-stress runs; traces already in WORK are reused).
 # Usage: benchmarks/policies.sh [WORK]   (from the repository's root)
@@ -18,6 +19,13 @@ traces() { # prefix suffix: the ten traces' paths, comma-separated
 	for sc in hot-hint failures ocluster-stress small-caches; do
 		echo "\$ go run ./cmd/ocluster-sim compare --scenario $sc --seeds 10 --policies $policies"
 		"$sim" compare --scenario "$sc" --seeds 10 --policies "$policies"
+		echo
+	done
+	# Each piece of combined on its own: combined without it.
+	ablation=combined,combined+steal=false,combined+max-attempts=1,combined+lease=0s,combined+trust-prunes=false
+	for sc in hot-hint failures small-caches; do
+		echo "\$ go run ./cmd/ocluster-sim compare --scenario $sc --seeds 10 --policies $ablation"
+		"$sim" compare --scenario "$sc" --seeds 10 --policies "$ablation"
 		echo
 	done
 	for i in 1 2 3 4 5 6 7 8 9 10; do

@@ -60,6 +60,10 @@ type Settings struct {
 	// TrustPrunes makes the index forget what a worker reports it pruned;
 	// OCluster never learns of prunes.
 	TrustPrunes bool
+	// Steal lets a worker with a free slot and nothing queued take the
+	// next job of another worker's local queue, when the policy can tell
+	// which one should go.
+	Steal bool
 }
 
 func (s Settings) validate() error {
@@ -125,7 +129,7 @@ var policies = []struct {
 	},
 	{
 		PolicyInfo{"combined", "the default: adaptive's learned run times and load-aware cache affinity, idle workers stealing queued jobs, sfq's fair start, lost jobs re-queued (3 attempts, 2-minute lease), and a cache index that forgets what workers prune",
-			Settings{MaxAttempts: defaultAttempts, Lease: defaultLease, TrustPrunes: true}, false},
+			Settings{MaxAttempts: defaultAttempts, Lease: defaultLease, TrustPrunes: true, Steal: true}, false},
 		func(Oracle) (policy, error) { return newCombined(), nil },
 	},
 	{

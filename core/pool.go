@@ -383,7 +383,7 @@ func (p *Pool) runPop(w *Worker) (*Ticket, error) {
 			p.take(w, t)
 			return t, nil
 		}
-		if p.localJobs > 0 && (p.mainReady || p.backlog.Len() == 0) {
+		if p.sched.settings.Steal && p.localJobs > 0 && (p.mainReady || p.backlog.Len() == 0) {
 			if v := p.policy.steal(p, w); v != nil {
 				t := p.unqueue(v)
 				t.wasCached = p.markCached(t.hint, w) && t.job.Hint != ""

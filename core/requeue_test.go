@@ -155,17 +155,19 @@ func TestLeaseExpires(t *testing.T) {
 // wait longer than running it without the cache costs.
 func TestIdleWorkerSteals(t *testing.T) {
 	for _, tc := range []struct {
-		policy      string
-		onA, bTakes int
-		stolen      bool
+		name, policy string
+		override     Override
+		onA, bTakes  int // -1: nothing
+		stolen       bool
 	}{
 		// OCluster queues on a until its workload passes one uncached job;
 		// the last job waits in the backlog, and b takes that one.
-		{"ocluster", 7, 7, false},
-		{"combined", 8, 0, true},
+		{"ocluster", "ocluster", Override{}, 7, 7, false},
+		{"combined", "combined", Override{}, 8, 0, true},
+		{"combined without stealing", "combined", Override{Steal: ptr(false)}, 8, -1, false},
 	} {
-		t.Run(tc.policy, func(t *testing.T) {
-			_, p, _ := newPolicyScheduler(t, tc.policy, Override{})
+		t.Run(tc.name, func(t *testing.T) {
+			_, p, _ := newPolicyScheduler(t, tc.policy, tc.override)
 			a := activeWorker(t, p, "a", 2)
 			first := submit(t, p, "c", "h")
 			if got, _ := a.Pop(); got != first {
@@ -182,8 +184,12 @@ func TestIdleWorkerSteals(t *testing.T) {
 				t.Fatalf("a has %d queued, want %d", n, tc.onA)
 			}
 			b := activeWorker(t, p, "b", 1)
-			if got, _ := b.Pop(); got != queued[tc.bTakes] {
-				t.Fatalf("b took %v, want job %d", got, queued[tc.bTakes].ID())
+			var want *Ticket
+			if tc.bTakes >= 0 {
+				want = queued[tc.bTakes]
+			}
+			if got, _ := b.Pop(); got != want {
+				t.Fatalf("b took %v, want %v", got, want)
 			}
 			if tc.stolen != (p.Stats().Stolen == 1) {
 				t.Fatalf("stats %+v", p.Stats())

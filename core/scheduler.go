@@ -35,6 +35,7 @@ type Override struct {
 	CacheLimit  *int
 	CacheAge    *float64
 	TrustPrunes *bool
+	Steal       *bool
 }
 
 func (o Override) apply(s Settings) Settings {
@@ -55,6 +56,9 @@ func (o Override) apply(s Settings) Settings {
 	}
 	if o.TrustPrunes != nil {
 		s.TrustPrunes = *o.TrustPrunes
+	}
+	if o.Steal != nil {
+		s.Steal = *o.Steal
 	}
 	return s
 }

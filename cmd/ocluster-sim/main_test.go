@@ -186,3 +186,16 @@ func TestPoliciesAndScenariosListings(t *testing.T) {
 		t.Errorf("scenarios small printed:\n%s", out)
 	}
 }
+
+// compare takes variants of policies, to measure one setting at a time,
+// and names what is wrong with a bad one.
+func TestCompareVariants(t *testing.T) {
+	out, errOut, code := run(t, "compare", "--scenario", "small", "--seeds", "2", "--policies", "combined,combined+max-attempts=1+steal=false")
+	if code != 0 || !strings.Contains(out, "combined+max-attempts=1+steal=false - combined") {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	_, errOut, code = run(t, "compare", "--scenario", "small", "--policies", "combined+lease")
+	if code != 2 || !strings.Contains(errOut, "want SETTING=VALUE") {
+		t.Fatalf("a bad variant: exit %d: %s", code, errOut)
+	}
+}

@@ -179,19 +179,40 @@ func policyList(s string) ([]string, error) {
 	return names, nil
 }
 
+// variantList reads --policies for compare: policies or variants of them
+// (see policyflag.Variant); "all" is every policy as it is.
+func variantList(s string) ([]policyflag.Variant, error) {
+	list, err := policyList("all")
+	if s != "" && s != "all" {
+		list, err = splitList(s), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var variants []policyflag.Variant
+	for _, spec := range list {
+		v, err := policyflag.ParseVariant(spec)
+		if err != nil {
+			return nil, &exitError{2, fmt.Errorf("--policies: %w", err)}
+		}
+		variants = append(variants, v)
+	}
+	return variants, nil
+}
+
 // compareScenario runs every policy on seeds first..first+n-1, in
 // parallel, and compares them.
-func compareScenario(sc *sim.Scenario, policies []string, first uint64, n, parallel int, check bool) (*sim.Comparison, error) {
+func compareScenario(sc *sim.Scenario, policies []policyflag.Variant, first uint64, n, parallel int, check bool) (*sim.Comparison, error) {
 	var jobs []sim.Job
 	var samples []string
 	for i := range n {
 		samples = append(samples, strconv.FormatUint(first+uint64(i), 10))
 	}
-	for _, p := range policies {
+	for _, v := range policies {
 		for i := range n {
-			p, seed := p, first+uint64(i)
+			seed := first + uint64(i)
 			jobs = append(jobs, func() (*sim.Result, error) {
-				return sim.Run(sc, sim.Options{Policy: p, Seed: seed, Check: check})
+				return sim.Run(sc, sim.Options{Policy: v.Policy, Override: v.Override, Seed: seed, Check: check})
 			})
 		}
 	}
@@ -209,7 +230,15 @@ func compareScenario(sc *sim.Scenario, policies []string, first uint64, n, paral
 	for i := range policies {
 		runs[i] = results[i*n : (i+1)*n]
 	}
-	return sim.Compare(sc.Name, policies, samples, runs)
+	return sim.Compare(sc.Name, specs(policies), samples, runs)
+}
+
+func specs(variants []policyflag.Variant) []string {
+	out := make([]string, len(variants))
+	for i, v := range variants {
+		out[i] = v.Spec
+	}
+	return out
 }
 
 func compareCommand() *cobra.Command {
@@ -232,13 +261,13 @@ only where that interval excludes zero. Runs go in parallel on all cores.`,
 			if err := o.check(); err != nil {
 				return err
 			}
-			names, err := policyList(policies)
+			variants, err := variantList(policies)
 			if err != nil {
 				return err
 			}
 			var c *sim.Comparison
 			if len(traces) > 0 {
-				c, err = compareTraces(traces, names, timeScale, parallel, check)
+				c, err = compareTraces(traces, variants, timeScale, parallel, check)
 			} else {
 				if seeds < 1 {
 					return &exitError{2, fmt.Errorf("--seeds %d: want 1 or more", seeds)}
@@ -247,7 +276,7 @@ only where that interval excludes zero. Runs go in parallel on all cores.`,
 				if sc, err = openScenario(scenario); err != nil {
 					return err
 				}
-				c, err = compareScenario(sc, names, first, seeds, parallel, check)
+				c, err = compareScenario(sc, variants, first, seeds, parallel, check)
 			}
 			if err != nil {
 				return err
@@ -258,7 +287,7 @@ only where that interval excludes zero. Runs go in parallel on all cores.`,
 	cmd.Flags().StringVar(&scenario, "scenario", "small", "built-in scenario name or scenario file")
 	cmd.Flags().StringSliceVar(&traces, "trace", nil, "compare on these traces instead of a scenario's seeds (each trace is one sample)")
 	cmd.Flags().Float64Var(&timeScale, "time-scale", 1, "with --trace: multiply the traces' times, e.g. by the --speed of the ocluster-stress run that recorded them")
-	cmd.Flags().StringVar(&policies, "policies", "all", "comma-separated policies; the first is the baseline")
+	cmd.Flags().StringVar(&policies, "policies", "all", "comma-separated policies, or variants such as combined+lease=0s+max-attempts=1 (settings as the run flags); the first is the baseline")
 	cmd.Flags().IntVar(&seeds, "seeds", 10, "number of seeds")
 	cmd.Flags().Uint64Var(&first, "first-seed", 1, "first seed")
 	cmd.Flags().IntVar(&parallel, "parallel", 0, "runs at once (default: the number of cores)")
@@ -267,7 +296,7 @@ only where that interval excludes zero. Runs go in parallel on all cores.`,
 	return cmd
 }
 
-func compareTraces(files, policies []string, timeScale float64, parallel int, check bool) (*sim.Comparison, error) {
+func compareTraces(files []string, policies []policyflag.Variant, timeScale float64, parallel int, check bool) (*sim.Comparison, error) {
 	type loaded struct {
 		h      trace.Header
 		events []trace.Event
@@ -281,11 +310,10 @@ func compareTraces(files, policies []string, timeScale float64, parallel int, ch
 		traces = append(traces, loaded{h, events})
 	}
 	var jobs []sim.Job
-	for _, p := range policies {
+	for _, v := range policies {
 		for _, t := range traces {
-			p, t := p, t
 			jobs = append(jobs, func() (*sim.Result, error) {
-				return sim.Replay(t.h, t.events, sim.ReplayOptions{Options: sim.Options{Policy: p, Check: check}, TimeScale: timeScale})
+				return sim.Replay(t.h, t.events, sim.ReplayOptions{Options: sim.Options{Policy: v.Policy, Override: v.Override, Check: check}, TimeScale: timeScale})
 			})
 		}
 	}
@@ -301,7 +329,7 @@ func compareTraces(files, policies []string, timeScale float64, parallel int, ch
 	if name == "" {
 		name = "replay"
 	}
-	return sim.Compare(name, policies, files, runs)
+	return sim.Compare(name, specs(policies), files, runs)
 }
 
 // readTrace reads a trace file, or imports an SWF log.
@@ -453,7 +481,10 @@ func firstSentence(s string) string {
 // defaultComparison is what `ocluster-sim` does with no command: every
 // policy on OCluster's own stress workload and on the hot-hint workload.
 func defaultComparison(w io.Writer) error {
-	policies, _ := policyList("all")
+	policies, err := variantList("all")
+	if err != nil {
+		return err
+	}
 	for i, name := range []string{"ocluster-stress", "hot-hint"} {
 		sc, err := openScenario(name)
 		if err != nil {

@@ -4,6 +4,8 @@ package policyflag
 
 import (
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -20,10 +22,11 @@ type Flags struct {
 	cacheLimit  int
 	cacheAge    time.Duration
 	trustPrunes bool
+	steal       bool
 }
 
 // Add defines --max-attempts, --lease, --half-life, --cache-limit,
-// --cache-age and --trust-prunes on fs.
+// --cache-age, --trust-prunes and --steal on fs.
 func Add(fs *pflag.FlagSet) *Flags {
 	f := &Flags{fs: fs}
 	fs.IntVar(&f.maxAttempts, "max-attempts", 0, "times a job may be taken by a worker before losing its worker fails it (default: the policy's; 1: never retried)")
@@ -32,6 +35,7 @@ func Add(fs *pflag.FlagSet) *Flags {
 	fs.IntVar(&f.cacheLimit, "cache-limit", 0, "hints the cache index remembers per worker, forgetting the least recently used (default: the policy's; 0: no bound)")
 	fs.DurationVar(&f.cacheAge, "cache-age", 0, "how long the cache index trusts a hint a worker has not run since (default: the policy's; 0s: for ever)")
 	fs.BoolVar(&f.trustPrunes, "trust-prunes", false, "make the cache index forget what workers report they pruned (default: the policy's)")
+	fs.BoolVar(&f.steal, "steal", false, "let a worker with nothing queued take the next job queued on a busier one, where the policy can choose it (default: the policy's)")
 	return f
 }
 
@@ -53,6 +57,9 @@ func (f *Flags) Override() (core.Override, error) {
 	if f.fs.Changed("trust-prunes") {
 		o.TrustPrunes = &f.trustPrunes
 	}
+	if f.fs.Changed("steal") {
+		o.Steal = &f.steal
+	}
 	for _, d := range []struct {
 		name string
 		v    time.Duration
@@ -68,4 +75,53 @@ func (f *Flags) Override() (core.Override, error) {
 		*d.to = &s
 	}
 	return o, nil
+}
+
+// Variant is a policy with some of its settings overridden, written
+// NAME[+SETTING=VALUE...] with the settings named as the flags are, e.g.
+// combined+lease=0s+max-attempts=1: what a comparison needs to measure one
+// piece of a policy on its own.
+type Variant struct {
+	Spec     string // as written
+	Policy   string
+	Override core.Override
+}
+
+// ParseVariant reads a variant, checking the policy and every setting.
+func ParseVariant(spec string) (Variant, error) {
+	parts := strings.Split(spec, "+")
+	v := Variant{Spec: spec, Policy: parts[0]}
+	known := false
+	for _, p := range core.Policies() {
+		known = known || p.Name == v.Policy
+	}
+	if !known {
+		return v, fmt.Errorf("unknown policy %q in %q (see `ocluster-sim policies`)", v.Policy, spec)
+	}
+	fs := pflag.NewFlagSet(spec, pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	f := Add(fs)
+	var args []string
+	for _, setting := range parts[1:] {
+		name, _, ok := strings.Cut(setting, "=")
+		if !ok || fs.Lookup(name) == nil {
+			return v, fmt.Errorf("%q in %q: want SETTING=VALUE with SETTING one of %s", setting, spec, settingNames(fs))
+		}
+		args = append(args, "--"+setting)
+	}
+	if err := fs.Parse(args); err != nil {
+		return v, fmt.Errorf("%q: %w", spec, err)
+	}
+	o, err := f.Override()
+	if err != nil {
+		return v, fmt.Errorf("%q: %w", spec, err)
+	}
+	v.Override = o
+	return v, nil
+}
+
+func settingNames(fs *pflag.FlagSet) string {
+	var names []string
+	fs.VisitAll(func(f *pflag.Flag) { names = append(names, f.Name) })
+	return strings.Join(names, ", ")
 }

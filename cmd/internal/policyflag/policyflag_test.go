@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/ocluster-go/ocluster/core"
 )
 
 func parse(t *testing.T, args ...string) (*Flags, error) {
@@ -41,6 +43,32 @@ func TestBadValuesAreRefused(t *testing.T) {
 	} {
 		if _, err := parse(t, args...); err == nil || !strings.Contains(err.Error(), args[0]) {
 			t.Errorf("%v: got %v, want an error naming the flag", args, err)
+		}
+	}
+}
+
+func TestVariants(t *testing.T) {
+	v, err := ParseVariant("combined+lease=0s+max-attempts=1+trust-prunes=false")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := v.Override
+	if v.Policy != "combined" || o.Lease == nil || *o.Lease != 0 || o.MaxAttempts == nil || *o.MaxAttempts != 1 ||
+		o.TrustPrunes == nil || *o.TrustPrunes || o.HalfLife != nil {
+		t.Fatalf("%+v", v)
+	}
+	if v, err := ParseVariant("ocluster"); err != nil || v.Override != (core.Override{}) {
+		t.Fatalf("a plain policy: %+v, %v", v, err)
+	}
+	for spec, want := range map[string]string{
+		"magic":                   `unknown policy "magic"`,
+		"combined+lease":          "want SETTING=VALUE",
+		"combined+colour=red":     "want SETTING=VALUE with SETTING one of",
+		"combined+lease=soon":     "lease",
+		"combined+max-attempts=0": "--max-attempts 0",
+	} {
+		if _, err := ParseVariant(spec); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want an error with %q", spec, err, want)
 		}
 	}
 }
