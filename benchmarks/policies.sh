@@ -28,6 +28,11 @@ traces() { # prefix suffix: the ten traces' paths, comma-separated
 		"$sim" compare --scenario "$sc" --seeds 10 --policies "$ablation"
 		echo
 	done
+	# Usage decay, against sfq, where OCluster's fair start is unfair.
+	decay=ocluster,ocluster+half-life=1h,ocluster+half-life=10m,sfq
+	echo "\$ go run ./cmd/ocluster-sim compare --scenario ocluster-stress --seeds 10 --policies $decay"
+	"$sim" compare --scenario ocluster-stress --seeds 10 --policies "$decay"
+	echo
 	for i in 1 2 3 4 5 6 7 8 9 10; do
 		"$sim" run --scenario failures --policy ocluster --seed "$i" --trace "$work/failures-$i.trace" --format json >/dev/null
 	done

@@ -101,6 +101,8 @@ func (a *adaptivePolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float
 	return oclusterPolicy{}.fairStart(p, t, cost, rate)
 }
 
+func (a *adaptivePolicy) fairNow(p *Pool) float64 { return p.sched.now() }
+
 func (a *adaptivePolicy) placementCost(p *Pool, t *Ticket, w *Worker, cached bool) float64 {
 	if t.job.Estimate > 0 {
 		return t.job.Estimate

@@ -17,6 +17,8 @@ func (c *combinedPolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float
 	return c.fair.fairStart(p, t, cost, rate)
 }
 
+func (c *combinedPolicy) fairNow(p *Pool) float64 { return c.fair.fairNow(p) }
+
 func (c *combinedPolicy) steal(p *Pool, w *Worker) *Worker { return c.stealFrom(p, w) }
 
 func (c *combinedPolicy) started(p *Pool, t *Ticket) { c.fair.started(p, t) }

@@ -93,6 +93,9 @@ type policy interface {
 	submitCost(p *Pool, t *Ticket, pendingBefore int) float64
 	// fairStart returns t's fair start time and charges cost to its client.
 	fairStart(p *Pool, t *Ticket, cost, rate float64) float64
+	// fairNow is the fair start time a job would get now from a client
+	// that has used nothing: real time, or the policy's virtual time.
+	fairNow(p *Pool) float64
 	// placementCost is what t adds to the workload of the worker w whose
 	// local queue takes it, expecting its hint to be cached there or not.
 	placementCost(p *Pool, t *Ticket, w *Worker, cached bool) float64
@@ -213,6 +216,8 @@ func decayed(p *Pool, c *clientRecord, tag, ref float64) float64 {
 	}
 	return ref + (tag-ref)*math.Exp2(-since/hl)
 }
+
+func (oclusterPolicy) fairNow(p *Pool) float64 { return p.sched.now() }
 
 func (oclusterPolicy) started(*Pool, *Ticket) {}
 

@@ -27,6 +27,8 @@ func (s *sfqPolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float64 {
 	return start
 }
 
+func (s *sfqPolicy) fairNow(*Pool) float64 { return s.virtual }
+
 func (s *sfqPolicy) started(_ *Pool, t *Ticket) {
 	s.virtual = max(s.virtual, t.fairStart)
 }

@@ -43,7 +43,7 @@ func (p *Pool) Show(opts ShowOptions) string {
 		b.WriteByte(']')
 	} else {
 		b.WriteString("(backlog) ")
-		writeQueue(&b, &p.backlog, now)
+		writeQueue(&b, &p.backlog, p.policy.fairNow(p))
 	}
 	b.WriteString("\nregistered:")
 	for _, w := range p.Workers() {
@@ -57,7 +57,7 @@ func (p *Pool) Show(opts ShowOptions) string {
 			b.WriteString(w.reasons.String())
 			b.WriteByte(')')
 		} else {
-			writeQueue(&b, &w.local, now)
+			writeQueue(&b, &w.local, p.policy.fairNow(p))
 		}
 		b.WriteString(" (")
 		b.WriteString(strconv.Itoa(len(w.running)))

@@ -105,7 +105,7 @@ func (sub *submissionServer) Submit(ctx context.Context, call schema.Submission_
 		}
 		j = &job{s: s, pool: p, client: sub.client, urgent: args.Urgent(), hint: hint, msg: msg, descr: kept,
 			submitted: time.Now(), assigned: make(chan struct{}), done: make(chan struct{})}
-		t, err := p.core.Submit(sub.client, core.Job{Hint: hint, Payload: j}, j.urgent)
+		t, err := p.core.Submit(sub.client, core.Job{Hint: hint, Estimate: descr.Estimate(), Payload: j}, j.urgent)
 		if err != nil {
 			failure = err
 			return

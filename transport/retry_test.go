@@ -96,3 +96,31 @@ func TestStuckWorkerLosesItsLease(t *testing.T) {
 	m.set("job", "hash", nil)
 	retried(t, <-out)
 }
+
+// A client's estimate of its job's run time reaches the policy: under the
+// default policy the next job of the client may start 42 s of fair share
+// later, not the configured uncached cost later.
+func TestClientEstimateReachesThePolicy(t *testing.T) {
+	c := startCluster(t, clusterOptions{policy: "combined"})
+	s := c.connectClient(c.addClient("client"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 2 {
+		job := dockerJob("estimated")
+		job.Estimate = 42
+		ticket, err := Submit(ctx, s.sub, "pool", job, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ticket.Release()
+	}
+	c.withPool("pool", func(ctx context.Context, p *PoolClient) {
+		show, err := p.Show(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(show, "@42s") {
+			t.Fatalf("the second job's fair start is not 42 s after the first:\n%s", show)
+		}
+	})
+}
