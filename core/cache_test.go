@@ -107,3 +107,24 @@ func TestCacheRemovalsAreDurable(t *testing.T) {
 		t.Fatalf("stored cache %+v, want b only", got)
 	}
 }
+
+// A scheduler restored with a tighter bound than the state it resumes
+// trims each worker's entries to it, least recently used first.
+func TestRestoreTrimsToTheBound(t *testing.T) {
+	s, p, _ := newPolicyScheduler(t, "combined", Override{})
+	w := activeWorker(t, p, "w", 1)
+	runOn(t, p, w, "a", "b", "c")
+	snap := s.Snapshot()
+	clock := &fakeClock{t: 100}
+	r, err := New(Config{Pools: []string{"p"}, Policy: "combined", Override: Override{CacheLimit: ptr(1)}, Clock: clock.now}, &snap)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.CheckInvariants(); err != nil {
+		t.Fatal(err)
+	}
+	rp := mustPool(t, r, "p")
+	if got := len(rp.cached); got != 1 || cachedOn(rp, "c") == nil {
+		t.Fatalf("restored index holds %d entries (c: %v), want c alone", got, cachedOn(rp, "c"))
+	}
+}

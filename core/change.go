@@ -237,5 +237,9 @@ func (s *Scheduler) restore(snap *Snapshot) {
 				p.insertCache(&cacheEntry{key: key, added: e.At, used: e.At})
 			}
 		}
+		// A bound or an age limit may be stricter than the last run's.
+		for _, rec := range p.sortedRecords() {
+			p.trim(rec)
+		}
 	}
 }

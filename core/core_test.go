@@ -42,6 +42,9 @@ func TestNewRefusesBadConfig(t *testing.T) {
 		{"unknown policy", Config{Pools: []string{"a"}, Policy: "magic", Clock: clock}, ErrUnknownPolicy},
 		{"negative cost", Config{Pools: []string{"a"}, Costs: Costs{-1, 10}, Clock: clock}, ErrInvalidCosts},
 		{"NaN cost", Config{Pools: []string{"a"}, Costs: Costs{2, math.NaN()}, Clock: clock}, ErrInvalidCosts},
+		{"lease too short", Config{Pools: []string{"a"}, Override: Override{Lease: ptr(0.5)}, Clock: clock}, ErrInvalidSetting},
+		{"no attempts", Config{Pools: []string{"a"}, Override: Override{MaxAttempts: ptr(0)}, Clock: clock}, ErrInvalidSetting},
+		{"negative cache limit", Config{Pools: []string{"a"}, Override: Override{CacheLimit: ptr(-1)}, Clock: clock}, ErrInvalidSetting},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := New(tc.cfg, nil); !errors.Is(err, tc.want) {

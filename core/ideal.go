@@ -21,14 +21,13 @@ type Oracle interface {
 type idealPolicy struct {
 	oclusterPolicy
 	oracle Oracle
-	ends   map[*Ticket]float64 // running jobs' true end times
 }
 
 func newIdeal(o Oracle) (policy, error) {
 	if o == nil {
 		return nil, errors.New("the ideal policy needs every job's true run time, which only the simulator knows; choose another policy (ocluster-sim policies lists them)")
 	}
-	return &idealPolicy{oracle: o, ends: map[*Ticket]float64{}}, nil
+	return &idealPolicy{oracle: o}, nil
 }
 
 func (d *idealPolicy) placementCost(_ *Pool, t *Ticket, w *Worker, _ bool) float64 {
@@ -64,13 +63,11 @@ func (d *idealPolicy) available(p *Pool, w *Worker) float64 {
 	now := p.sched.now()
 	work := w.workload
 	for _, r := range w.running {
-		work += max(0, d.ends[r]-now)
+		work += max(0, r.trueEnd-now)
 	}
 	return work / float64(w.capacity)
 }
 
 func (d *idealPolicy) started(p *Pool, t *Ticket) {
-	d.ends[t] = p.sched.now() + d.oracle.Duration(t, t.worker.name)
+	t.trueEnd = p.sched.now() + d.oracle.Duration(t, t.worker.name)
 }
-
-func (d *idealPolicy) finished(_ *Pool, t *Ticket, _ float64) { delete(d.ends, t) }

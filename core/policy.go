@@ -81,6 +81,9 @@ func (s Settings) validate() error {
 			return fmt.Errorf("%w: %s %v must be a finite number of seconds, 0 or more", ErrInvalidSetting, x.name, x.v)
 		}
 	}
+	if s.Lease > 0 && s.Lease < minLease {
+		return fmt.Errorf("%w: lease %vs must be 0 (none) or at least %vs: a shorter one drops workers that are only slow to answer", ErrInvalidSetting, s.Lease, minLease)
+	}
 	return nil
 }
 
@@ -116,6 +119,8 @@ const (
 	// defaultAttempts is the attempts of the policies that retry: a job
 	// that lost three workers likely brings them down itself.
 	defaultAttempts = 3
+	// minLease is the shortest lease: a worker gets a few pings in it.
+	minLease = 1
 	// defaultLease is long enough for a worker under load to answer a
 	// ping, and short against the hours a stuck worker held jobs.
 	defaultLease = 120

@@ -67,6 +67,8 @@ type Ticket struct {
 	wasCached bool
 	// attempts counts the times a worker took the job.
 	attempts int
+	// trueEnd is when its run ends, for the ideal policy, which knows.
+	trueEnd float64
 }
 
 // ID is the ticket's submission sequence number, unique within a Scheduler.

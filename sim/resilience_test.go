@@ -222,3 +222,50 @@ func TestReplayTimeScale(t *testing.T) {
 		t.Fatal("a negative time scale was accepted")
 	}
 }
+
+// A job handed to the pending pop of a worker that hangs waits with it:
+// under OCluster's policy until it goes on, under the default until its
+// lease runs out and the job goes to another worker. The core's
+// invariants hold throughout.
+func TestJobHandedToAHungWorker(t *testing.T) {
+	for _, tc := range []struct {
+		policy string
+		end    float64
+	}{
+		// a goes on at 2h01m and runs it for a minute: the makespan runs
+		// from the submission at 2m to 2h02m.
+		{"ocluster", 2 * 3600},
+		{"combined", 0}, // anything before a goes on
+	} {
+		t.Run(tc.policy, func(t *testing.T) {
+			sc, err := LoadScenario("hung", []byte(`
+name: hung
+duration: 3h
+pools:
+  - name: p
+    workers:
+      - {name: a, capacity: 1, cached: 1m, uncached: 1m, events: [{at: 1m, kind: hang, for: 2h}]}
+      - {name: b, capacity: 1, cached: 1m, uncached: 1m, join: 1m30s}
+    clients:
+      - name: c
+        arrivals: {process: periodic, first: 2m, every: 5h}
+`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := Run(sc, Options{Policy: tc.policy, Seed: 1, Check: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Finished != 1 {
+				t.Fatalf("finished %d of 1", r.Finished)
+			}
+			if tc.end > 0 && math.Abs(r.MakespanS-tc.end) > 1 {
+				t.Fatalf("makespan %v, want %v", r.MakespanS, tc.end)
+			}
+			if tc.end == 0 && r.MakespanS >= 2*3600 {
+				t.Fatalf("makespan %v: the job waited for the hung worker", r.MakespanS)
+			}
+		})
+	}
+}

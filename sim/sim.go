@@ -486,11 +486,7 @@ func (s *simulation) cancel(j *job) {
 // the same instant.
 func (s *simulation) drainWoken() {
 	for cw := s.sched.NextWoken(); cw != nil; cw = s.sched.NextWoken() {
-		w := cw.Payload().(*simWorker)
-		if w.hung && cw == w.conn {
-			continue // it resumes its pop when it goes on
-		}
-		s.resume(w, cw)
+		s.resume(cw.Payload().(*simWorker), cw)
 	}
 }
 
@@ -556,7 +552,14 @@ func (s *simulation) start(w *simWorker, t *core.Ticket) {
 	j.service = d
 	w.inUse++
 	w.active++
-	s.q.push(event{at: s.now + d, class: classFinish, kind: evFinish, key: j.id, arg: int64(ri)})
+	if w.hung {
+		// The scheduler answered a pop the stopped process had made: the
+		// job sits there, frozen with the others, until it goes on.
+		s.runs[ri].epoch = w.epoch - 1
+		w.frozen = append(w.frozen, frozenRun{ri, d})
+	} else {
+		s.q.push(event{at: s.now + d, class: classFinish, kind: evFinish, key: j.id, arg: int64(ri)})
+	}
 	s.record(trace.Event{Kind: trace.Start, Pool: w.pool.name, Job: j.id, Worker: w.name, Cached: cached})
 }
 

@@ -266,10 +266,13 @@ func (s *Scheduler) adminPause(p *pool, name string, paused, autoCreate, force b
 		if wc := p.workers[name]; force && wc != nil {
 			for _, t := range wc.core.Running() {
 				j := t.Job().Payload.(*job)
-				if j.ended || wc.core.Requeue(t, false) != nil {
-					continue
+				if j.ended || j.cancelRequest || wc.core.Requeue(t, false) != nil {
+					continue // ended, or being cancelled anyway
 				}
-				stop = append(stop, s.requeued(j, wc, "the admin force-paused its worker"))
+				// Without the worker's Job object yet, started() stops it.
+				if target := s.requeued(j, wc, "the admin force-paused its worker"); target.IsValid() {
+					stop = append(stop, target)
+				}
 			}
 		}
 	})

@@ -202,6 +202,7 @@ func (t *ticketServer) Job(ctx context.Context, call schema.Ticket_job) error {
 	j := t.j
 	workerJob, attempt, err := j.current(ctx)
 	if ctx.Err() != nil {
+		workerJob.Release()
 		return ctx.Err()
 	}
 	if !workerJob.IsValid() {
@@ -340,14 +341,14 @@ func (j *job) releaseWorkerJob() {
 
 // started hands a job to the worker whose pop took it, and watches it
 // until it ends.
-func (s *Scheduler) started(j *job, wc *workerConn, workerJob schema.Job) {
-	var cancel, lost bool
-	var attempt int
+func (s *Scheduler) started(j *job, wc *workerConn, workerJob schema.Job, attempt int) {
+	var cancel, lost, stop bool
 	s.locked(func() {
-		attempt = j.attempt
-		if j.ended || wc.gone || j.ticket.State() != core.TicketRunning || j.ticket.Worker() != wc.name {
-			// The worker was lost between taking the job and now.
-			lost = true
+		if j.ended || wc.gone || j.attempt != attempt {
+			// The job left this worker between the pop and now: lost
+			// with it, or moved off it by the admin. A worker still
+			// there must not run it.
+			lost, stop = true, !wc.gone
 			return
 		}
 		j.worker = wc
@@ -360,7 +361,14 @@ func (s *Scheduler) started(j *job, wc *workerConn, workerJob schema.Job) {
 		s.record(trace.Event{Kind: trace.Start, Pool: j.pool.name, Job: j.id, Worker: wc.name, Cached: j.ticket.WasCached()})
 	})
 	if lost {
-		workerJob.Release()
+		if stop {
+			go func() {
+				defer workerJob.Release()
+				cancelOn(context.Background(), workerJob)
+			}()
+		} else {
+			workerJob.Release()
+		}
 		return
 	}
 	if cancel {
@@ -498,10 +506,14 @@ func (p *jobProxy) fetch(ctx context.Context, start int64) *logFetch {
 	ctx, cancel := context.WithCancel(ctx)
 	f := &logFetch{start: start, cancel: cancel, done: make(chan struct{})}
 	target, base := p.target.AddRef(), p.base
+	from := start - base
+	if start < 0 {
+		from = start // counted back from the end of the current worker's log
+	}
 	go func() {
 		defer close(f.done)
 		defer target.Release()
-		fut, release := target.Log(ctx, func(a schema.Job_log_Params) error { a.SetStart(start - base); return nil })
+		fut, release := target.Log(ctx, func(a schema.Job_log_Params) error { a.SetStart(from); return nil })
 		defer release()
 		r, err := fut.Struct()
 		if err != nil {
@@ -528,8 +540,11 @@ func (p *jobProxy) Shutdown() {
 // again since the proxy's attempt, and returns the line that tells the
 // reader, with the offset the next worker's log starts at.
 func (p *jobProxy) follow(ctx context.Context, start int64) ([]byte, int64, bool) {
+	p.mu.Lock()
+	mine := p.attempt
+	p.mu.Unlock()
 	p.j.s.mu.Lock()
-	moved := p.j.attempt != p.attempt
+	moved := p.j.attempt != mine
 	p.j.s.mu.Unlock()
 	if !moved {
 		return nil, 0, false
@@ -547,8 +562,8 @@ func (p *jobProxy) follow(ctx context.Context, start int64) ([]byte, int64, bool
 	note := []byte(fmt.Sprintf("\n--- the job lost its worker and was queued again; attempt %d runs on %q ---\n", attempt+1, worker))
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.ctx.Err() != nil {
-		target.Release() // shut down meanwhile
+	if p.ctx.Err() != nil || p.attempt != mine {
+		target.Release() // shut down, or moved by another call, meanwhile
 		return nil, 0, false
 	}
 	for s, f := range p.ahead {
@@ -565,6 +580,10 @@ func (p *jobProxy) Log(ctx context.Context, call schema.Job_log) error {
 	call.Go()
 	start := call.Args().Start()
 	p.mu.Lock()
+	if base := p.base; start >= 0 && start < base {
+		p.mu.Unlock()
+		return failed("log offset %d is from before the job moved to another worker; its log goes on from %d", start, base)
+	}
 	f := p.ahead[start]
 	if f != nil {
 		delete(p.ahead, start)
@@ -593,6 +612,11 @@ func (p *jobProxy) Log(ctx context.Context, call schema.Job_log) error {
 			}
 		case <-time.After(5 * time.Second):
 		case <-ctx.Done():
+		}
+		// The job may have been queued again while the worker's loss was
+		// noticed.
+		if note, next, ok := p.follow(ctx, start); ok {
+			return p.reply(call, note, next)
 		}
 		return exc.New(exc.Failed, "", "reading the log from the worker: "+remoteMessage(f.err))
 	}

@@ -141,13 +141,13 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		return nil, err
 	}
 	s.core = c
-	if lease := c.Settings().Lease; lease > 0 {
-		go s.keepLeases(time.Duration(lease * float64(time.Second)))
-	}
 	for _, name := range c.Pools() {
 		cp, _ := c.Pool(name)
 		s.pools[name] = &pool{name: name, core: cp, workers: map[string]*workerConn{}, changed: make(chan struct{})}
 		s.poolSecrets[name] = cfg.Identity.derive("pool " + name)
+	}
+	if lease := c.Settings().Lease; lease > 0 {
+		go s.keepLeases(time.Duration(lease * float64(time.Second)))
 	}
 	return s, nil
 }
@@ -218,7 +218,7 @@ func (s *Scheduler) resumeWoken() {
 		if t == nil && err == nil {
 			continue // still waiting
 		}
-		wc.deliver(popOutcome{t, err})
+		wc.deliver(outcomeOf(t, err))
 	}
 }
 

@@ -36,6 +36,18 @@ type workerConn struct {
 type popOutcome struct {
 	t   *core.Ticket
 	err error
+	// attempt is the job's attempt when the core handed it over: if it
+	// differs by the time the worker has it, the job has left this worker.
+	attempt int
+}
+
+// outcomeOf is a pop's outcome. Called with the lock.
+func outcomeOf(t *core.Ticket, err error) popOutcome {
+	o := popOutcome{t: t, err: err}
+	if t != nil {
+		o.attempt = t.Job().Payload.(*job).attempt
+	}
+	return o
 }
 
 // deliver gives a resumed pop's outcome to its call. Called with the lock.
@@ -151,7 +163,8 @@ func (s *Scheduler) workerLost(wc *workerConn) {
 				if j.ended {
 					continue
 				}
-				if wc.core.Requeue(t, true) == nil {
+				// A job its client cancelled is not worth another worker.
+				if !j.cancelRequest && wc.core.Requeue(t, true) == nil {
 					s.requeued(j, wc, "its worker was lost").Release()
 					continue
 				}
@@ -239,7 +252,7 @@ func (q *queueServer) Pop(ctx context.Context, call schema.Queue_pop) error {
 		default:
 			t, err := wc.core.Pop()
 			if t != nil || err != nil {
-				ch <- popOutcome{t, err}
+				ch <- outcomeOf(t, err)
 			} else {
 				wc.waiter = ch
 			}
@@ -282,13 +295,16 @@ func (q *queueServer) Pop(ctx context.Context, call schema.Queue_pop) error {
 	if err != nil {
 		// The worker cannot be told about the job: it fails here.
 		s.locked(func() {
+			if j.ended || j.attempt != out.attempt {
+				return // it left this worker already
+			}
 			s.finished(j, wc, trace.OutcomeFailed)
 			j.end("", exc.New(exc.Failed, "", "handing the job to the worker failed: "+err.Error()))
 		})
 		workerJob.Release()
 		return err
 	}
-	s.started(j, wc, workerJob)
+	s.started(j, wc, workerJob, out.attempt)
 	return nil
 }
 
