@@ -369,6 +369,7 @@ func (p *Pool) unqueue(w *Worker) *Ticket {
 // ready list, else route backlog jobs to their preferred workers until one
 // is left for this worker.
 func (p *Pool) runPop(w *Worker) (*Ticket, error) {
+	w.lastSeen = p.sched.now()
 	for {
 		if w.finished {
 			return nil, fmt.Errorf("pop for %q: %w", w.name, ErrWorkerFinished)
@@ -377,7 +378,6 @@ func (p *Pool) runPop(w *Worker) (*Ticket, error) {
 			w.pending = true
 			return nil, nil
 		}
-		w.lastSeen = p.sched.now()
 		if t := p.unqueue(w); t != nil {
 			p.markCached(t.hint, w)
 			p.take(w, t)

@@ -10,11 +10,20 @@ import (
 	"github.com/ocluster-go/ocluster/trace"
 )
 
+func mustLoad(t *testing.T, name, yaml string) *Scenario {
+	t.Helper()
+	sc, err := LoadScenario(name, []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sc
+}
+
 // lossScenario keeps two workers busy with ten-minute jobs; lost loses
 // worker a's running jobs at 5m.
 func lossScenario(t *testing.T, event string) *Scenario {
 	t.Helper()
-	sc, err := LoadScenario("loss", []byte(`
+	return mustLoad(t, "loss", `
 name: loss
 duration: 30m
 pools:
@@ -26,11 +35,7 @@ pools:
       - name: c
         arrivals: {process: periodic, first: 1s, every: 1h}
         batch: 8
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return sc
+`)
 }
 
 // A job lost with its worker fails under OCluster's policy and is run
@@ -157,7 +162,7 @@ func TestPruneReachesTheIndex(t *testing.T) {
 		rows   int
 	}{{"ocluster", 1}, {"combined", 0}} {
 		t.Run(tc.policy, func(t *testing.T) {
-			sc, err := LoadScenario("prune", []byte(`
+			sc := mustLoad(t, "prune", `
 name: prune
 duration: 10m
 pools:
@@ -167,10 +172,7 @@ pools:
       - name: c
         arrivals: {process: periodic, first: 1s, every: 1h}
         hints: {kind: uniform, count: 1}
-`))
-			if err != nil {
-				t.Fatal(err)
-			}
+`)
 			// The job runs from 1s to 8m01s: the prune at 5m comes while the
 			// run is live.
 			_, _, events := recordRun(t, sc, tc.policy, 1)
@@ -238,7 +240,7 @@ func TestJobHandedToAHungWorker(t *testing.T) {
 		{"combined", 0}, // anything before a goes on
 	} {
 		t.Run(tc.policy, func(t *testing.T) {
-			sc, err := LoadScenario("hung", []byte(`
+			sc := mustLoad(t, "hung", `
 name: hung
 duration: 3h
 pools:
@@ -249,10 +251,7 @@ pools:
     clients:
       - name: c
         arrivals: {process: periodic, first: 2m, every: 5h}
-`))
-			if err != nil {
-				t.Fatal(err)
-			}
+`)
 			r, err := Run(sc, Options{Policy: tc.policy, Seed: 1, Check: true})
 			if err != nil {
 				t.Fatal(err)

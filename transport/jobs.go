@@ -430,7 +430,11 @@ func (s *Scheduler) requeued(j *job, wc *workerConn, why string) schema.Job {
 	delete(wc.jobs, j.id)
 	wc.pool.notify()
 	j.pool.stats.finished(trace.OutcomeRequeued)
-	s.record(trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: trace.OutcomeRequeued, Duration: time.Since(j.started).Seconds()})
+	ran := 0.0 // taken but never started there: it ran for nothing
+	if j.worker == wc {
+		ran = time.Since(j.started).Seconds()
+	}
+	s.record(trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: trace.OutcomeRequeued, Duration: ran})
 	s.queued[clientKey{j.client, j.pool.name, j.urgent}]++
 	s.log.Info(fmt.Sprintf("Job %d queued again: %s", j.id, why), "worker", wc.name, "attempts", j.ticket.Attempts())
 	old := j.workerJob
