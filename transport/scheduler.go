@@ -65,6 +65,11 @@ type Scheduler struct {
 	revoked map[string]string // hex(secret hash) -> client id
 	changes []core.Change
 	queued  map[clientKey]int // jobs queued per client, for metrics
+	// shutting refuses new workers once Close has begun, so that Close
+	// can wait for every registered worker's departure to be handled
+	// (jobs settled, release traced) before it flushes the trace.
+	shutting   bool
+	departures sync.WaitGroup
 
 	server *rpcServer
 	stop   chan struct{} // closed by Close
@@ -171,11 +176,13 @@ func (s *Scheduler) Serve(l net.Listener) error {
 func (s *Scheduler) Close() error {
 	s.closed.Do(func() { close(s.stop) })
 	s.mu.Lock()
+	s.shutting = true
 	srv := s.server
 	s.mu.Unlock()
 	if srv != nil {
 		srv.close()
 	}
+	s.departures.Wait()
 	var errs []error
 	if s.writer != nil {
 		errs = append(errs, s.writer.Close())

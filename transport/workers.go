@@ -67,6 +67,10 @@ func (p *pool) notify() {
 
 // ---------------------------------------------------------------- registration
 
+// errShuttingDown refuses a worker that registers while the scheduler
+// closes; the worker agent reconnects, to the scheduler's next run.
+var errShuttingDown = exc.New(exc.Disconnected, "", "the scheduler is shutting down; register again once it is back")
+
 type registrationServer struct {
 	s    *Scheduler
 	pool *pool
@@ -90,11 +94,16 @@ func (r *registrationServer) Register(ctx context.Context, call schema.Registrat
 	wc := &workerConn{pool: r.pool, name: name, peer: r.peer, jobs: map[uint64]*job{}, cap: args.Worker().AddRef()}
 	register := func() (holder *workerConn, err error) {
 		s.locked(func() {
+			if s.shutting {
+				err = errShuttingDown
+				return
+			}
 			cw, e := r.pool.core.Register(name, capacity)
 			if e != nil {
 				err, holder = e, r.pool.workers[name]
 				return
 			}
+			s.departures.Add(1)
 			cw.SetPayload(wc)
 			wc.core = cw
 			r.pool.workers[name] = wc
@@ -126,6 +135,7 @@ func (r *registrationServer) Register(ctx context.Context, call schema.Registrat
 	}
 	s.log.Info(fmt.Sprintf("Registered new worker %q", name), "pool", r.pool.name, "capacity", capacity, "remote", r.peer.remote)
 	go func() {
+		defer s.departures.Done()
 		<-r.peer.done
 		s.workerLost(wc)
 	}()
