@@ -42,6 +42,9 @@ type job struct {
 	// attempt counts the times the job went back to the queue; a worker's
 	// result for an earlier attempt is ignored.
 	attempt int
+	// moved says why the job last went back to the queue, for the line
+	// that tells its log's reader.
+	moved string
 	// workerJob is the worker's Job object; the scheduler holds one
 	// reference until both the job has ended and its ticket is released.
 	workerJob      schema.Job
@@ -441,6 +444,7 @@ func (s *Scheduler) requeued(j *job, wc *workerConn, why string) schema.Job {
 	j.workerJob = schema.Job{}
 	j.worker = nil
 	j.attempt++
+	j.moved = why
 	// Whoever waits for the worker of the attempt that ended wakes, finds
 	// none, and waits on the new channel.
 	select {
@@ -558,12 +562,12 @@ func (p *jobProxy) follow(ctx context.Context, start int64) ([]byte, int64, bool
 		return nil, 0, false // it ended before another worker took it
 	}
 	p.j.s.mu.Lock()
-	worker := ""
+	worker, why := "", p.j.moved
 	if p.j.worker != nil {
 		worker = p.j.worker.name
 	}
 	p.j.s.mu.Unlock()
-	note := []byte(fmt.Sprintf("\n--- the job lost its worker and was queued again; attempt %d runs on %q ---\n", attempt+1, worker))
+	note := []byte(fmt.Sprintf("\n--- %s, so the job was queued again; attempt %d runs on %q ---\n", why, attempt+1, worker))
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.ctx.Err() != nil || p.attempt != mine {

@@ -10,12 +10,12 @@ import (
 )
 
 // retried checks the log of a job that ran on worker-1 and was moved to
-// worker-2: the reader sees the move, or (if it only started reading
-// after it) worker-2's run alone, and the job succeeds.
-func retried(t *testing.T, log string) {
+// worker-2 for the reason why: the reader sees the move, or (if it only
+// started reading after it) worker-2's run alone, and the job succeeds.
+func retried(t *testing.T, log, why string) {
 	t.Helper()
 	second := "Building on worker-2\nBuilding job\nJob succeeded\n"
-	note := "--- the job lost its worker and was queued again; attempt 2 runs on \"worker-2\" ---\n"
+	note := "--- " + why + ", so the job was queued again; attempt 2 runs on \"worker-2\" ---\n"
 	if !strings.HasSuffix(log, second) || strings.Contains(log, "FAILED") {
 		t.Fatalf("log of the moved job:\n%s", log)
 	}
@@ -49,7 +49,7 @@ func TestLostJobIsRetried(t *testing.T) {
 	m.await(t, "job") // again, on worker-2: worker-1's orphaned build holds its slot
 	m.set("job", "hash", nil)
 	m.set("job", "hash", nil) // one of them may go to the orphan
-	retried(t, <-out)
+	retried(t, <-out, "its worker was lost")
 }
 
 // pause --force moves a worker's running job to another worker at once and
@@ -81,20 +81,22 @@ func TestForcePauseMovesRunningJobs(t *testing.T) {
 	})
 	m.await(t, "job")
 	m.set("job", "hash", nil)
-	retried(t, <-out)
+	retried(t, <-out, "the admin force-paused its worker")
 }
 
 // A worker that stays connected but stops answering (its machine froze)
 // loses its lease, and its running job goes to another worker (OCluster
-// #110). Without a lease the job would wait for it for ever.
+// #110). Without a lease the job would wait for it for ever. The ping
+// that goes unanswered outlasts the lease: it must not keep worker-2 from
+// renewing its own.
 func TestStuckWorkerLosesItsLease(t *testing.T) {
 	lease := 1.0
-	out, m, net := jobOnWorker1(t, clusterOptions{policy: "combined", override: core.Override{Lease: &lease}, pingTimeout: 200 * time.Millisecond})
+	out, m, net := jobOnWorker1(t, clusterOptions{policy: "combined", override: core.Override{Lease: &lease}, pingTimeout: 3 * time.Second})
 	net.freeze()
 	m.await(t, "job")
 	m.set("job", "hash", nil)
 	m.set("job", "hash", nil)
-	retried(t, <-out)
+	retried(t, <-out, "its worker was lost")
 }
 
 // A client's estimate of its job's run time reaches the policy: under the

@@ -31,6 +31,7 @@ type workerConn struct {
 	delivered *popOutcome
 	gone      bool
 	lostOnce  sync.Once
+	pinging   bool // a ping that renews the lease is in flight
 }
 
 type popOutcome struct {
@@ -192,41 +193,32 @@ func (s *Scheduler) workerLost(wc *workerConn) {
 // keepLeases pings every connected worker a few times per lease; an
 // answer renews the worker's lease, and a worker whose lease runs out (a
 // machine that froze, a process that hangs) is dropped as lost, so that
-// its queued and running jobs go elsewhere (OCluster #110).
+// its queued and running jobs go elsewhere (OCluster #110). Each worker
+// has its own ping in flight: one that does not answer must not hold up
+// the renewal of the others' leases.
 func (s *Scheduler) keepLeases(lease time.Duration) {
 	tick := time.NewTicker(lease / 4)
 	defer tick.Stop()
+	var pings sync.WaitGroup
+	defer pings.Wait()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-tick.C:
 		}
-		var conns []*workerConn
-		s.mu.Lock()
-		for _, p := range s.pools {
-			for _, wc := range p.workers {
-				conns = append(conns, wc)
-			}
-		}
-		s.mu.Unlock()
-		var wg sync.WaitGroup
-		for _, wc := range conns {
-			wg.Go(func() {
-				if s.alive(context.Background(), wc) {
-					s.locked(func() {
-						if !wc.gone {
-							wc.core.Heartbeat()
-						}
-					})
-				}
-			})
-		}
-		wg.Wait()
 		var expired []*workerConn
 		s.locked(func() {
 			for _, cw := range s.core.Expired(nil) {
 				expired = append(expired, cw.Payload().(*workerConn))
+			}
+			for _, p := range s.pools {
+				for _, wc := range p.workers {
+					if !wc.pinging {
+						wc.pinging = true
+						pings.Go(func() { s.renewLease(wc) })
+					}
+				}
 			}
 		})
 		for _, wc := range expired {
@@ -235,6 +227,26 @@ func (s *Scheduler) keepLeases(lease time.Duration) {
 			s.workerLost(wc)
 		}
 	}
+}
+
+// renewLease pings a worker and renews its lease if it answers.
+func (s *Scheduler) renewLease(wc *workerConn) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	ok := s.alive(ctx, wc)
+	s.locked(func() {
+		wc.pinging = false
+		if ok && !wc.gone {
+			wc.core.Heartbeat()
+		}
+	})
 }
 
 // ---------------------------------------------------------------- queue
