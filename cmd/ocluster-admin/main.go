@@ -8,19 +8,16 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ocluster-go/ocluster/cmd/internal/cli"
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/transport"
 )
-
-// usageError makes the command exit with 2.
-type usageError struct{ error }
 
 var capPath string
 
@@ -45,47 +42,20 @@ func main() {
 		simple("forget POOL [WORKER]", "Forget a disconnected worker", -1, forget),
 		execCommand(),
 	)
-	err := root.Execute()
-	if err == nil {
-		return
-	}
-	fmt.Fprintln(os.Stderr, err)
-	var ue usageError
-	if errors.As(err, &ue) || isUsage(err) {
-		os.Exit(2)
-	}
-	os.Exit(1)
-}
-
-func isUsage(err error) bool {
-	for _, prefix := range []string{"required flag", "unknown flag", "unknown shorthand flag", "unknown command", "invalid argument", "flag needs", "accepts ", "requires "} {
-		if strings.HasPrefix(err.Error(), prefix) {
-			return true
-		}
-	}
-	return false
+	cli.Exit(root.Execute())
 }
 
 // session connects with the admin capability and runs f.
 func session(f func(ctx context.Context, a *transport.AdminClient) error) error {
-	ref, err := transport.ReadCapFile(capPath)
-	if err != nil {
-		return usageError{err}
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	conn, err := transport.Connect(ctx, ref, nil)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	admin, err := conn.Admin(ctx)
-	if err != nil {
-		return err
-	}
-	a := transport.NewAdminClient(admin)
-	defer a.Release()
-	return f(ctx, a)
+	return cli.Connect(capPath, func(ctx context.Context, conn *transport.Conn) error {
+		admin, err := conn.Admin(ctx)
+		if err != nil {
+			return err
+		}
+		a := transport.NewAdminClient(admin)
+		defer a.Release()
+		return f(ctx, a)
+	})
 }
 
 // withPool runs f on a pool's admin capability.
@@ -145,7 +115,7 @@ func listClients(cmd *cobra.Command, args []string) error {
 func setRate(cmd *cobra.Command, args []string) error {
 	rate, err := strconv.ParseFloat(args[2], 64)
 	if err != nil {
-		return usageError{fmt.Errorf("RATE %q is not a number", args[2])}
+		return cli.Usagef("RATE %q is not a number", args[2])
 	}
 	return withPool(args[0], func(ctx context.Context, p *transport.PoolClient) error {
 		return p.SetRate(ctx, args[1], rate)
@@ -250,7 +220,7 @@ func activeCommand(name string, active bool) *cobra.Command {
 						fmt.Fprintln(out, "No workers connected to pool (nothing to do).")
 						return nil
 					case !all:
-						return usageError{fmt.Errorf("Specify which worker you want to affect (or use --all).\nCandidates are:\n%s", candidates(workers))}
+						return cli.Usagef("Specify which worker you want to affect (or use --all).\nCandidates are:\n%s", candidates(workers))
 					}
 					for _, w := range workers {
 						if w.Active == active {
@@ -384,7 +354,7 @@ func forget(cmd *cobra.Command, args []string) error {
 		if len(disconnected) > 0 {
 			workers = disconnected
 		}
-		return usageError{fmt.Errorf("Specify which worker you want to forget.\nCandidates are:\n%s", candidates(workers))}
+		return cli.Usagef("Specify which worker you want to forget.\nCandidates are:\n%s", candidates(workers))
 	})
 }
 

@@ -4,20 +4,16 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
-	"os/signal"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ocluster-go/ocluster/cmd/internal/cli"
 	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/transport"
 )
-
-// usageError makes the command exit with 2.
-type usageError struct{ error }
 
 type common struct {
 	capPath   string
@@ -45,18 +41,18 @@ func (c *common) source(job *runners.Job, args []string) error {
 	job.CacheHint, job.Estimate = c.cacheHint, c.estimate
 	switch {
 	case len(args) == 1:
-		return usageError{fmt.Errorf("no commits requested from repository %q", args[0])}
+		return cli.Usagef("no commits requested from repository %q", args[0])
 	case len(args) > 1:
 		job.Repository, job.Commits = args[0], args[1:]
 	}
 	for _, s := range c.secrets {
 		id, path, ok := strings.Cut(s, ":")
 		if !ok || id == "" || path == "" {
-			return usageError{fmt.Errorf("--secret %q: want ID:FILE", s)}
+			return cli.Usagef("--secret %q: want ID:FILE", s)
 		}
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return usageError{fmt.Errorf("--secret %s: %w", id, err)}
+			return cli.Usagef("--secret %s: %w", id, err)
 		}
 		job.Secrets = append(job.Secrets, runners.Secret{ID: id, Value: string(data)})
 	}
@@ -71,17 +67,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(dockerCommand(), obuilderCommand())
-	err := root.Execute()
-	if err == nil {
-		return
-	}
-	var ue usageError
-	if errors.As(err, &ue) || isUsage(err) {
-		fmt.Fprintln(os.Stderr, "ocluster-client:", err)
-		os.Exit(2)
-	}
-	fmt.Fprintln(os.Stderr, err)
-	os.Exit(1)
+	cli.Exit(root.Execute())
 }
 
 func dockerCommand() *cobra.Command {
@@ -99,16 +85,16 @@ func dockerCommand() *cobra.Command {
 			}
 			switch {
 			case localDockerfile != "" && contextDockerfile != "":
-				return usageError{errors.New("give --local-dockerfile or --context-dockerfile, not both")}
+				return cli.Usagef("give --local-dockerfile or --context-dockerfile, not both")
 			case localDockerfile != "":
 				data, err := os.ReadFile(localDockerfile)
 				if err != nil {
-					return usageError{err}
+					return cli.Usage(err)
 				}
 				job.Docker.DockerfileContents = string(data)
 			default:
 				if job.Repository == "" {
-					return usageError{errors.New("without a repository, give the Dockerfile with --local-dockerfile")}
+					return cli.Usagef("without a repository, give the Dockerfile with --local-dockerfile")
 				}
 				job.Docker.DockerfilePath = contextDockerfile
 				if job.Docker.DockerfilePath == "" {
@@ -118,17 +104,17 @@ func dockerCommand() *cobra.Command {
 			if pushTo != "" {
 				job.Docker.PushTarget = pushTo
 				if (pushUser == "") != (pushPasswordFile == "") {
-					return usageError{errors.New("give both --push-user and --push-password, or neither")}
+					return cli.Usagef("give both --push-user and --push-password, or neither")
 				}
 				if pushPasswordFile != "" {
 					password, err := os.ReadFile(pushPasswordFile)
 					if err != nil {
-						return usageError{err}
+						return cli.Usage(err)
 					}
 					job.Docker.PushUser, job.Docker.PushPassword = pushUser, strings.TrimSpace(string(password))
 				}
 			} else if pushUser != "" || pushPasswordFile != "" {
-				return usageError{errors.New("--push-user and --push-password need --push-to")}
+				return cli.Usagef("--push-user and --push-password need --push-to")
 			}
 			return submit(cmd, &c, job)
 		},
@@ -156,7 +142,7 @@ func obuilderCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			spec, err := os.ReadFile(specFile)
 			if err != nil {
-				return usageError{err}
+				return cli.Usage(err)
 			}
 			job := &runners.Job{OBuilder: &runners.OBuilderBuild{Spec: string(spec)}}
 			if err := c.source(job, args); err != nil {
@@ -173,54 +159,35 @@ func obuilderCommand() *cobra.Command {
 
 // submit sends the job, tails its log and prints its result.
 func submit(cmd *cobra.Command, c *common, job *runners.Job) error {
-	ref, err := transport.ReadCapFile(c.capPath)
-	if err != nil {
-		return usageError{err}
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	conn, err := transport.Connect(ctx, ref, nil)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	sub, err := conn.Submission(ctx)
-	if err != nil {
-		return err
-	}
-	defer sub.Release()
-	ticket, err := transport.Submit(ctx, sub, c.pool, job, c.urgent)
-	if err != nil {
-		return err
-	}
-	defer ticket.Release()
-	j, err := transport.TicketJob(ctx, ticket)
-	if err != nil {
-		return err
-	}
-	defer j.Release()
-	out := cmd.OutOrStdout()
-	fmt.Fprintln(out, "Tailing log:")
-	if err := transport.Tail(ctx, j, out); err != nil {
-		return err
-	}
-	result, err := transport.Result(ctx, j)
-	if err != nil {
-		fmt.Fprintf(out, "%s.\n", err)
-		os.Exit(1)
-	}
-	if result != "" {
-		fmt.Fprintf(out, "Result: %q\n", result)
-	}
-	return nil
-}
-
-// isUsage recognises cobra's own errors about the command line.
-func isUsage(err error) bool {
-	for _, prefix := range []string{"required flag", "unknown flag", "unknown shorthand flag", "unknown command", "invalid argument", "flag needs", "accepts ", "requires "} {
-		if strings.HasPrefix(err.Error(), prefix) {
-			return true
+	return cli.Connect(c.capPath, func(ctx context.Context, conn *transport.Conn) error {
+		sub, err := conn.Submission(ctx)
+		if err != nil {
+			return err
 		}
-	}
-	return false
+		defer sub.Release()
+		ticket, err := transport.Submit(ctx, sub, c.pool, job, c.urgent)
+		if err != nil {
+			return err
+		}
+		defer ticket.Release()
+		j, err := transport.TicketJob(ctx, ticket)
+		if err != nil {
+			return err
+		}
+		defer j.Release()
+		out := cmd.OutOrStdout()
+		fmt.Fprintln(out, "Tailing log:")
+		if err := transport.Tail(ctx, j, out); err != nil {
+			return err
+		}
+		result, err := transport.Result(ctx, j)
+		if err != nil {
+			fmt.Fprintf(out, "%s.\n", err)
+			os.Exit(1)
+		}
+		if result != "" {
+			fmt.Fprintf(out, "Result: %q\n", result)
+		}
+		return nil
+	})
 }

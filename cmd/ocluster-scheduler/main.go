@@ -18,6 +18,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ocluster-go/ocluster/cmd/internal/cli"
 	"github.com/ocluster-go/ocluster/cmd/internal/policyflag"
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/store"
@@ -70,10 +71,7 @@ rates, known workers and their pauses, clients) lives in --state-dir.`,
 	for _, required := range []string{"capnp-secret-key-file", "capnp-listen-address", "state-dir", "pools"} {
 		cmd.MarkFlagRequired(required)
 	}
-	if err := cmd.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "ocluster-scheduler:", err)
-		os.Exit(1)
-	}
+	cli.Exit(cmd.Execute())
 }
 
 // tcpAddress reads tcp:HOST:PORT.

@@ -4,17 +4,14 @@
 package main
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ocluster-go/ocluster/cmd/internal/cli"
 	"github.com/ocluster-go/ocluster/runners/synthetic"
 	"github.com/ocluster-go/ocluster/transport"
 )
@@ -27,13 +24,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(workerCommand(), clientsCommand(), allCommand(), compareCommand())
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "ocluster-stress:", err)
-		if errors.Is(err, transport.ErrSelfUpdate) {
-			os.Exit(0)
-		}
-		os.Exit(1)
-	}
+	cli.Exit(root.Execute())
 }
 
 func workerCommand() *cobra.Command {
@@ -64,13 +55,7 @@ func workerCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-			defer stop()
-			err = agent.Run(ctx)
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
+			return cli.UntilSignalled(agent.Run)
 		},
 	}
 	f := cmd.Flags()

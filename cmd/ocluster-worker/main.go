@@ -4,19 +4,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/moby/moby/client"
 	"github.com/spf13/cobra"
 
+	"github.com/ocluster-go/ocluster/cmd/internal/cli"
 	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/runners/docker"
 	"github.com/ocluster-go/ocluster/runners/gitctx"
@@ -71,13 +69,7 @@ status 0, for its service manager to start the new version.`,
 	for _, required := range []string{"connect", "name", "state-dir"} {
 		cmd.MarkFlagRequired(required)
 	}
-	if err := cmd.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "ocluster-worker:", err)
-		if errors.Is(err, transport.ErrSelfUpdate) {
-			os.Exit(0)
-		}
-		os.Exit(1)
-	}
+	cli.Exit(cmd.Execute())
 }
 
 func run(o options) error {
@@ -104,19 +96,19 @@ func run(o options) error {
 		return fmt.Errorf("--obuilder-healthcheck %d: give seconds, or 0 to check only at start", o.obuilderHealthcheck)
 	}
 
-	cli, err := client.New(client.FromEnv)
+	engine, err := client.New(client.FromEnv)
 	if err != nil {
 		return fmt.Errorf("making a Docker client: %w", err)
 	}
-	defer cli.Close()
+	defer engine.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	_, err = cli.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
+	_, err = engine.Ping(ctx, client.PingOptions{NegotiateAPIVersion: true})
 	cancel()
 	if err != nil {
-		return fmt.Errorf("cannot reach the Docker engine (%s): %w; start it, or point DOCKER_HOST at it", cli.DaemonHost(), err)
+		return fmt.Errorf("cannot reach the Docker engine (%s): %w; start it, or point DOCKER_HOST at it", engine.DaemonHost(), err)
 	}
 	builders := map[string]runners.Runner{}
-	builders["docker"], err = docker.New(docker.Config{Client: cli, AllowPush: o.allowPush,
+	builders["docker"], err = docker.New(docker.Config{Client: engine, AllowPush: o.allowPush,
 		PruneThreshold: o.pruneThreshold, MaxDFSize: int64(o.maxDFGB * 1e9), Logger: log})
 	if err != nil {
 		return err
@@ -126,7 +118,7 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		builders["obuilder"], err = obuilder.New(obuilder.Config{Client: cli, Store: store, PruneThreshold: o.obuilderPrune, Logger: log})
+		builders["obuilder"], err = obuilder.New(obuilder.Config{Client: engine, Store: store, PruneThreshold: o.obuilderPrune, Logger: log})
 		if err != nil {
 			return err
 		}
@@ -150,13 +142,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err = agent.Run(sig)
-	if sig.Err() != nil {
-		return nil
-	}
-	return err
+	return cli.UntilSignalled(agent.Run)
 }
 
 func parseMetrics(list []string) (map[string]string, error) {
