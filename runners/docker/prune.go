@@ -11,6 +11,8 @@ import (
 	cerrdefs "github.com/containerd/errdefs"
 	"github.com/docker/go-units"
 	"github.com/moby/moby/client"
+
+	"github.com/ocluster-go/ocluster/runners/internal/diskspace"
 )
 
 // PruneNeeded implements runners.Pruner. It gives a reason to prune when
@@ -30,7 +32,7 @@ func (r *Runner) PruneNeeded(ctx context.Context) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		blocks, inodes, err := freeSpace(dir)
+		blocks, inodes, err := diskspace.Free(dir)
 		switch {
 		case err != nil:
 			r.rootUnreadable.Do(func() {
