@@ -73,22 +73,7 @@ func (b *builder) copyFromContext(ctx context.Context, st *state, o *Copy, heade
 	}
 	key := k.sum()
 	return b.step(ctx, st, key, header, func(ctx context.Context, name string) (string, error) {
-		id, err := b.newCopyContainer(ctx, st, key, name, header)
-		if err != nil {
-			return "", err
-		}
-		makeDst := false
-		if intoDir {
-			if makeDst, err = b.missingDir(ctx, id, dst); err != nil {
-				return "", err
-			}
-		}
-		return id, b.copyInto(ctx, id, func(tw *tar.Writer) error {
-			if makeDst {
-				if err := tw.WriteHeader(dirHeader(dst, 0o755, st.user)); err != nil {
-					return err
-				}
-			}
+		return b.copyStep(ctx, st, key, name, header, dst, intoDir, func(tw *tar.Writer) error {
 			for _, it := range items {
 				if err := writeContextItem(root, tw, it, st.user); err != nil {
 					return err
@@ -276,22 +261,7 @@ func (b *builder) copyFromStage(ctx context.Context, st *state, o *Copy, stage r
 			dirs[i] = stat.Stat.Mode.IsDir()
 			intoDir = intoDir || dirs[i]
 		}
-		id, err := b.newCopyContainer(ctx, st, key, name, header)
-		if err != nil {
-			return "", err
-		}
-		makeDst := false
-		if intoDir {
-			if makeDst, err = b.missingDir(ctx, id, dst); err != nil {
-				return "", err
-			}
-		}
-		return id, b.copyInto(ctx, id, func(tw *tar.Writer) error {
-			if makeDst {
-				if err := tw.WriteHeader(dirHeader(dst, 0o755, st.user)); err != nil {
-					return err
-				}
-			}
+		return b.copyStep(ctx, st, key, name, header, dst, intoDir, func(tw *tar.Writer) error {
 			for i, p := range srcs {
 				target := dst
 				if !dirs[i] && dstDir {
@@ -379,4 +349,28 @@ func rebaseStageTar(tr *tar.Reader, tw *tar.Writer, src string, dir bool, target
 			}
 		}
 	}
+}
+
+// copyStep makes the container of a copy step and streams into it what
+// write produces; when the copy goes into the directory dst and the image
+// lacks it, dst comes first, owned by the step's user rather than by root.
+func (b *builder) copyStep(ctx context.Context, st *state, key, name, header, dst string, intoDir bool, write func(tw *tar.Writer) error) (string, error) {
+	id, err := b.newCopyContainer(ctx, st, key, name, header)
+	if err != nil {
+		return "", err
+	}
+	makeDst := false
+	if intoDir {
+		if makeDst, err = b.missingDir(ctx, id, dst); err != nil {
+			return "", err
+		}
+	}
+	return id, b.copyInto(ctx, id, func(tw *tar.Writer) error {
+		if makeDst {
+			if err := tw.WriteHeader(dirHeader(dst, 0o755, st.user)); err != nil {
+				return err
+			}
+		}
+		return write(tw)
+	})
 }
