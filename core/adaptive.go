@@ -135,7 +135,7 @@ func (a *adaptivePolicy) prefer(p *Pool, t *Ticket) *Worker {
 		if w == nil || !w.Active() || w.capacity <= 0 || p.stale(t.hint, rec) {
 			continue
 		}
-		wait := expectedWait(w, cached)
+		wait := a.expectedWait(p, w, cached)
 		if wait < penalty && (best == nil || wait < bestWait) {
 			best, bestWait = w, wait
 			// Nothing queued: no worker can do better but one with a
@@ -189,13 +189,25 @@ func (a *adaptivePolicy) finished(p *Pool, t *Ticket, seconds float64) {
 }
 
 // expectedWait is how long a job queued on w now is expected to wait: none
-// while w has a free slot; else its queue's estimated work, and half of
-// each running job (on average half done), shared among its slots.
-func expectedWait(w *Worker, cached float64) float64 {
+// while w has a free slot; else its queue's estimated work and what its
+// running jobs have left, shared among its slots. A running job counts as
+// half done (half a cached run), unless it has run for longer than an
+// uncached run takes w: then it counts for as long as it has overrun. A
+// build far past its estimate may well be stuck, and the longer it
+// overruns the less likely it is to end soon; so jobs stop queueing
+// behind a worker whose builds hang while its agent still answers, and
+// idle workers steal the ones queued there.
+func (a *adaptivePolicy) expectedWait(p *Pool, w *Worker, cached float64) float64 {
 	if len(w.running)+w.local.Len() < w.capacity {
 		return 0
 	}
-	return (w.workload + float64(len(w.running))*cached/2) / float64(w.capacity)
+	longest := a.learned.uncached.value(p.sched.costs.Uncached) * w.record.pace.value(1)
+	now := p.sched.now()
+	left := 0.0
+	for _, t := range w.running {
+		left += max(cached/2, now-t.started-longest)
+	}
+	return (w.workload + left) / float64(w.capacity)
 }
 
 // stealFrom picks, for w with a free slot, the worker whose next queued job
@@ -213,7 +225,7 @@ func (a *adaptivePolicy) stealFrom(p *Pool, w *Worker) *Worker {
 		}
 		t := v.local.peek()
 		cached, uncached := a.costs(p, t.hint)
-		wait := expectedWait(v, cached)
+		wait := a.expectedWait(p, v, cached)
 		if t.wasCached && !p.hasCached(t.hint, w.record) {
 			wait -= uncached - cached
 		}

@@ -145,3 +145,54 @@ func TestRunTimesPerHintAndPace(t *testing.T) {
 	ratio := a.placementCost(p, j, slow, false) / a.placementCost(p, j, fast, false)
 	near("slow's cost over fast's", ratio, 2)
 }
+
+// A worker whose build has run far longer than an uncached run takes (it
+// may be stuck while its agent still answers the lease's pings) is not
+// worth waiting for: the hint's next job goes to an idle worker rather
+// than behind it, where it went while the build was within its time.
+func TestOverrunningWorkerIsNotWaitedFor(t *testing.T) {
+	for _, policy := range []string{"adaptive", "combined"} {
+		t.Run(policy, func(t *testing.T) {
+			_, p, clock := newPolicyScheduler(t, policy, Override{})
+			a := activeWorker(t, p, "a", 1)
+			run := func(seconds float64) {
+				t.Helper()
+				j := submit(t, p, "c", "hot")
+				if got, _ := a.Pop(); got != j {
+					t.Fatalf("a took %v", got)
+				}
+				clock.t += seconds
+				if err := a.Finish(j); err != nil {
+					t.Fatal(err)
+				}
+			}
+			run(10) // uncached
+			run(2)  // cached
+			stuck := submit(t, p, "c", "hot")
+			if got, _ := a.Pop(); got != stuck {
+				t.Fatalf("a took %v", got)
+			}
+			b := activeWorker(t, p, "b", 1)
+			if got, _ := b.Pop(); got != nil {
+				t.Fatalf("b took %v from an empty pool", got)
+			}
+			queued := func(wantA, wantB int) {
+				t.Helper()
+				onA, _ := a.Queued()
+				onB, _ := b.Queued()
+				if onA != wantA || onB != wantB {
+					t.Fatalf("queued on a %d, on b %d; want %d, %d", onA, onB, wantA, wantB)
+				}
+			}
+			clock.t += 5 // within a run: waiting 1 s for a beats 8 s more on b
+			submit(t, p, "c", "hot")
+			queued(1, 0)
+			clock.t += 20 // 25 s into a run that should take 2 s, or 10 uncached
+			submit(t, p, "c", "hot")
+			queued(1, 1)
+			if err := p.sched.CheckInvariants(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
