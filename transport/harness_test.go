@@ -53,6 +53,7 @@ type clusterOptions struct {
 	// policy is "ocluster" unless given: most tests are OCluster's own.
 	policy   string
 	override core.Override
+	costs    core.Costs
 }
 
 func startCluster(t *testing.T, o clusterOptions) *cluster {
@@ -79,7 +80,7 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	if o.policy == "" {
 		o.policy = "ocluster"
 	}
-	c.sched, err = NewScheduler(SchedulerConfig{Pools: o.pools, Policy: o.policy, Override: o.override, Identity: id, PublicAddr: c.listener.Addr().String(),
+	c.sched, err = NewScheduler(SchedulerConfig{Pools: o.pools, Policy: o.policy, Override: o.override, Costs: o.costs, Identity: id, PublicAddr: c.listener.Addr().String(),
 		Store: c.store, MaxDescr: o.maxDescr, PingTimeout: o.pingTimeout, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -389,9 +390,15 @@ func (s *session) run(t *testing.T, label string) string {
 // start submits a job now and reads it in the background.
 func (s *session) start(t *testing.T, label string) <-chan string {
 	t.Helper()
+	return s.startJob(t, dockerJob(label))
+}
+
+// startJob submits job now and reads it in the background.
+func (s *session) startJob(t *testing.T, job *runners.Job) <-chan string {
+	t.Helper()
 	out := make(chan string, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	ticket, err := Submit(ctx, s.sub, "pool", dockerJob(label), false)
+	ticket, err := Submit(ctx, s.sub, "pool", job, false)
 	if err != nil {
 		cancel()
 		out <- "Submit failed: " + err.Error() + "\n"

@@ -20,6 +20,7 @@ var (
 	descSubmitted = prometheus.NewDesc("ocluster_pool_jobs_submitted_total", "Number of jobs submitted to the pool", []string{"pool"}, nil)
 	descCancelled = prometheus.NewDesc("ocluster_pool_jobs_cancelled_total", "Number of jobs cancelled while queued", []string{"pool"}, nil)
 	descAccepted  = prometheus.NewDesc("ocluster_pool_jobs_accepted_total", "Number of jobs accepted by workers", []string{"pool"}, nil)
+	descStolen    = prometheus.NewDesc("ocluster_pool_jobs_stolen_total", "Number of jobs an idle worker took from another worker's queue", []string{"pool"}, nil)
 	descConnected = prometheus.NewDesc("ocluster_pool_workers_connected", "Number of connected workers", []string{"pool"}, nil)
 	descCapacity  = prometheus.NewDesc("ocluster_pool_workers_capacity", "Aggregate capacity of connected workers", []string{"pool"}, nil)
 	descReady     = prometheus.NewDesc("ocluster_pool_workers_ready", "Number of workers ready to accept a new job", []string{"pool"}, nil)
@@ -126,7 +127,7 @@ func (pm *poolMetrics) finished(outcome string) {
 
 // Describe implements prometheus.Collector.
 func (s *Scheduler) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descSubmitted, descCancelled, descAccepted, descConnected, descCapacity,
+	for _, d := range []*prometheus.Desc{descSubmitted, descCancelled, descAccepted, descStolen, descConnected, descCapacity,
 		descReady, descPaused, descQueue, descRunning, descClient, descRate} {
 		ch <- d
 	}
@@ -148,6 +149,7 @@ func (s *Scheduler) Collect(ch chan<- prometheus.Metric) {
 		counter(descSubmitted, float64(st.Submitted), name)
 		counter(descCancelled, float64(st.Cancelled), name)
 		counter(descAccepted, float64(st.Accepted), name)
+		counter(descStolen, float64(st.Stolen), name)
 		paused := 0
 		for _, w := range p.core.Workers() {
 			if !w.Active() {
