@@ -192,11 +192,11 @@ func (a *adaptivePolicy) finished(p *Pool, t *Ticket, seconds float64) {
 // while w has a free slot; else its queue's estimated work and what its
 // running jobs have left, shared among its slots. A running job counts as
 // half done (half a cached run), unless it has run for longer than an
-// uncached run takes w: then it counts for as long as it has overrun. A
-// build far past its estimate may well be stuck, and the longer it
-// overruns the less likely it is to end soon; so jobs stop queueing
-// behind a worker whose builds hang while its agent still answers, and
-// idle workers steal the ones queued there.
+// uncached run of the pool takes at w's pace: then it counts for as long
+// as it has overrun. A build far past its estimate may well be stuck, and
+// the longer it overruns the less likely it is to end soon; so jobs stop
+// queueing behind a worker whose builds hang while its agent still
+// answers, and idle workers steal the ones queued there.
 func (a *adaptivePolicy) expectedWait(p *Pool, w *Worker, cached float64) float64 {
 	if len(w.running)+w.local.Len() < w.capacity {
 		return 0

@@ -265,3 +265,39 @@ func TestLogChunks(t *testing.T) {
 		t.Fatalf("reading past the end of a finished log: %v", err)
 	}
 }
+
+// Once Close has begun, a worker that registers is refused with a message
+// rather than recorded as a worker whose departure Close would wait for.
+func TestRegistrationRefusedWhileClosing(t *testing.T) {
+	c := startCluster(t, clusterOptions{})
+	c.sched.mu.Lock()
+	c.sched.shutting = true
+	c.sched.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := Connect(ctx, c.pools["pool"], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	reg, err := conn.Registration(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Release()
+	f, release := reg.Register(ctx, func(p schema.Registration_register_Params) error {
+		p.SetCapacity(1)
+		p.SetWorker(schema.Worker_ServerToClient(&workerServer{}))
+		return p.SetName("late")
+	})
+	defer release()
+	if _, err := f.Struct(); err == nil || !strings.Contains(err.Error(), "the scheduler is shutting down") {
+		t.Fatalf("registering while the scheduler closes: %v", err)
+	}
+	c.sched.mu.Lock()
+	n := len(c.sched.pools["pool"].workers)
+	c.sched.mu.Unlock()
+	if n != 0 {
+		t.Fatalf("%d workers recorded", n)
+	}
+}

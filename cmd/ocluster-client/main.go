@@ -183,7 +183,7 @@ func submit(cmd *cobra.Command, c *common, job *runners.Job) error {
 		result, err := transport.Result(ctx, j)
 		if err != nil {
 			fmt.Fprintf(out, "%s.\n", err)
-			os.Exit(1)
+			return cli.ErrShown
 		}
 		if result != "" {
 			fmt.Fprintf(out, "Result: %q\n", result)

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -78,7 +77,7 @@ rates, known workers and their pauses, clients) lives in --state-dir.`,
 func tcpAddress(flag, s string) (string, error) {
 	rest, ok := strings.CutPrefix(s, "tcp:")
 	if _, _, err := net.SplitHostPort(rest); !ok || err != nil {
-		return "", fmt.Errorf("--%s %q: want tcp:HOST:PORT", flag, s)
+		return "", cli.Usagef("--%s %q: want tcp:HOST:PORT", flag, s)
 	}
 	return rest, nil
 }
@@ -95,7 +94,7 @@ func serve(log *slog.Logger, keyFile, listen, public, stateDir, pools, secretsDi
 		}
 	}
 	if len(poolNames) == 0 {
-		return errors.New("--pools: give at least one pool name")
+		return cli.Usagef("--pools: give at least one pool name")
 	}
 	var clients []string
 	for _, c := range strings.Split(defaultClients, ",") {

@@ -31,6 +31,10 @@ func Usagef(format string, args ...any) error {
 	return usageError{fmt.Errorf(format, args...)}
 }
 
+// ErrShown is a failure the command has already told the user about, in
+// its own words on its own output: Exit exits with 1 and prints nothing.
+var ErrShown = errors.New("failed (as shown)")
+
 // Exit ends a command that returned err: it prints err and exits with 2
 // for a usage error, 0 for a worker that stops to be restarted on a new
 // version, 1 for anything else. A nil err returns.
@@ -38,7 +42,9 @@ func Exit(err error) {
 	if err == nil {
 		return
 	}
-	fmt.Fprintln(os.Stderr, err)
+	if !errors.Is(err, ErrShown) {
+		fmt.Fprintln(os.Stderr, err)
+	}
 	switch {
 	case isUsage(err):
 		os.Exit(2)
@@ -54,7 +60,7 @@ func isUsage(err error) bool {
 	if errors.As(err, &ue) {
 		return true
 	}
-	for _, prefix := range []string{"required flag", "unknown flag", "unknown shorthand flag", "unknown command", "invalid argument", "flag needs", "accepts ", "requires "} {
+	for _, prefix := range []string{"required flag", "unknown flag", "unknown shorthand flag", "unknown command", "invalid argument", "bad flag syntax", "flag needs", "accepts ", "requires "} {
 		if strings.HasPrefix(err.Error(), prefix) {
 			return true
 		}

@@ -21,6 +21,8 @@ var endings = map[string]error{
 	"update":     fmt.Errorf("worker: %w", transport.ErrSelfUpdate),
 	"failed":     errors.New(`No such user "nobody"`),
 	"not-cobras": errors.New("requirement unmet"),
+	"pflag":      errors.New("bad flag syntax: ---x"),
+	"shown":      fmt.Errorf("the job: %w", ErrShown),
 }
 
 // Exit is run in a child process, since it ends the process.
@@ -29,7 +31,7 @@ func TestExitCodes(t *testing.T) {
 		Exit(endings[name])
 		os.Exit(3) // Exit returned
 	}
-	want := map[string]int{"nil": 3, "usage": 2, "cobra": 2, "wrapped": 2, "update": 0, "failed": 1, "not-cobras": 1}
+	want := map[string]int{"nil": 3, "usage": 2, "cobra": 2, "wrapped": 2, "update": 0, "failed": 1, "not-cobras": 1, "pflag": 2, "shown": 1}
 	for name, code := range want {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestExitCodes$")
 		cmd.Env = append(os.Environ(), "CLI_TEST_ENDING="+name)
@@ -44,7 +46,12 @@ func TestExitCodes(t *testing.T) {
 		if got != code {
 			t.Errorf("%s: exit %d, want %d (output %q)", name, got, code, out)
 		}
-		if e := endings[name]; e != nil && !strings.Contains(string(out), e.Error()) {
+		switch e := endings[name]; {
+		case errors.Is(e, ErrShown):
+			if strings.Contains(string(out), e.Error()) {
+				t.Errorf("%s: printed again: %q", name, out)
+			}
+		case e != nil && !strings.Contains(string(out), e.Error()):
 			t.Errorf("%s: the output %q does not say %q", name, out, e)
 		}
 	}
