@@ -266,11 +266,11 @@ func (s *Scheduler) adminPause(p *pool, name string, paused, autoCreate, force b
 		if wc := p.workers[name]; force && wc != nil {
 			for _, t := range wc.core.Running() {
 				j := t.Job().Payload.(*job)
-				if j.ended || j.cancelRequest || wc.core.Requeue(t, false) != nil {
-					continue // ended, or being cancelled anyway
+				if j.ended {
+					continue
 				}
 				// Without the worker's Job object yet, started() stops it.
-				if target := s.requeued(j, wc, "the admin force-paused its worker"); target.IsValid() {
+				if target, ok := s.requeue(j, wc, false, "the admin force-paused its worker"); ok && target.IsValid() {
 					stop = append(stop, target)
 				}
 			}

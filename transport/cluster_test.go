@@ -54,25 +54,7 @@ func TestAlreadyRegistered(t *testing.T) {
 	c, _, m := newTest(t)
 	c.startWorker("worker-1", 1, m, c.pools["pool"])
 	c.waitConnected("pool", 1)
-	ctx := context.Background()
-	conn, err := Connect(ctx, c.pools["pool"], testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	reg, err := conn.Registration(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Release()
-	f, release := reg.Register(ctx, func(p schema.Registration_register_Params) error {
-		p.SetWorker(guarded[schema.Worker](schema.Worker_NewServer(&workerServer{})))
-		p.SetCapacity(1)
-		return p.SetName("worker-1")
-	})
-	defer release()
-	_, err = f.Struct()
-	if err == nil || remoteMessage(err) != `Worker "worker-1" already registered!` {
+	if err := c.register(t, "worker-1"); err == nil || remoteMessage(err) != `Worker "worker-1" already registered!` {
 		t.Fatalf("second registration: %v", err)
 	}
 }

@@ -274,6 +274,32 @@ func (w *worker) shutdown() {
 	}
 }
 
+// register registers a bare worker capability under name in "pool", as a
+// worker agent would, and returns what the scheduler answered.
+func (c *cluster) register(t *testing.T, name string) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := Connect(ctx, c.pools["pool"], testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	reg, err := conn.Registration(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reg.Release()
+	f, release := reg.Register(ctx, func(p schema.Registration_register_Params) error {
+		p.SetWorker(guarded[schema.Worker](schema.Worker_NewServer(&workerServer{})))
+		p.SetCapacity(1)
+		return p.SetName(name)
+	})
+	defer release()
+	_, err = f.Struct()
+	return err
+}
+
 // waitConnected waits until the pool has n connected workers.
 func (c *cluster) waitConnected(pool string, n int) {
 	c.t.Helper()

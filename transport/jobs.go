@@ -426,10 +426,15 @@ func (s *Scheduler) finished(j *job, wc *workerConn, outcome string) {
 	s.record(trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: outcome, Duration: time.Since(j.started).Seconds()})
 }
 
-// requeued records that the core put j, which ran on wc, back in the
-// queue, and returns the worker's Job object of the attempt that ended,
-// for the caller to cancel or release. Called with the lock.
-func (s *Scheduler) requeued(j *job, wc *workerConn, why string) schema.Job {
+// requeue puts j, which ran on wc, back in the queue, keeping its place,
+// unless its client is cancelling it (it is not worth another worker) or,
+// for a counted attempt (its worker lost), it has no attempts left. It
+// returns the worker's Job object of the attempt that ended, for the
+// caller to cancel or release. Called with the lock.
+func (s *Scheduler) requeue(j *job, wc *workerConn, counted bool, why string) (schema.Job, bool) {
+	if j.cancelRequest || wc.core.Requeue(j.ticket, counted) != nil {
+		return schema.Job{}, false
+	}
 	delete(wc.jobs, j.id)
 	wc.pool.notify()
 	j.pool.stats.finished(trace.OutcomeRequeued)
@@ -453,7 +458,7 @@ func (s *Scheduler) requeued(j *job, wc *workerConn, why string) schema.Job {
 		close(j.assigned)
 	}
 	j.assigned = make(chan struct{})
-	return old
+	return old, true
 }
 
 // ---------------------------------------------------------------- job proxy

@@ -273,25 +273,7 @@ func TestRegistrationRefusedWhileClosing(t *testing.T) {
 	c.sched.mu.Lock()
 	c.sched.shutting = true
 	c.sched.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	conn, err := Connect(ctx, c.pools["pool"], nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	reg, err := conn.Registration(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reg.Release()
-	f, release := reg.Register(ctx, func(p schema.Registration_register_Params) error {
-		p.SetCapacity(1)
-		p.SetWorker(schema.Worker_ServerToClient(&workerServer{}))
-		return p.SetName("late")
-	})
-	defer release()
-	if _, err := f.Struct(); err == nil || !strings.Contains(err.Error(), "the scheduler is shutting down") {
+	if err := c.register(t, "late"); err == nil || !strings.Contains(err.Error(), "the scheduler is shutting down") {
 		t.Fatalf("registering while the scheduler closes: %v", err)
 	}
 	c.sched.mu.Lock()

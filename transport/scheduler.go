@@ -26,8 +26,7 @@ import (
 type SchedulerConfig struct {
 	Pools  []string
 	Policy string // empty: the core's default
-	// Override replaces some of the policy's settings (attempts, lease,
-	// half-life).
+	// Override replaces some of the policy's settings (see core.Settings).
 	Override core.Override
 	Costs    core.Costs // zero: the core's default
 	// Identity is the scheduler's key (see LoadOrCreateIdentity).
@@ -72,8 +71,9 @@ type Scheduler struct {
 	departures sync.WaitGroup
 
 	server *rpcServer
-	stop   chan struct{} // closed by Close
-	closed sync.Once
+	// ctx is cancelled by Close: it ends the lease keeper and its pings.
+	ctx    context.Context
+	cancel context.CancelFunc
 }
 
 type clientKey struct {
@@ -118,8 +118,8 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		clients:     map[string]string{},
 		revoked:     map[string]string{},
 		queued:      map[clientKey]int{},
-		stop:        make(chan struct{}),
 	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.Store != nil {
 		sn, err := cfg.Store.Snapshot()
 		if err != nil {
@@ -174,7 +174,7 @@ func (s *Scheduler) Serve(l net.Listener) error {
 // Close stops the scheduler: closes every connection and flushes what is
 // still to be stored or traced.
 func (s *Scheduler) Close() error {
-	s.closed.Do(func() { close(s.stop) })
+	s.cancel()
 	s.mu.Lock()
 	s.shutting = true
 	srv := s.server

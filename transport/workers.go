@@ -174,9 +174,8 @@ func (s *Scheduler) workerLost(wc *workerConn) {
 				if j.ended {
 					continue
 				}
-				// A job its client cancelled is not worth another worker.
-				if !j.cancelRequest && wc.core.Requeue(t, true) == nil {
-					s.requeued(j, wc, "its worker was lost").Release()
+				if old, ok := s.requeue(j, wc, true, "its worker was lost"); ok {
+					old.Release()
 					continue
 				}
 				s.finished(j, wc, trace.OutcomeFailed)
@@ -203,7 +202,7 @@ func (s *Scheduler) keepLeases(lease time.Duration) {
 	defer pings.Wait()
 	for {
 		select {
-		case <-s.stop:
+		case <-s.ctx.Done():
 			return
 		case <-tick.C:
 		}
@@ -231,16 +230,7 @@ func (s *Scheduler) keepLeases(lease time.Duration) {
 
 // renewLease pings a worker and renews its lease if it answers.
 func (s *Scheduler) renewLease(wc *workerConn) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-s.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	ok := s.alive(ctx, wc)
+	ok := s.alive(s.ctx, wc)
 	s.locked(func() {
 		wc.pinging = false
 		if ok && !wc.gone {
