@@ -32,6 +32,14 @@ type estimate struct {
 // but one slow job does not swing it.
 const learnWeight = 0.05
 
+// priorWeight is how many observations the pool's run time counts for in
+// a hint's.
+const priorWeight = 5
+
+// minSaving is the share of an uncached run the cache must save for a job
+// to prefer a worker that has its hint.
+const minSaving = 0.1
+
 func (e *estimate) value(fallback float64) float64 {
 	if e.n == 0 {
 		return fallback
@@ -47,14 +55,6 @@ func (e *estimate) shrunk(prior float64) float64 {
 	n := float64(min(e.n, int(1/learnWeight)))
 	return (n*e.value(prior) + priorWeight*prior) / (n + priorWeight)
 }
-
-// minSaving is the share of an uncached run the cache must save for a job
-// to prefer a worker that has its hint.
-const minSaving = 0.1
-
-// priorWeight is how many observations the pool's run time counts for in
-// a hint's.
-const priorWeight = 5
 
 func (e *estimate) observe(x float64) {
 	e.n++

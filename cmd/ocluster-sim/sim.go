@@ -158,13 +158,18 @@ func splitList(s string) []string {
 	return out
 }
 
+// allPolicies are the names of every policy.
+func allPolicies() []string {
+	var names []string
+	for _, p := range core.Policies() {
+		names = append(names, p.Name)
+	}
+	return names
+}
+
 func policyList(s string) ([]string, error) {
 	if s == "" || s == "all" {
-		var names []string
-		for _, p := range core.Policies() {
-			names = append(names, p.Name)
-		}
-		return names, nil
+		return allPolicies(), nil
 	}
 	names := splitList(s)
 	for _, n := range names {
@@ -182,12 +187,9 @@ func policyList(s string) ([]string, error) {
 // variantList reads --policies for compare: policies or variants of them
 // (see policyflag.Variant); "all" is every policy as it is.
 func variantList(s string) ([]policyflag.Variant, error) {
-	list, err := policyList("all")
-	if s != "" && s != "all" {
-		list, err = splitList(s), nil
-	}
-	if err != nil {
-		return nil, err
+	list := splitList(s)
+	if s == "" || s == "all" {
+		list = allPolicies()
 	}
 	var variants []policyflag.Variant
 	for _, spec := range list {
