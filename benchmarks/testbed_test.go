@@ -52,7 +52,7 @@ func BenchmarkTestbed(b *testing.B) {
 		b.Run(fmt.Sprintf("speed=%g", speed), func(b *testing.B) {
 			c := startBenchCluster(b)
 			c.startWorkers(b, []int{32, 64, 64, 64, 128}, func() runners.Runner {
-				return &synthetic.Runner{Cached: 15 * time.Second, Uncached: 15 * time.Minute, Speed: speed}
+				return &synthetic.Runner{RunTime: synthetic.Fixed(15*time.Second, 15*time.Minute, speed)}
 			})
 			sub := c.submissions(b, 1)[0]
 			clients := map[string]schema.Submission{}

@@ -93,3 +93,15 @@ type Pruner interface {
 type HealthChecker interface {
 	HealthCheck(ctx context.Context) error
 }
+
+// CacheReporter is a runner that knows which cache hints left its cache:
+// a bounded cache that evicts, a prune that empties it. The worker tells
+// the scheduler, which then stops queueing jobs here for them.
+type CacheReporter interface {
+	// Dropped is signalled when something has left the cache since
+	// TakeDropped was last called.
+	Dropped() <-chan struct{}
+	// TakeDropped returns what left the cache since the last call:
+	// everything (all), then the hints that went after that.
+	TakeDropped() (all bool, hints []string)
+}

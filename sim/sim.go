@@ -132,7 +132,7 @@ type simulation struct {
 	metrics      *collector
 	costs        core.Costs
 	traceErr     error
-	defaultDists [2]Dist
+	defaultDists [2]Dist // uncached, cached
 	replay       *replaySource
 }
 
@@ -173,11 +173,8 @@ func newSimulation(sc *Scenario, opts Options, replay *replaySource) (*simulatio
 	s := &simulation{sc: sc, opts: opts, replay: replay, byName: map[[2]string]*simWorker{}}
 	s.end = sc.Duration.Seconds()
 	s.limit = s.end + sc.Drain.Seconds()
-	s.costs = core.DefaultCosts
-	if sc.Costs != nil {
-		s.costs = core.Costs{Cached: sc.Costs.Cached.Seconds(), Uncached: sc.Costs.Uncached.Seconds()}
-	}
-	s.defaultDists = [2]Dist{FixedDist(Duration(s.costs.Uncached)), FixedDist(Duration(s.costs.Cached))}
+	s.costs = sc.SchedulerCosts()
+	s.defaultDists = defaultDists(sc)
 	var poolNames []string
 	for _, p := range sc.Pools {
 		poolNames = append(poolNames, p.Name)
@@ -210,7 +207,7 @@ func newSimulation(sc *Scenario, opts Options, replay *replaySource) (*simulatio
 		var workers []*simWorker
 		for wi := range ps.Workers {
 			for _, name := range ps.Workers[wi].Names() {
-				workers = append(workers, newSimWorker(name, p, &ps.Workers[wi], derive(opts.Seed, "worker/"+p.name+"/"+name, 0)))
+				workers = append(workers, newSimWorker(name, p, &ps.Workers[wi], workerRand(opts.Seed, p.name, name)))
 			}
 		}
 		// Workers are ordered by name, whatever order the scenario or the
@@ -232,7 +229,7 @@ func newSimulation(sc *Scenario, opts Options, replay *replaySource) (*simulatio
 				s.record(trace.Event{Kind: trace.Rate, Pool: p.name, Client: cs.Name, Rate: cs.Rate})
 			}
 			for si := range cs.Streams {
-				st := newStream(len(s.streams), &cs.Streams[si], c, p, derive(opts.Seed, "stream", len(s.streams)), spaces, s.end)
+				st := newStream(len(s.streams), si, &cs.Streams[si], c, p, derive(opts.Seed, "stream", len(s.streams)), spaces, s.end)
 				s.streams = append(s.streams, st)
 				s.liveStreams++
 				if at := st.firstArrival(); at >= 0 {
@@ -249,8 +246,8 @@ func newSimulation(sc *Scenario, opts Options, replay *replaySource) (*simulatio
 			kind := map[string]uint8{"disconnect": evDisconnect, "crash": evCrash, "pause": evPause, "drain": evDrain, "force-pause": evForcePause, "hang": evHang, "prune": evPrune}[e.Kind]
 			s.q.push(event{at: e.At.Seconds(), class: classWorker, kind: kind, key: uint64(w.idx), arg: int64(e.For.Seconds() * 1e6)})
 		}
-		if f := w.spec.Failures; f != nil {
-			s.q.push(event{at: w.spec.Join.Seconds() + w.rng.ExpFloat64()*f.MTBF.Seconds(), class: classWorker, kind: evFailure, key: uint64(w.idx)})
+		if w.failures != nil {
+			s.q.push(event{at: w.failure.at, class: classWorker, kind: evFailure, key: uint64(w.idx)})
 		}
 	}
 	if replay != nil {
@@ -430,7 +427,8 @@ func (s *simulation) submit(st *stream, seed jobSeed) *job {
 	}
 	j.ticket = t
 	s.queued(j, +1)
-	s.record(trace.Event{Kind: trace.Submit, Pool: st.pool.name, Job: j.id, Client: st.client.name, Hint: seed.hint, Urgent: seed.urgent})
+	s.record(trace.Event{Kind: trace.Submit, Pool: st.pool.name, Job: j.id, Client: st.client.name, Hint: seed.hint, Urgent: seed.urgent,
+		Size: seed.size, Stream: st.inClient, CancelAfter: max(seed.cancel, 0)})
 	if seed.cancel >= 0 {
 		s.q.push(event{at: s.now + seed.cancel, class: classCancel, kind: evCancel, key: j.id})
 	}
@@ -569,19 +567,7 @@ func (s *simulation) duration(j *job, w *simWorker, cached bool) float64 {
 	if s.replay != nil {
 		return s.replay.model.duration(w.pool.name, j.traceID, j.seed.hint, cached)
 	}
-	var d *Dist
-	if jd := j.stream.spec.Durations; jd != nil {
-		d = &jd.Uncached
-		if cached {
-			d = &jd.Cached
-		}
-	} else if d = w.dist(cached); d == nil {
-		d = &s.defaultDists[0]
-		if cached {
-			d = &s.defaultDists[1]
-		}
-	}
-	return d.Quantile(j.seed.size) / w.speed
+	return runTime(j.stream.spec.Durations, w.spec, &s.defaultDists, j.seed.size, cached)
 }
 
 func (s *simulation) finishRun(ri int32) {

@@ -8,15 +8,16 @@ import (
 
 // stream is a running source of jobs (one of a client's streams).
 type stream struct {
-	idx    int
-	spec   *StreamSpec
-	client *clientState
-	pool   *simPool
-	rng    *rand.Rand
-	zipf   *rand.Zipf
-	names  []string // generated hint names for fixed, uniform, zipf, hot
-	space  *hintSpaceState
-	stop   float64 // no arrival at or after this time
+	idx      int
+	inClient int // which of its client's streams it is
+	spec     *StreamSpec
+	client   *clientState
+	pool     *simPool
+	rng      *rand.Rand
+	zipf     *rand.Zipf
+	names    []string // generated hint names for fixed, uniform, zipf, hot
+	space    *hintSpaceState
+	stop     float64 // no arrival at or after this time
 
 	generated int
 	batch     int // sequence number of the latest batch
@@ -39,8 +40,8 @@ type hintSpaceState struct {
 	streams []*stream // head-triggered streams
 }
 
-func newStream(idx int, spec *StreamSpec, c *clientState, p *simPool, rng *rand.Rand, spaces map[string]*hintSpaceState, end float64) *stream {
-	st := &stream{idx: idx, spec: spec, client: c, pool: p, rng: rng, stop: end}
+func newStream(idx, inClient int, spec *StreamSpec, c *clientState, p *simPool, rng *rand.Rand, spaces map[string]*hintSpaceState, end float64) *stream {
+	st := &stream{idx: idx, inClient: inClient, spec: spec, client: c, pool: p, rng: rng, stop: end}
 	if spec.Stop > 0 {
 		st.stop = min(end, spec.Stop.Seconds())
 	}

@@ -16,9 +16,9 @@ type simWorker struct {
 	name     string
 	pool     *simPool
 	spec     *WorkerSpec
-	rng      *rand.Rand
+	failures *failureClock // nil without random failures
+	failure  failure       // the next one
 	capacity int
-	speed    float64
 	cache    *hintCache
 
 	online   bool // the process is alive
@@ -42,23 +42,15 @@ type frozenRun struct {
 }
 
 func newSimWorker(name string, p *simPool, spec *WorkerSpec, rng *rand.Rand) *simWorker {
-	return &simWorker{
-		name: name, pool: p, spec: spec, rng: rng,
-		capacity: spec.Capacity, speed: spec.Speed, cache: newHintCache(spec.Cache),
+	w := &simWorker{
+		name: name, pool: p, spec: spec,
+		capacity: spec.Capacity, cache: newHintCache(spec.Cache),
 	}
-}
-
-// dist is the worker's duration distribution for a cached or uncached job
-// (the core's estimates when the scenario gives none).
-func (w *simWorker) dist(cached bool) *Dist {
-	if cached {
-		if w.spec.Cached != nil {
-			return w.spec.Cached
-		}
-	} else if w.spec.Uncached != nil {
-		return w.spec.Uncached
+	if spec.Failures != nil {
+		w.failures = newFailureClock(spec, rng)
+		w.failure = w.failures.next()
 	}
-	return nil
+	return w
 }
 
 func (s *simulation) workerEvent(w *simWorker, kind uint8, forSeconds float64) {
@@ -112,17 +104,17 @@ func (s *simulation) workerEvent(w *simWorker, kind uint8, forSeconds float64) {
 		w.downFor = forSeconds
 		s.checkDrained(w)
 	case evFailure:
-		f := w.spec.Failures
-		down := f.Downtime.Quantile(w.rng.Float64())
+		down := w.failure.down
 		switch {
-		case f.Kind == "crash" && w.online:
+		case w.spec.Failures.Kind == "crash" && w.online:
 			s.crash(w)
 			s.later(w, down, evRestart)
-		case f.Kind == "disconnect" && w.conn != nil:
+		case w.spec.Failures.Kind == "disconnect" && w.conn != nil:
 			s.disconnect(w, false)
 			s.later(w, down, evReconnect)
 		}
-		s.later(w, down+w.rng.ExpFloat64()*f.MTBF.Seconds(), evFailure)
+		w.failure = w.failures.next()
+		s.q.push(event{at: w.failure.at, class: classWorker, kind: evFailure, key: uint64(w.idx)})
 	}
 }
 

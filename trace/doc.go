@@ -41,7 +41,12 @@
 // lost connection: its running jobs fail, but its builds go on holding its
 // slots). pause and unpause are the administrator's. prune says the worker
 // emptied its build cache and reported it. rate sets a client's
-// rate in a pool (1 until set). Optional header fields: policy, scenario,
+// rate in a pool (1 until set). A submit recorded by the simulator also
+// carries what it drew for the job, so that a live cluster can be given
+// the same job: size, its quantile in the scenario's run-time
+// distributions; stream, which of its client's streams made it (from 0;
+// absent: the first); cancel_after, the seconds after submission at which
+// its client cancels it unless it has ended. Optional header fields: policy, scenario,
 // seed, and sample and window, the sampling interval and fairness window
 // (seconds) of the run that recorded it.
 //

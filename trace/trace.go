@@ -80,6 +80,14 @@ type Event struct {
 	Crash    bool    `json:"crash,omitempty"`
 	Rate     float64 `json:"rate,omitempty"`
 	Planned  float64 `json:"planned,omitempty"`
+	// Size, Stream and CancelAfter describe a submitted job of a simulated
+	// run, so that a live cluster can be given the very same job: its
+	// quantile in the scenario's run-time distributions, which of its
+	// client's streams made it (counted from 0), and how long after
+	// submission its client cancels it unless it has ended.
+	Size        float64 `json:"size,omitempty"`
+	Stream      int     `json:"stream,omitempty"`
+	CancelAfter float64 `json:"cancel_after,omitempty"`
 }
 
 // Writer records a trace.
@@ -186,6 +194,18 @@ func appendEvent(b []byte, e *Event) []byte {
 		b = append(b, `,"planned":`...)
 		b = appendFloat(b, e.Planned)
 	}
+	if e.Size != 0 {
+		b = append(b, `,"size":`...)
+		b = appendFloat(b, e.Size)
+	}
+	if e.Stream != 0 {
+		b = append(b, `,"stream":`...)
+		b = strconv.AppendInt(b, int64(e.Stream), 10)
+	}
+	if e.CancelAfter != 0 {
+		b = append(b, `,"cancel_after":`...)
+		b = appendFloat(b, e.CancelAfter)
+	}
 	return append(b, "}\n"...)
 }
 
@@ -231,6 +251,9 @@ func (e *Event) validate() error {
 	}
 	switch e.Kind {
 	case Submit:
+		if !(e.Size >= 0 && e.Size < 1) || e.Stream < 0 || !(e.CancelAfter >= 0) || math.IsInf(e.CancelAfter, 0) {
+			return fmt.Errorf("submit event with size %v, stream %d and cancel_after %v (size must be in [0, 1), stream 0 or more, cancel_after finite, 0 or more)", e.Size, e.Stream, e.CancelAfter)
+		}
 		return errors.Join(need(e.Job != 0, "job"), need(e.Client != "", "client"))
 	case Start:
 		return errors.Join(need(e.Job != 0, "job"), need(e.Worker != "", "worker"))

@@ -49,6 +49,9 @@ type AgentConfig struct {
 	// RetryDelay is the least time between two connection attempts
 	// (default 10 s).
 	RetryDelay time.Duration
+	// Dial opens the network connection to the scheduler (default: TCP).
+	// A testbed passes one whose connections it can cut or stop.
+	Dial DialFunc
 	// UpdateGrace bounds how long, when told to update, the worker waits
 	// after its last job for clients to finish reading logs (default 60 s).
 	UpdateGrace time.Duration
@@ -112,6 +115,9 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	}
 	if cfg.RetryDelay == 0 {
 		cfg.RetryDelay = 10 * time.Second
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = dialTCP
 	}
 	if cfg.UpdateGrace == 0 {
 		cfg.UpdateGrace = 60 * time.Second
@@ -280,7 +286,7 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) session(ctx context.Context) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	conn, err := Connect(ctx, a.cfg.Ref, a.log)
+	conn, err := connect(ctx, a.cfg.Ref, a.cfg.Dial, a.log)
 	if err != nil {
 		if errors.Is(err, ErrFingerprint) {
 			return permanent{err}
@@ -330,6 +336,15 @@ func (a *Agent) session(ctx context.Context) error {
 	}()
 	if err := a.syncActive(ctx); err != nil {
 		return err
+	}
+	for _, r := range a.runners() {
+		if c, ok := r.(runners.CacheReporter); ok {
+			q := queue.AddRef()
+			go func() {
+				defer q.Release()
+				a.reportDropped(ctx, q, c)
+			}()
+		}
 	}
 	for {
 		a.mu.Lock()
@@ -418,10 +433,49 @@ func (a *Agent) prune(ctx context.Context, queue schema.Queue) error {
 // gone, so that it stops queueing jobs here for them. A prune empties the
 // caches as far as hints go: which hints survive it, no runner can tell.
 func reportPruned(ctx context.Context, queue schema.Queue, log *slog.Logger) {
-	f, release := queue.Pruned(ctx, nil)
+	reportHints(ctx, queue, nil, log)
+}
+
+// reportHints tells the scheduler that these hints (none: every hint)
+// left the worker's caches.
+func reportHints(ctx context.Context, queue schema.Queue, hints []string, log *slog.Logger) {
+	f, release := queue.Pruned(ctx, func(p schema.Queue_pruned_Params) error {
+		if len(hints) == 0 {
+			return nil
+		}
+		list, err := p.NewHints(int32(len(hints)))
+		if err != nil {
+			return err
+		}
+		for i, h := range hints {
+			if err := list.Set(i, h); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	defer release()
 	if _, err := f.Struct(); err != nil {
-		log.Warn("could not tell the scheduler about the prune", "err", remoteMessage(err))
+		log.Warn("could not tell the scheduler about the pruned caches", "hints", len(hints), "err", remoteMessage(err))
+	}
+}
+
+// reportDropped passes on, for the life of a connection, what a runner
+// says left its caches.
+func (a *Agent) reportDropped(ctx context.Context, queue schema.Queue, r runners.CacheReporter) {
+	for {
+		select {
+		case <-r.Dropped():
+		case <-ctx.Done():
+			return
+		}
+		all, hints := r.TakeDropped()
+		if all {
+			reportPruned(ctx, queue, a.log)
+		}
+		if len(hints) > 0 {
+			reportHints(ctx, queue, hints, a.log)
+		}
 	}
 }
 

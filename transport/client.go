@@ -24,7 +24,11 @@ type Conn struct {
 
 // Connect opens a connection to the scheduler a capability names.
 func Connect(ctx context.Context, ref SturdyRef, logger *slog.Logger) (*Conn, error) {
-	c, err := dial(ctx, ref, logger)
+	return connect(ctx, ref, dialTCP, logger)
+}
+
+func connect(ctx context.Context, ref SturdyRef, dialNet DialFunc, logger *slog.Logger) (*Conn, error) {
+	c, err := dial(ctx, ref, dialNet, logger)
 	if err != nil {
 		return nil, connectError(ref, err)
 	}
@@ -101,6 +105,13 @@ func RemoteMessage(err error) string { return remoteMessage(err) }
 
 // Submit queues a job on a pool and returns its ticket.
 func Submit(ctx context.Context, sub schema.Submission, pool string, job *runners.Job, urgent bool) (schema.Ticket, error) {
+	return sendSubmit(ctx, sub, pool, job, urgent)()
+}
+
+// sendSubmit sends a submission at once and returns what waits for its
+// ticket: submissions sent one after the other on a connection reach the
+// scheduler in that order.
+func sendSubmit(ctx context.Context, sub schema.Submission, pool string, job *runners.Job, urgent bool) func() (schema.Ticket, error) {
 	f, release := sub.Submit(ctx, func(p schema.Submission_submit_Params) error {
 		p.SetUrgent(urgent)
 		if err := p.SetPool(pool); err != nil {
@@ -112,12 +123,14 @@ func Submit(ctx context.Context, sub schema.Submission, pool string, job *runner
 		}
 		return fillDescr(d, job)
 	})
-	defer release()
-	res, err := f.Struct()
-	if err != nil {
-		return schema.Ticket{}, errors.New(remoteMessage(err))
+	return func() (schema.Ticket, error) {
+		defer release()
+		res, err := f.Struct()
+		if err != nil {
+			return schema.Ticket{}, errors.New(remoteMessage(err))
+		}
+		return res.Ticket().AddRef(), nil
 	}
-	return res.Ticket().AddRef(), nil
 }
 
 // TicketJob waits until a worker takes the ticket's job, and returns it.

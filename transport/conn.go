@@ -175,11 +175,18 @@ func (s *rpcServer) close() {
 	s.wg.Wait()
 }
 
+// DialFunc opens the network connection to a scheduler's address.
+type DialFunc func(ctx context.Context, addr string) (net.Conn, error)
+
+func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
 // dial connects to a capability's address over TLS, checking the server's
 // key against the fingerprint the capability pins.
-func dial(ctx context.Context, ref SturdyRef, logger *slog.Logger) (*rpc.Conn, error) {
-	var d net.Dialer
-	raw, err := d.DialContext(ctx, "tcp", ref.Addr)
+func dial(ctx context.Context, ref SturdyRef, dialNet DialFunc, logger *slog.Logger) (*rpc.Conn, error) {
+	raw, err := dialNet(ctx, ref.Addr)
 	if err != nil {
 		return nil, err
 	}

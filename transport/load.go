@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ocluster-go/ocluster/runners"
+	"github.com/ocluster-go/ocluster/runners/synthetic"
 	"github.com/ocluster-go/ocluster/trace"
 	"github.com/ocluster-go/ocluster/transport/schema"
 )
@@ -25,6 +25,9 @@ type LoadConfig struct {
 	Events []trace.Event
 	// Speed divides the events' times (and so multiplies the rate).
 	Speed float64
+	// Start is the instant of the events' t = 0 (zero: when Load is
+	// called).
+	Start time.Time
 }
 
 // LoadCounts are what became of one client's jobs.
@@ -39,8 +42,9 @@ type LoadCounts struct {
 
 // Load submits the workload as real clients would: each job is a Docker
 // build (any worker of the testbed accepts it) with the event's cache
-// hint and priority; its log is tailed to the end and its result awaited;
-// a cancel event cancels its ticket. It returns when every job has ended,
+// hint and priority, carrying what the simulator drew for it (see
+// synthetic.NewJob); its log is tailed to the end and its result awaited;
+// a cancel event, or its cancel_after, cancels its ticket. It returns when every job has ended,
 // or ctx ends (jobs still going are then released, which cancels them).
 // A client named by an event but missing from Clients is an error before
 // anything is submitted.
@@ -57,14 +61,23 @@ func Load(ctx context.Context, cfg LoadConfig, progress func(map[string]LoadCoun
 	for name := range cfg.Clients {
 		l.counts[name] = &LoadCounts{}
 	}
-	start := time.Now()
+	start := cfg.Start
+	if start.IsZero() {
+		start = time.Now()
+	}
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	var cancels []*time.Timer
+	defer func() {
+		for _, c := range cancels {
+			c.Stop()
+		}
+	}()
 	for _, e := range cfg.Events {
 		if e.Kind != trace.Submit && e.Kind != trace.Cancel {
 			continue
 		}
-		at := start.Add(time.Duration(e.T / cfg.Speed * float64(time.Second)))
+		at := start.Add(scaled(e.T, cfg.Speed))
 		select {
 		case <-ctx.Done():
 			return l.snapshot(), ctx.Err()
@@ -77,10 +90,19 @@ func Load(ctx context.Context, cfg LoadConfig, progress func(map[string]LoadCoun
 			l.tickets[e.Job] = t
 			l.counts[e.Client].Submitted++
 			l.mu.Unlock()
+			if e.CancelAfter > 0 {
+				cancels = append(cancels, time.AfterFunc(time.Until(at.Add(scaled(e.CancelAfter, cfg.Speed))), t.cancel))
+			}
+			// The submission is sent here, in the order of the events:
+			// on one client's connection the scheduler takes them in that
+			// order, as the simulator did.
+			job := synthetic.NewJob(fmt.Sprintf("%s job %d", e.Client, e.Job), e.Hint,
+				synthetic.Draw{Client: e.Client, Stream: e.Stream, Size: e.Size})
+			ticket := sendSubmit(ctx, cfg.Clients[e.Client], e.Pool, job, e.Urgent)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				l.run(ctx, cfg.Clients[e.Client], e, t)
+				l.run(ctx, e, ticket, t)
 				if progress != nil {
 					progress(l.snapshot())
 				}
@@ -96,6 +118,11 @@ func Load(ctx context.Context, cfg LoadConfig, progress func(map[string]LoadCoun
 	}
 	wg.Wait()
 	return l.snapshot(), nil
+}
+
+// scaled is a span of scenario seconds played at speed.
+func scaled(seconds, speed float64) time.Duration {
+	return time.Duration(seconds / speed * float64(time.Second))
 }
 
 type load struct {
@@ -129,12 +156,8 @@ func (l *load) count(client string, f func(*LoadCounts)) {
 	l.mu.Unlock()
 }
 
-func (l *load) run(ctx context.Context, sub schema.Submission, e trace.Event, t *loadTicket) {
-	job := &runners.Job{
-		CacheHint: e.Hint,
-		Docker:    &runners.DockerBuild{DockerfileContents: fmt.Sprintf("FROM busybox\nRUN echo %s job %d\n", e.Client, e.Job)},
-	}
-	ticket, err := Submit(ctx, sub, e.Pool, job, e.Urgent)
+func (l *load) run(ctx context.Context, e trace.Event, submitted func() (schema.Ticket, error), t *loadTicket) {
+	ticket, err := submitted()
 	if err != nil {
 		l.count(e.Client, func(c *LoadCounts) { c.Refused++ })
 		return

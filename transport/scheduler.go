@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"path/filepath"
 	"strings"
@@ -43,7 +44,17 @@ type SchedulerConfig struct {
 	// another connection registers its name (0: 5 s). One that does not
 	// answer is taken for a dead connection and dropped for the new one.
 	PingTimeout time.Duration
-	Logger      *slog.Logger
+	// TimeScale makes time go this many times faster for the policy than
+	// on the wall clock (0: 1). A testbed that plays a scenario at
+	// --speed X runs its scheduler at X, so that the policy's costs,
+	// learned run times, fair-start clocks and leases are in scenario
+	// seconds, as in the simulator. Traces and metrics stay in wall-clock
+	// time.
+	TimeScale float64
+	// Origin is the instant of the trace's t = 0 (zero: when the
+	// scheduler is made).
+	Origin time.Time
+	Logger *slog.Logger
 }
 
 // Scheduler is the production scheduler: the core behind Cap'n Proto
@@ -103,6 +114,15 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.MaxDescr == 0 {
 		cfg.MaxDescr = 1 << 20
 	}
+	if cfg.Origin.IsZero() {
+		cfg.Origin = time.Now()
+	}
+	if cfg.TimeScale == 0 {
+		cfg.TimeScale = 1
+	}
+	if !(cfg.TimeScale > 0) || math.IsInf(cfg.TimeScale, 0) {
+		return nil, fmt.Errorf("scheduler: time scale %v: must be a finite number more than 0", cfg.TimeScale)
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
@@ -111,7 +131,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	s := &Scheduler{
 		cfg:         cfg,
 		log:         log,
-		origin:      time.Now(),
+		origin:      cfg.Origin,
 		adminSecret: cfg.Identity.derive("admin"),
 		poolSecrets: map[string]string{},
 		pools:       map[string]*pool{},
@@ -140,7 +160,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		Policy:   cfg.Policy,
 		Override: cfg.Override,
 		Costs:    cfg.Costs,
-		Clock:    func() float64 { return float64(time.Now().UnixNano()) / 1e9 },
+		Clock:    s.policyClock,
 	}, snap)
 	if err != nil {
 		return nil, err
@@ -152,7 +172,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		s.poolSecrets[name] = cfg.Identity.derive("pool " + name)
 	}
 	if lease := c.Settings().Lease; lease > 0 {
-		go s.keepLeases(time.Duration(lease * float64(time.Second)))
+		go s.keepLeases(time.Duration(lease / cfg.TimeScale * float64(time.Second)))
 	}
 	return s, nil
 }
@@ -231,6 +251,12 @@ func (s *Scheduler) resumeWoken() {
 
 // now is the time since the scheduler started, for traces.
 func (s *Scheduler) now() float64 { return time.Since(s.origin).Seconds() }
+
+// policyClock is the core's clock: Unix time, going TimeScale times as
+// fast as the wall clock from the scheduler's start.
+func (s *Scheduler) policyClock() float64 {
+	return float64(s.origin.UnixNano())/1e9 + time.Since(s.origin).Seconds()*s.cfg.TimeScale
+}
 
 // record appends an event to the trace. Called with the lock held, so that
 // events are in order.

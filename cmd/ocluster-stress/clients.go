@@ -8,15 +8,17 @@ import (
 	"os"
 	"os/signal"
 	"slices"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ocluster-go/ocluster/cmd/internal/cli"
+	"github.com/ocluster-go/ocluster/cmd/internal/policyflag"
+	"github.com/ocluster-go/ocluster/cmd/internal/testbed"
 	"github.com/ocluster-go/ocluster/core"
+	"github.com/ocluster-go/ocluster/sim"
 	"github.com/ocluster-go/ocluster/transport"
-	"github.com/ocluster-go/ocluster/transport/schema"
 )
 
 type loadFlags struct {
@@ -33,7 +35,7 @@ func (f *loadFlags) add(cmd *cobra.Command) {
 	fl.Uint64Var(&f.seed, "seed", 1, "random seed of the workload")
 	fl.Float64Var(&f.speed, "speed", 60, "play the scenario this many times faster than real time")
 	fl.DurationVar(&f.duration, "duration", 0, "scenario time to play (0: the scenario's own duration)")
-	fl.StringVar(&f.policy, "policy", "", "policy of the simulated prediction, and of the scheduler `all` starts (default "+core.DefaultPolicy+")")
+	fl.StringVar(&f.policy, "policy", core.DefaultPolicy, "policy of the simulated prediction, and of the scheduler `all` starts; a variant such as combined+lease=0s sets some of its settings")
 }
 
 func (f *loadFlags) check() error {
@@ -41,6 +43,20 @@ func (f *loadFlags) check() error {
 		return fmt.Errorf("--speed %v: must be more than 0", f.speed)
 	}
 	return nil
+}
+
+// simulate runs the scenario's seed in the simulator: its trace is the
+// load to play.
+func (f *loadFlags) simulate() (*testbed.Workload, error) {
+	v, err := policyflag.ParseVariant(f.policy)
+	if err != nil {
+		return nil, cli.Usage(fmt.Errorf("--policy: %w", err))
+	}
+	sc, err := sim.Open(f.scenario)
+	if err != nil {
+		return nil, err
+	}
+	return testbed.Simulate(sc, f.seed, f.duration, v.Policy, v.Override)
 }
 
 func clientsCommand() *cobra.Command {
@@ -61,7 +77,7 @@ as JSON.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			wl, err := simulate(lf.scenario, lf.seed, lf.duration, lf.policy)
+			wl, err := lf.simulate()
 			if err != nil {
 				return err
 			}
@@ -70,7 +86,7 @@ as JSON.`,
 				return err
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, nil))
-			counts, err := playLoad(ctx, ref, wl, pool, lf.speed, log, func(c map[string]transport.LoadCounts) {})
+			counts, err := playLoad(ctx, ref, wl, pool, lf.speed, log)
 			if err != nil {
 				return err
 			}
@@ -87,90 +103,31 @@ as JSON.`,
 
 // playLoad registers the workload's clients with the scheduler the admin
 // capability names, sets their rates, and plays the load.
-func playLoad(ctx context.Context, admin transport.SturdyRef, wl *workload, pool string, speed float64, log *slog.Logger,
-	progress func(map[string]transport.LoadCounts)) (map[string]transport.LoadCounts, error) {
-	events := wl.events
+func playLoad(ctx context.Context, admin transport.SturdyRef, wl *testbed.Workload, pool string, speed float64, log *slog.Logger) (map[string]transport.LoadCounts, error) {
+	events := wl.Events
 	if pool != "" {
 		pools := map[string]bool{}
 		for _, e := range events {
 			pools[e.Pool] = true
 		}
 		if len(pools) > 1 {
-			return nil, fmt.Errorf("--pool %s: the scenario %s has %d pools; --pool only renames a single one", pool, wl.scenario.Name, len(pools))
+			return nil, fmt.Errorf("--pool %s: the scenario %s has %d pools; --pool only renames a single one", pool, wl.Scenario.Name, len(pools))
 		}
 		events = slices.Clone(events)
 		for i := range events {
 			events[i].Pool = pool
 		}
 	}
-	conn, err := transport.Connect(ctx, admin, log)
+	subs, closeSubs, err := testbed.SetUpClients(ctx, admin, wl, pool, log)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	capAdmin, err := conn.Admin(ctx)
-	if err != nil {
-		return nil, err
+	defer closeSubs()
+	if names := wl.Replayed(); len(names) > 0 {
+		log.Info("these clients submit when their jobs end in the simulation; here they submit at the simulated times", "clients", names)
 	}
-	ac := transport.NewAdminClient(capAdmin)
-	defer ac.Release()
-	subs := map[string]schema.Submission{}
-	for _, name := range transport.LoadClients(events) {
-		sub, closeSub, err := addClient(ctx, ac, name, log)
-		if err != nil {
-			return nil, err
-		}
-		defer closeSub()
-		subs[name] = sub
-	}
-	for pc, rate := range wl.rates() {
-		if _, ok := subs[pc[1]]; !ok {
-			continue // no job of it falls within --duration
-		}
-		p := pc[0]
-		if pool != "" {
-			p = pool
-		}
-		pa, err := ac.Pool(ctx, p)
-		if err != nil {
-			return nil, err
-		}
-		err = pa.SetRate(ctx, pc[1], rate)
-		pa.Release()
-		if err != nil {
-			return nil, fmt.Errorf("setting the rate of %s: %w", pc[1], err)
-		}
-	}
-	log.Info("playing the workload", "scenario", wl.scenario.Name, "jobs", wl.predicted.Jobs, "clients", len(subs), "speed", speed)
-	return transport.Load(ctx, transport.LoadConfig{Clients: subs, Events: events, Speed: speed}, progress)
-}
-
-// addClient (re)creates a client and connects with its capability.
-func addClient(ctx context.Context, ac *transport.AdminClient, name string, log *slog.Logger) (schema.Submission, func(), error) {
-	text, err := ac.AddClient(ctx, name)
-	if err != nil && strings.Contains(err.Error(), "already") {
-		// A client of an earlier run: its secret is gone with that run.
-		if err = ac.RemoveClient(ctx, name); err == nil {
-			text, err = ac.AddClient(ctx, name)
-		}
-	}
-	if err != nil {
-		return schema.Submission{}, nil, fmt.Errorf("adding client %s: %w", name, err)
-	}
-	ref, err := transport.ParseSturdyRef(strings.TrimSpace(text))
-	if err != nil {
-		return schema.Submission{}, nil, err
-	}
-	conn, err := transport.Connect(ctx, ref, log)
-	if err != nil {
-		return schema.Submission{}, nil, err
-	}
-	sub, err := conn.Submission(ctx)
-	if err != nil {
-		conn.Close()
-		return schema.Submission{}, nil, err
-	}
-	return sub, func() { sub.Release(); conn.Close() }, nil
+	log.Info("playing the workload", "scenario", wl.Scenario.Name, "jobs", wl.Predicted.Jobs, "clients", len(subs), "speed", speed)
+	return transport.Load(ctx, transport.LoadConfig{Clients: subs, Events: events, Speed: speed}, nil)
 }
 
 func writeCounts(path string, counts map[string]transport.LoadCounts) error {

@@ -9,9 +9,11 @@ import (
 	"os"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/ocluster-go/ocluster/cmd/internal/cli"
+	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/runners/synthetic"
 	"github.com/ocluster-go/ocluster/transport"
 )
@@ -23,7 +25,7 @@ func main() {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(workerCommand(), clientsCommand(), allCommand(), compareCommand())
+	root.AddCommand(workerCommand(), clientsCommand(), allCommand(), fidelityCommand(), compareCommand())
 	cli.Exit(root.Execute())
 }
 
@@ -50,8 +52,11 @@ func workerCommand() *cobra.Command {
 				level = slog.LevelDebug
 			}
 			log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-			agent, err := syntheticAgent(transport.AgentConfig{Ref: ref, Name: name, Capacity: capacity, StateDir: stateDir, RetryDelay: retry, Logger: log},
-				&synthetic.Runner{Cached: cached, Uncached: uncached, Speed: speed})
+			runner := &synthetic.Runner{RunTime: synthetic.Fixed(cached, uncached, speed)}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(runner.Collector("ocluster_worker_cache"))
+			agent, err := transport.NewAgent(transport.AgentConfig{Ref: ref, Name: name, Capacity: capacity, StateDir: stateDir, RetryDelay: retry,
+				Runners: map[string]runners.Runner{"": runner}, Registry: reg, Logger: log})
 			if err != nil {
 				return err
 			}

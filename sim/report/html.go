@@ -113,13 +113,21 @@ func ComparisonHTML(w io.Writer, c *sim.Comparison) error {
 }
 
 // page is what the templates show; Grid holds small plots laid out side
-// by side after the full-width Figures.
+// by side after the full-width Figures; Sections are parts with a table
+// and figures of their own.
 type page struct {
+	Title    string
+	Facts    []fact
+	Table    table
+	Figures  []figure
+	Grid     []figure
+	Sections []section
+}
+
+type section struct {
 	Title   string
-	Facts   []fact
 	Table   table
 	Figures []figure
-	Grid    []figure
 }
 
 // fact is a headline number.
@@ -420,6 +428,14 @@ var pages = template.Must(template.New("").Parse(`
 <div class="grid">
 {{range .Grid}}{{template "figure" .}}{{end -}}
 </div>
+</body>
+</html>
+{{end}}
+
+{{- define "fidelity"}}{{template "head" .}}<p>The simulator's predictions beside a live cluster (the production scheduler, synthetic workers and clients over the real transport) that ran the same jobs, with the same worker events, seed by seed. A target is met when the live mean is within it of the simulated mean; for counts, when the interval of the seed-by-seed difference holds zero.</p>
+{{range .Sections}}<h2>{{.Title}}</h2>
+{{template "table" .Table}}{{range .Figures}}{{template "figure" .}}{{end -}}
+{{end -}}
 </body>
 </html>
 {{end}}`))

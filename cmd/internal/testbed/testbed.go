@@ -1,0 +1,533 @@
+// Package testbed plays a scenario on a live cluster, in one process: a
+// scheduler on loopback, the scenario's workers as synthetic worker
+// agents, and its clients, all over the real transport (Cap'n Proto over
+// TLS). The cluster gets the very jobs the simulator ran for the same
+// seed (each job carries what the simulator drew for it, and a worker
+// computes its run time from the scenario as the simulator does), and the
+// scenario's worker events and random failures happen to it at their
+// times: joins, dropped connections, crashes, admin pauses and drains,
+// hangs and prunes. Its scheduler runs at the scenario's speed, so that
+// its policy reckons in scenario seconds.
+//
+// It belongs to the commands (it wires the simulator to the transport)
+// and must never be imported outside cmd/.
+package testbed
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ocluster-go/ocluster/sim"
+	"github.com/ocluster-go/ocluster/store"
+	"github.com/ocluster-go/ocluster/trace"
+	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/schema"
+)
+
+// Options say how to play a workload.
+type Options struct {
+	// Speed plays the scenario this many times faster than real time.
+	Speed float64
+	// Trace is where the scheduler's trace goes (required).
+	Trace string
+	// PrometheusPort, when set, serves the scheduler's metrics there.
+	PrometheusPort int
+	// Summary, when set, is given a line on the run's state every
+	// SummaryEvery (default 5 s).
+	Summary      func(string)
+	SummaryEvery time.Duration
+	// Log takes the testbed's own messages (workers failing on purpose,
+	// errors); nil: warnings and worse to stderr.
+	Log *slog.Logger
+}
+
+// Outcome is what a live run did.
+type Outcome struct {
+	// Live is the run measured from the scheduler's trace, in scenario
+	// time, with the simulator's metrics.
+	Live   *sim.Result
+	Counts map[string]transport.LoadCounts
+	// Trace is the scheduler's trace in scenario time from the load's
+	// start, as the simulator's would be.
+	Trace []trace.Event
+}
+
+// run is one live run under way.
+type run struct {
+	ctx      context.Context
+	wl       *Workload
+	speed    float64
+	stateDir string
+	log      *slog.Logger
+	agentLog *slog.Logger
+	pools    map[string]transport.SturdyRef
+	ac       *transport.AdminClient
+	start    time.Time // scenario time 0
+}
+
+// Play plays the workload on a live cluster it starts, and measures it.
+func Play(ctx context.Context, wl *Workload, opts Options) (*Outcome, error) {
+	if !(opts.Speed > 0) {
+		return nil, fmt.Errorf("--speed %v: must be more than 0", opts.Speed)
+	}
+	if opts.Trace == "" {
+		return nil, errors.New("testbed: no trace file given")
+	}
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	state, err := os.MkdirTemp("", "ocluster-stress-state-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(state)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	r := &run{ctx: ctx, wl: wl, speed: opts.Speed, stateDir: state, log: log,
+		// Agents complain of every connection they lose: here that is the
+		// plan, not news.
+		agentLog: slog.New(slog.DiscardHandler)}
+
+	os.Remove(opts.Trace) // a rerun into the same folder replaces its trace
+	origin := time.Now()
+	sched, err := startScheduler(ctx, wl, opts, origin, state, log)
+	if err != nil {
+		return nil, err
+	}
+	defer sched.close()
+	r.pools = sched.pools
+
+	conn, err := transport.Connect(ctx, sched.admin, log)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	capAdmin, err := conn.Admin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r.ac = transport.NewAdminClient(capAdmin)
+	defer r.ac.Release()
+	subs, closeSubs, err := setUpClients(ctx, r.ac, wl, "", log)
+	if err != nil {
+		return nil, err
+	}
+	defer closeSubs()
+
+	workers, err := r.startWorkers()
+	if err != nil {
+		return nil, err
+	}
+	var wg sync.WaitGroup
+	playCtx, stopPlaying := context.WithCancel(ctx)
+	defer func() {
+		stopPlaying()
+		wg.Wait()
+		for _, w := range workers {
+			w.kill()
+		}
+	}()
+	r.start = time.Now()
+	offset := r.start.Sub(origin).Seconds()
+	for _, w := range workers {
+		wg.Go(func() { w.play(playCtx, wl.Seed) })
+	}
+	if opts.Summary != nil {
+		every := cmp.Or(opts.SummaryEvery, 5*time.Second)
+		wg.Go(func() {
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-playCtx.Done():
+					return
+				case <-t.C:
+					opts.Summary(sched.summary(r, offset))
+				}
+			}
+		})
+	}
+	counts, err := transport.Load(ctx, transport.LoadConfig{Clients: subs, Events: wl.Events, Speed: opts.Speed, Start: r.start}, nil)
+	if err != nil {
+		return nil, err
+	}
+	stopPlaying()
+	wg.Wait()
+	for _, w := range workers {
+		w.kill()
+	}
+	if err := sched.close(); err != nil {
+		return nil, err
+	}
+	if opts.Summary != nil {
+		opts.Summary(sched.summary(r, offset))
+	}
+	events, err := sched.events(opts.Speed, offset)
+	if err != nil {
+		return nil, err
+	}
+	live, err := observe(wl, events)
+	if err != nil {
+		return nil, err
+	}
+	return &Outcome{Live: live, Counts: counts, Trace: events}, nil
+}
+
+// startWorkers makes the scenario's workers and starts those that are
+// there from the start, as the simulator does at time 0: one after the
+// other by name, each waiting for a job before the next registers, so
+// that the pool hands its first jobs to them in the same order.
+func (r *run) startWorkers() ([]*worker, error) {
+	var workers []*worker
+	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
+	defer cancel()
+	for _, p := range r.wl.Scenario.Pools {
+		var pool []*worker
+		for _, ws := range p.Workers {
+			for _, name := range ws.Names() {
+				m, err := r.wl.Scenario.WorkerModel(p.Name, name)
+				if err != nil {
+					return nil, err
+				}
+				pool = append(pool, newWorker(r, m, r.speed))
+			}
+		}
+		slices.SortFunc(pool, func(a, b *worker) int { return strings.Compare(a.model.Name, b.model.Name) })
+		for _, w := range pool {
+			if w.model.Spec.Join > 0 {
+				continue
+			}
+			if err := w.start(); err != nil {
+				return nil, err
+			}
+			if err := r.awaitReady(ctx, p.Name, w.model.Name); err != nil {
+				return nil, err
+			}
+		}
+		workers = append(workers, pool...)
+	}
+	return workers, nil
+}
+
+// awaitReady waits until the worker waits for a job in the pool, as the
+// pool's state (ocluster-admin show) tells.
+func (r *run) awaitReady(ctx context.Context, pool, name string) error {
+	p, err := r.ac.Pool(ctx, pool)
+	if err != nil {
+		return err
+	}
+	defer p.Release()
+	for {
+		text, err := p.Show(ctx)
+		if err != nil {
+			return err
+		}
+		for line := range strings.Lines(text) {
+			if ready, ok := strings.CutPrefix(strings.TrimSpace(line), "queue: (ready) ["); ok &&
+				slices.Contains(strings.Fields(strings.TrimSuffix(ready, "]")), name) {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("worker %s did not register with pool %s in time", name, pool)
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// scenarioNow is the scenario time reached.
+func (r *run) scenarioNow() float64 { return time.Since(r.start).Seconds() * r.speed }
+
+// sleepUntil waits until scenario time at; false if ctx ended first.
+func (r *run) sleepUntil(ctx context.Context, at float64) bool {
+	d := time.Until(r.start.Add(time.Duration(at / r.speed * float64(time.Second))))
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// admin does something to a pool through the admin capability, as an
+// operator would with ocluster-admin.
+func (r *run) admin(pool string, log *slog.Logger, f func(context.Context, *transport.PoolClient) error) {
+	p, err := r.ac.Pool(r.ctx, pool)
+	if err == nil {
+		err = f(r.ctx, p)
+		p.Release()
+	}
+	if err != nil && r.ctx.Err() == nil {
+		log.Error("admin action failed", "err", err)
+	}
+}
+
+// SetUpClients registers the workload's clients with the scheduler (a
+// client of an earlier run is replaced) and sets their rates; pool, when
+// set, replaces the scenario's only pool. It returns their submission
+// capabilities and what closes them.
+func SetUpClients(ctx context.Context, admin transport.SturdyRef, wl *Workload, pool string, log *slog.Logger) (map[string]schema.Submission, func(), error) {
+	conn, err := transport.Connect(ctx, admin, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	capAdmin, err := conn.Admin(ctx)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	ac := transport.NewAdminClient(capAdmin)
+	subs, closeSubs, err := setUpClients(ctx, ac, wl, pool, log)
+	ac.Release()
+	conn.Close()
+	return subs, closeSubs, err
+}
+
+func setUpClients(ctx context.Context, ac *transport.AdminClient, wl *Workload, pool string, log *slog.Logger) (map[string]schema.Submission, func(), error) {
+	subs := map[string]schema.Submission{}
+	var closers []func()
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	for _, name := range transport.LoadClients(wl.Events) {
+		sub, closeSub, err := addClient(ctx, ac, name, log)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		closers = append(closers, closeSub)
+		subs[name] = sub
+	}
+	for pc, rate := range wl.Rates() {
+		if _, ok := subs[pc[1]]; !ok {
+			continue // no job of it falls within the run
+		}
+		p := cmp.Or(pool, pc[0])
+		pa, err := ac.Pool(ctx, p)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		err = pa.SetRate(ctx, pc[1], rate)
+		pa.Release()
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("setting the rate of %s: %w", pc[1], err)
+		}
+	}
+	return subs, closeAll, nil
+}
+
+// addClient (re)creates a client and connects with its capability.
+func addClient(ctx context.Context, ac *transport.AdminClient, name string, log *slog.Logger) (schema.Submission, func(), error) {
+	text, err := ac.AddClient(ctx, name)
+	if err != nil && strings.Contains(err.Error(), "already") {
+		// A client of an earlier run: its secret is gone with that run.
+		if err = ac.RemoveClient(ctx, name); err == nil {
+			text, err = ac.AddClient(ctx, name)
+		}
+	}
+	if err != nil {
+		return schema.Submission{}, nil, fmt.Errorf("adding client %s: %w", name, err)
+	}
+	ref, err := transport.ParseSturdyRef(strings.TrimSpace(text))
+	if err != nil {
+		return schema.Submission{}, nil, err
+	}
+	conn, err := transport.Connect(ctx, ref, log)
+	if err != nil {
+		return schema.Submission{}, nil, err
+	}
+	sub, err := conn.Submission(ctx)
+	if err != nil {
+		conn.Close()
+		return schema.Submission{}, nil, err
+	}
+	return sub, func() { sub.Release(); conn.Close() }, nil
+}
+
+// liveScheduler is the run's scheduler.
+type liveScheduler struct {
+	s       *transport.Scheduler
+	st      *store.Store
+	trace   *os.File
+	tee     *traceTee
+	metrics http.Handler
+	admin   transport.SturdyRef
+	pools   map[string]transport.SturdyRef
+	once    sync.Once
+	err     error
+}
+
+func startScheduler(ctx context.Context, wl *Workload, opts Options, origin time.Time, state string, log *slog.Logger) (*liveScheduler, error) {
+	var poolNames []string
+	for _, p := range wl.Scenario.Pools {
+		poolNames = append(poolNames, p.Name)
+	}
+	id, err := transport.LoadOrCreateIdentity(filepath.Join(state, "key.pem"))
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(state, "scheduler.db"))
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(opts.Trace, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	tee := &traceTee{}
+	h := trace.Header{Source: "ocluster-stress", Pools: poolNames, Policy: wl.Policy, Scenario: wl.Scenario.Name, Seed: wl.Seed}
+	tw, err := trace.NewWriter(io.MultiWriter(f, tee), h)
+	if err != nil {
+		f.Close()
+		st.Close()
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Close()
+		st.Close()
+		return nil, err
+	}
+	s, err := transport.NewScheduler(transport.SchedulerConfig{Pools: poolNames, Policy: wl.Policy, Override: wl.Override, Costs: wl.Scenario.SchedulerCosts(), Identity: id,
+		PublicAddr: l.Addr().String(), Store: st, Trace: tw, TimeScale: opts.Speed, Origin: origin, Logger: log})
+	if err != nil {
+		l.Close()
+		f.Close()
+		st.Close()
+		return nil, err
+	}
+	ls := &liveScheduler{s: s, st: st, trace: f, tee: tee, metrics: s.MetricsHandler(), pools: map[string]transport.SturdyRef{}}
+	fail := func(err error) (*liveScheduler, error) {
+		ls.close()
+		return nil, err
+	}
+	secrets := filepath.Join(state, "capnp-secrets")
+	if err := os.Mkdir(secrets, 0o700); err != nil {
+		return fail(err)
+	}
+	if err := s.WriteCapFiles(secrets, nil); err != nil {
+		return fail(err)
+	}
+	if opts.PrometheusPort != 0 {
+		ml, err := net.Listen("tcp", fmt.Sprintf(":%d", opts.PrometheusPort))
+		if err != nil {
+			return fail(fmt.Errorf("--listen-prometheus: %w", err))
+		}
+		go http.Serve(ml, ls.metrics)
+	}
+	go s.Serve(l)
+	go s.FlushTraceEvery(ctx)
+	if ls.admin, err = transport.ReadCapFile(filepath.Join(secrets, "admin.cap")); err != nil {
+		return fail(err)
+	}
+	for _, p := range poolNames {
+		if ls.pools[p], err = transport.ReadCapFile(filepath.Join(secrets, "pool-"+p+".cap")); err != nil {
+			return fail(err)
+		}
+	}
+	return ls, nil
+}
+
+func (ls *liveScheduler) close() error {
+	ls.once.Do(func() {
+		ls.err = errors.Join(ls.s.Close(), ls.trace.Close(), ls.st.Close())
+	})
+	return ls.err
+}
+
+// events is the trace so far in scenario time: from the load's start
+// (offset seconds after the trace's), speed times slower. What happened
+// before the start (registrations, rates) counts as at time 0.
+func (ls *liveScheduler) events(speed, offset float64) ([]trace.Event, error) {
+	_, events, err := ls.tee.events()
+	if err != nil {
+		return nil, fmt.Errorf("reading the live run's trace: %w", err)
+	}
+	for i := range events {
+		e := &events[i]
+		e.T = max(0, e.T-offset) * speed
+		e.Duration *= speed
+		e.Planned *= speed
+	}
+	return events, nil
+}
+
+// observe measures a live run from its trace in scenario time.
+func observe(wl *Workload, events []trace.Event) (*sim.Result, error) {
+	h := sim.TraceHeader(wl.Scenario, wl.Policy, wl.Seed)
+	h.Source = "ocluster-stress"
+	return sim.Observe(h, events, sim.ObserveOptions{})
+}
+
+// summary is one line on the run so far, measured as the end result is.
+func (ls *liveScheduler) summary(r *run, offset float64) string {
+	events, err := ls.events(r.speed, offset)
+	if err != nil {
+		return err.Error()
+	}
+	res, err := observe(r.wl, events)
+	if err != nil {
+		return "the trace cannot be read: " + err.Error()
+	}
+	queued, running := 0, 0
+	if n := len(res.Series.T); n > 0 {
+		queued, running = res.Series.Queued[n-1], res.Series.Running[n-1]
+	}
+	return fmt.Sprintf("%6s (scenario %s): queued %d, running %d, done %d of %d, wait p95 %s, cache hits %s, utilisation %s",
+		time.Since(r.start).Round(time.Second), time.Duration(r.scenarioNow()*float64(time.Second)).Round(time.Second), queued, running,
+		res.Finished+res.Failed+res.Cancelled, r.wl.Predicted.Jobs,
+		seconds(res.WaitP95S), percent(res.CacheHitRate), percent(res.Utilisation))
+}
+
+func seconds(s float64) string { return fmt.Sprintf("%.3g s", s) }
+func percent(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) }
+
+// traceTee keeps what the scheduler writes to its trace, to measure the
+// run while it goes on.
+type traceTee struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (t *traceTee) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.buf.Write(b)
+}
+
+// events reads the complete lines written so far.
+func (t *traceTee) events() (trace.Header, []trace.Event, error) {
+	t.mu.Lock()
+	data := t.buf.Bytes()
+	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+		data = data[:i+1]
+	}
+	data = bytes.Clone(data)
+	t.mu.Unlock()
+	return trace.ReadAll(bytes.NewReader(data))
+}
