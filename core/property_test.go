@@ -208,7 +208,7 @@ func (w *world) step() {
 		}
 	case op < 96:
 		if wk != nil && w.rng.IntN(2) == 0 {
-			wk.Heartbeat()
+			wk.Heartbeat(w.s.now())
 		}
 		for _, x := range w.s.Expired(nil) {
 			fmt.Fprintf(&w.log, "expired %s/%s: %d running\n", x.Pool(), x.Name(), len(x.Release()))

@@ -131,7 +131,7 @@ func TestLeaseExpires(t *testing.T) {
 		t.Fatalf("busy took %v", got)
 	}
 	clock.t += 40
-	pinged.Heartbeat()
+	pinged.Heartbeat(clock.t)
 	if err := busy.Finish(j); err != nil {
 		t.Fatal(err)
 	}

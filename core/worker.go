@@ -180,11 +180,13 @@ func (w *Worker) unrun(t *Ticket, what string) error {
 	return nil
 }
 
-// Heartbeat records a sign of life from the worker, such as its answer to
-// a ping, which renews its lease.
-func (w *Worker) Heartbeat() {
+// Heartbeat records a sign of life from the worker at time at, which
+// renews its lease: a driver that pings passes when it sent the ping the
+// worker answered, so that a lease runs from the same instant however
+// long the answer took.
+func (w *Worker) Heartbeat(at float64) {
 	if !w.finished {
-		w.lastSeen = w.pool.sched.now()
+		w.lastSeen = max(w.lastSeen, at)
 	}
 }
 

@@ -264,7 +264,7 @@ func (s *simulation) prune(w *simWorker) {
 func (s *simulation) checkLeases() {
 	for _, w := range s.workers {
 		if w.conn != nil && !w.hung {
-			w.conn.Heartbeat()
+			w.conn.Heartbeat(s.now)
 		}
 	}
 	for _, cw := range s.sched.Expired(nil) {

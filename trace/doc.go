@@ -27,8 +27,10 @@
 //	{"t":60,"event":"unpause","pool":"p","worker":"build1"}
 //	{"t":0,"event":"rate","pool":"p","client":"ocaml-ci","rate":100}
 //
-// job is unique within the trace. cached says whether the worker was
-// believed to have the job's hint cached when it started it. outcome is ok,
+// job is unique within the trace. cached says whether the job's hint was
+// cached on the worker when it started: as the scheduler believed it in
+// a production scheduler's trace, as it was in the simulator's and the
+// live testbed's. outcome is ok,
 // failed (including a job lost with its worker), cancelled (cancelled
 // while running) or requeued (lost with its worker, or moved off it by the
 // admin, and queued again: a later start is its next attempt); duration is

@@ -3,10 +3,14 @@ package trace
 import (
 	"bytes"
 	"io"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 const header = `{"format":"ocluster-trace","version":1,"source":"test","pools":["p"]}` + "\n"
@@ -19,7 +23,7 @@ func TestWriteThenRead(t *testing.T) {
 		{T: 1.5, Kind: Submit, Pool: "p", Job: 1, Client: "c", Hint: `a "quoted" hint`, Urgent: true},
 		{T: 2, Kind: Start, Pool: "p", Job: 1, Worker: "w", Cached: true},
 		{T: 17.25, Kind: Finish, Pool: "p", Job: 1, Worker: "w", Outcome: OutcomeOK, Duration: 15.25},
-		{T: 18, Kind: Submit, Pool: "q", Job: 2, Client: "c"},
+		{T: 18, Kind: Submit, Pool: "q", Job: 2, Client: "c", Size: 0.25, Stream: 1, CancelAfter: 90.5},
 		{T: 19, Kind: Cancel, Pool: "q", Job: 2},
 		{T: 20, Kind: Pause, Pool: "p", Worker: "w"},
 		{T: 21, Kind: Unpause, Pool: "p", Worker: "w"},
@@ -134,4 +138,25 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("rewritten trace differs (%v)", err)
 		}
 	})
+}
+
+// What the simulator records of a submitted job must make sense: a
+// quantile, a stream number, a cancel delay.
+func TestSubmitDrawsAreChecked(t *testing.T) {
+	w, err := NewWriter(io.Discard, Header{Pools: []string{"p"}})
+	require.NoError(t, err)
+	ok := Event{Kind: Submit, Pool: "p", Job: 1, Client: "c", Size: 0.999, Stream: 3, CancelAfter: 1}
+	require.NoError(t, w.Write(ok))
+	for _, bad := range []func(*Event){
+		func(e *Event) { e.Size = 1 },
+		func(e *Event) { e.Size = -0.1 },
+		func(e *Event) { e.Size = math.NaN() },
+		func(e *Event) { e.Stream = -1 },
+		func(e *Event) { e.CancelAfter = -5 },
+		func(e *Event) { e.CancelAfter = math.Inf(1) },
+	} {
+		e := ok
+		bad(&e)
+		assert.ErrorContains(t, w.Write(e), "submit event with size", "%+v", e)
+	}
 }

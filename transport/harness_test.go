@@ -21,6 +21,7 @@ import (
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/store"
+	"github.com/ocluster-go/ocluster/trace"
 	"github.com/ocluster-go/ocluster/transport/schema"
 )
 
@@ -51,9 +52,11 @@ type clusterOptions struct {
 	maxDescr    uint64
 	pingTimeout time.Duration
 	// policy is "ocluster" unless given: most tests are OCluster's own.
-	policy   string
-	override core.Override
-	costs    core.Costs
+	policy    string
+	override  core.Override
+	costs     core.Costs
+	timeScale float64
+	trace     *trace.Writer
 }
 
 func startCluster(t *testing.T, o clusterOptions) *cluster {
@@ -81,7 +84,7 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		o.policy = "ocluster"
 	}
 	c.sched, err = NewScheduler(SchedulerConfig{Pools: o.pools, Policy: o.policy, Override: o.override, Costs: o.costs, Identity: id, PublicAddr: c.listener.Addr().String(),
-		Store: c.store, MaxDescr: o.maxDescr, PingTimeout: o.pingTimeout, Logger: testLogger(t)})
+		Store: c.store, MaxDescr: o.maxDescr, PingTimeout: o.pingTimeout, TimeScale: o.timeScale, Trace: o.trace, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

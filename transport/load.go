@@ -97,7 +97,7 @@ func Load(ctx context.Context, cfg LoadConfig, progress func(map[string]LoadCoun
 			// on one client's connection the scheduler takes them in that
 			// order, as the simulator did.
 			job := synthetic.NewJob(fmt.Sprintf("%s job %d", e.Client, e.Job), e.Hint,
-				synthetic.Draw{Client: e.Client, Stream: e.Stream, Size: e.Size})
+				synthetic.Draw{Job: e.Job, Client: e.Client, Stream: e.Stream, Size: e.Size})
 			ticket := sendSubmit(ctx, cfg.Clients[e.Client], e.Pool, job, e.Urgent)
 			wg.Add(1)
 			go func() {

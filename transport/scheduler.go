@@ -52,7 +52,8 @@ type SchedulerConfig struct {
 	// time.
 	TimeScale float64
 	// Origin is the instant of the trace's t = 0 (zero: when the
-	// scheduler is made).
+	// scheduler is made); what happens before it is traced as at it. A
+	// testbed sets it a moment ahead, to when its workload starts.
 	Origin time.Time
 	Logger *slog.Logger
 }
@@ -264,7 +265,7 @@ func (s *Scheduler) record(e trace.Event) {
 	if s.cfg.Trace == nil {
 		return
 	}
-	e.T = s.now()
+	e.T = max(0, s.now())
 	if err := s.cfg.Trace.Write(e); err != nil {
 		s.log.Error("writing the trace failed; recording stops", "err", err)
 		s.cfg.Trace = nil

@@ -195,16 +195,24 @@ func (s *Scheduler) workerLost(wc *workerConn) {
 // its queued and running jobs go elsewhere (OCluster #110). Each worker
 // has its own ping in flight: one that does not answer must not hold up
 // the renewal of the others' leases.
+//
+// The checks fall at fixed times from the trace's origin, as the
+// simulator's fall at fixed times from its start.
 func (s *Scheduler) keepLeases(lease time.Duration) {
-	tick := time.NewTicker(lease / 4)
-	defer tick.Stop()
+	every := lease / 4
+	next := s.origin.Add(every)
+	for next.Before(time.Now()) {
+		next = next.Add(every)
+	}
 	var pings sync.WaitGroup
 	defer pings.Wait()
-	for {
+	for ; ; next = next.Add(every) {
+		t := time.NewTimer(time.Until(next))
 		select {
 		case <-s.ctx.Done():
+			t.Stop()
 			return
-		case <-tick.C:
+		case <-t.C:
 		}
 		var expired []*workerConn
 		s.locked(func() {
@@ -228,13 +236,15 @@ func (s *Scheduler) keepLeases(lease time.Duration) {
 	}
 }
 
-// renewLease pings a worker and renews its lease if it answers.
+// renewLease pings a worker and renews its lease, from when the ping
+// went, if it answers.
 func (s *Scheduler) renewLease(wc *workerConn) {
+	sent := s.policyClock()
 	ok := s.alive(s.ctx, wc)
 	s.locked(func() {
 		wc.pinging = false
 		if ok && !wc.gone {
-			wc.core.Heartbeat()
+			wc.core.Heartbeat(sent)
 		}
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -28,6 +29,7 @@ import (
 func main() {
 	var keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy string
 	var prometheusPort int
+	var timeScale float64
 	var verbose bool
 	var settings *policyflag.Flags
 	cmd := &cobra.Command{
@@ -51,7 +53,10 @@ rates, known workers and their pauses, clients) lives in --state-dir.`,
 			if err != nil {
 				return err
 			}
-			return serve(log, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy, override, prometheusPort)
+			if !(timeScale > 0) || math.IsInf(timeScale, 0) {
+				return cli.Usagef("--time-scale %v: must be a finite number more than 0", timeScale)
+			}
+			return serve(log, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy, override, timeScale, prometheusPort)
 		},
 	}
 	f := cmd.Flags()
@@ -66,6 +71,7 @@ rates, known workers and their pauses, clients) lives in --state-dir.`,
 	f.StringVar(&tracePath, "trace", "", "record every job and worker event in this file, for replay in ocluster-sim")
 	f.StringVar(&policy, "policy", "", "scheduling policy (default "+core.DefaultPolicy+"; see `ocluster-sim policies`)")
 	settings = policyflag.Add(f)
+	f.Float64Var(&timeScale, "time-scale", 1, "run the policy's clock this many times faster than the wall clock, for a testbed whose workers and clients play a scenario at that speed (ocluster-stress --speed)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log more")
 	for _, required := range []string{"capnp-secret-key-file", "capnp-listen-address", "state-dir", "pools"} {
 		cmd.MarkFlagRequired(required)
@@ -82,7 +88,7 @@ func tcpAddress(flag, s string) (string, error) {
 	return rest, nil
 }
 
-func serve(log *slog.Logger, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy string, override core.Override, prometheusPort int) error {
+func serve(log *slog.Logger, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy string, override core.Override, timeScale float64, prometheusPort int) error {
 	listenAddr, err := tcpAddress("capnp-listen-address", listen)
 	if err != nil {
 		return err
@@ -153,6 +159,7 @@ func serve(log *slog.Logger, keyFile, listen, public, stateDir, pools, secretsDi
 		PublicAddr: publicAddr,
 		Store:      st,
 		Trace:      tw,
+		TimeScale:  timeScale,
 		Logger:     log,
 	})
 	if err != nil {

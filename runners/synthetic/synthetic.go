@@ -277,15 +277,17 @@ func (c *Clock) Sleep(ctx context.Context, d time.Duration) error {
 // it as build arguments, so that a synthetic worker runs it for as long
 // as the simulated one ran: any Docker worker could still build it.
 const (
+	argJob    = "SYNTHETIC_JOB"
 	argClient = "SYNTHETIC_CLIENT"
 	argStream = "SYNTHETIC_STREAM"
 	argSize   = "SYNTHETIC_SIZE"
 )
 
-// Draw is what the simulator drew for a job: its client, which of that
-// client's streams made it (from 0), and its quantile in the run-time
-// distributions.
+// Draw is what the simulator drew for a job: its number in the simulated
+// run, its client, which of that client's streams made it (from 0), and
+// its quantile in the run-time distributions.
 type Draw struct {
+	Job    uint64
 	Client string
 	Stream int
 	Size   float64
@@ -298,8 +300,8 @@ func NewJob(name, hint string, d Draw) *runners.Job {
 		CacheHint: hint,
 		Docker: &runners.DockerBuild{
 			DockerfileContents: fmt.Sprintf("FROM busybox\nRUN echo %s\n", name),
-			BuildArgs: []string{argClient + "=" + d.Client, argStream + "=" + strconv.Itoa(d.Stream),
-				argSize + "=" + strconv.FormatFloat(d.Size, 'g', -1, 64)},
+			BuildArgs: []string{argJob + "=" + strconv.FormatUint(d.Job, 10), argClient + "=" + d.Client,
+				argStream + "=" + strconv.Itoa(d.Stream), argSize + "=" + strconv.FormatFloat(d.Size, 'g', -1, 64)},
 		},
 	}
 }
@@ -309,10 +311,12 @@ func DrawOf(job *runners.Job) (d Draw, ok bool, err error) {
 	if job.Docker == nil {
 		return Draw{}, false, nil
 	}
-	var size, stream string
+	var id, size, stream string
 	for _, a := range job.Docker.BuildArgs {
 		name, value, _ := strings.Cut(a, "=")
 		switch name {
+		case argJob:
+			id = value
 		case argClient:
 			d.Client, ok = value, true
 		case argStream:
@@ -323,6 +327,9 @@ func DrawOf(job *runners.Job) (d Draw, ok bool, err error) {
 	}
 	if !ok {
 		return Draw{}, false, nil
+	}
+	if d.Job, err = strconv.ParseUint(id, 10, 64); err != nil {
+		return Draw{}, true, fmt.Errorf("%s=%q: want the job's number", argJob, id)
 	}
 	if d.Stream, err = strconv.Atoi(stream); err != nil || d.Stream < 0 {
 		return Draw{}, true, fmt.Errorf("%s=%q: want a stream number, 0 or more", argStream, stream)

@@ -76,27 +76,44 @@ type JobPair struct {
 // a client submits its jobs one after the other on its connection, so its
 // k-th live job is its k-th simulated one.
 func MatchJobs(simulated, live []*Job) ([]JobPair, error) {
+	pairs, missing, extra := pairJobs(simulated, live)
+	switch {
+	case missing != nil:
+		return nil, fmt.Errorf("simulated job %d of %s in %s has no live counterpart (the live run has fewer of its jobs)", missing.ID, missing.Client, missing.Pool)
+	case extra != nil:
+		return nil, fmt.Errorf("the live run has more jobs of %s in %s than the simulated one", extra.Client, extra.Pool)
+	}
+	return pairs, nil
+}
+
+// pairJobs pairs what it can: a live run under way has played only the
+// first of each client's jobs. It returns the first simulated job without
+// a live one and the first live job without a simulated one, if any.
+func pairJobs(simulated, live []*Job) (pairs []JobPair, missing, extra *Job) {
 	type clientKey struct{ pool, client string }
 	queue := map[clientKey][]*Job{}
 	for _, j := range live {
 		k := clientKey{j.Pool, j.Client}
 		queue[k] = append(queue[k], j)
 	}
-	var pairs []JobPair
 	for _, s := range simulated {
 		k := clientKey{s.Pool, s.Client}
 		if len(queue[k]) == 0 {
-			return nil, fmt.Errorf("simulated job %d of %s in %s has no live counterpart (the live run has fewer of its jobs)", s.ID, s.Client, s.Pool)
+			if missing == nil {
+				missing = s
+			}
+			continue
 		}
 		pairs = append(pairs, JobPair{s, queue[k][0]})
 		queue[k] = queue[k][1:]
 	}
-	for k, rest := range queue {
-		if len(rest) > 0 {
-			return nil, fmt.Errorf("the live run has %d more jobs of %s in %s than the simulated one", len(rest), k.client, k.pool)
+	for _, j := range live {
+		if rest := queue[clientKey{j.Pool, j.Client}]; len(rest) > 0 && rest[0] == j {
+			extra = j
+			break
 		}
 	}
-	return pairs, nil
+	return pairs, missing, extra
 }
 
 // RunTimeTolerance is how far a live run time may be from the simulated

@@ -61,9 +61,18 @@ type Outcome struct {
 	Live   *sim.Result
 	Counts map[string]transport.LoadCounts
 	// Trace is the scheduler's trace in scenario time from the load's
-	// start, as the simulator's would be.
+	// start, as the simulator's would be: a start says whether the job's
+	// hint was in the worker's cache, as its worker told the testbed.
 	Trace []trace.Event
 }
+
+// The time the cluster is given to set up before the scenario starts:
+// the scheduler, the clients, and the workers there at time 0, one
+// after the other.
+const (
+	setUpTime          = 500 * time.Millisecond
+	setUpTimePerWorker = 50 * time.Millisecond
+)
 
 // run is one live run under way.
 type run struct {
@@ -76,6 +85,58 @@ type run struct {
 	pools    map[string]transport.SturdyRef
 	ac       *transport.AdminClient
 	start    time.Time // scenario time 0
+
+	mu sync.Mutex
+	// runs holds, by simulated job, its runs as the workers began them.
+	runs map[uint64][]workerRun
+}
+
+// workerRun is a run as a worker saw it: whether its cache held the hint.
+type workerRun struct {
+	worker string
+	cached bool
+}
+
+func (r *run) ran(job uint64, worker string, cached bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.runs[job] = append(r.runs[job], workerRun{worker: worker, cached: cached})
+}
+
+// trueCache sets each start's cached flag in the live trace to what the
+// worker's cache held, as the simulator's trace has it: the scheduler
+// records what it believed, which a policy that ignores prunes and
+// evictions gets wrong. Its runs may claim each worker's run once only.
+func (r *run) trueCache(events []trace.Event) {
+	pairs, _, _ := pairJobs(Jobs(r.wl.Events), Jobs(events))
+	type liveKey struct {
+		pool string
+		id   uint64
+	}
+	simulated := map[liveKey]uint64{}
+	for _, p := range pairs {
+		simulated[liveKey{p.Live.Pool, p.Live.ID}] = p.Simulated.ID
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	claimed := map[uint64][]bool{}
+	for i := range events {
+		e := &events[i]
+		if e.Kind != trace.Start {
+			continue
+		}
+		id := simulated[liveKey{e.Pool, e.Job}]
+		runs := r.runs[id]
+		if claimed[id] == nil {
+			claimed[id] = make([]bool, len(runs))
+		}
+		for k := range runs {
+			if !claimed[id][k] && runs[k].worker == e.Worker {
+				e.Cached, claimed[id][k] = runs[k].cached, true
+				break
+			}
+		}
+	}
 }
 
 // Play plays the workload on a live cluster it starts, and measures it.
@@ -97,13 +158,22 @@ func Play(ctx context.Context, wl *Workload, opts Options) (*Outcome, error) {
 	defer os.RemoveAll(state)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	r := &run{ctx: ctx, wl: wl, speed: opts.Speed, stateDir: state, log: log,
+	r := &run{ctx: ctx, wl: wl, speed: opts.Speed, stateDir: state, log: log, runs: map[uint64][]workerRun{},
 		// Agents complain of every connection they lose: here that is the
 		// plan, not news.
 		agentLog: slog.New(slog.DiscardHandler)}
 
 	os.Remove(opts.Trace) // a rerun into the same folder replaces its trace
-	origin := time.Now()
+	// Time 0 of the scenario is a moment ahead, when the cluster is set
+	// up: the scheduler's trace and lease checks count from it, as the
+	// simulator's do.
+	workers := 0
+	for _, p := range wl.Scenario.Pools {
+		for _, ws := range p.Workers {
+			workers += len(ws.Names())
+		}
+	}
+	origin := time.Now().Add(setUpTime + time.Duration(workers)*setUpTimePerWorker)
 	sched, err := startScheduler(ctx, wl, opts, origin, state, log)
 	if err != nil {
 		return nil, err
@@ -128,7 +198,7 @@ func Play(ctx context.Context, wl *Workload, opts Options) (*Outcome, error) {
 	}
 	defer closeSubs()
 
-	workers, err := r.startWorkers()
+	all, err := r.startWorkers()
 	if err != nil {
 		return nil, err
 	}
@@ -137,13 +207,21 @@ func Play(ctx context.Context, wl *Workload, opts Options) (*Outcome, error) {
 	defer func() {
 		stopPlaying()
 		wg.Wait()
-		for _, w := range workers {
+		for _, w := range all {
 			w.kill()
 		}
 	}()
-	r.start = time.Now()
+	// Should the set-up overrun, the scenario starts late, and the trace
+	// is read from then.
+	r.start = origin
+	if wait := time.Until(origin); wait > 0 {
+		time.Sleep(wait)
+	} else {
+		r.start = time.Now()
+		log.Warn("the cluster took long to set up: the scenario starts late", "by", -wait)
+	}
 	offset := r.start.Sub(origin).Seconds()
-	for _, w := range workers {
+	for _, w := range all {
 		wg.Go(func() { w.play(playCtx, wl.Seed) })
 	}
 	if opts.Summary != nil {
@@ -167,22 +245,23 @@ func Play(ctx context.Context, wl *Workload, opts Options) (*Outcome, error) {
 	}
 	stopPlaying()
 	wg.Wait()
-	for _, w := range workers {
+	for _, w := range all {
 		w.kill()
 	}
 	if err := sched.close(); err != nil {
 		return nil, err
 	}
-	if opts.Summary != nil {
-		opts.Summary(sched.summary(r, offset))
-	}
 	events, err := sched.events(opts.Speed, offset)
 	if err != nil {
 		return nil, err
 	}
+	r.trueCache(events)
 	live, err := observe(wl, events)
 	if err != nil {
 		return nil, err
+	}
+	if opts.Summary != nil {
+		opts.Summary(r.summaryLine(live))
 	}
 	return &Outcome{Live: live, Counts: counts, Trace: events}, nil
 }
@@ -490,10 +569,15 @@ func (ls *liveScheduler) summary(r *run, offset float64) string {
 	if err != nil {
 		return err.Error()
 	}
+	r.trueCache(events)
 	res, err := observe(r.wl, events)
 	if err != nil {
 		return "the trace cannot be read: " + err.Error()
 	}
+	return r.summaryLine(res)
+}
+
+func (r *run) summaryLine(res *sim.Result) string {
 	queued, running := 0, 0
 	if n := len(res.Series.T); n > 0 {
 		queued, running = res.Series.Queued[n-1], res.Series.Running[n-1]

@@ -47,6 +47,7 @@ func newWorker(tb *run, model *sim.WorkerModel, speed float64) *worker {
 		case !ok:
 			return 0, errors.New("the job carries no simulated draw: this worker runs the jobs of ocluster-stress's load only")
 		}
+		tb.ran(d.Job, model.Name, cached)
 		seconds, err := model.RunTime(d.Client, d.Stream, d.Size, cached)
 		if err != nil {
 			return 0, err
