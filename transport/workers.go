@@ -196,13 +196,15 @@ func (s *Scheduler) workerLost(wc *workerConn) {
 // has its own ping in flight: one that does not answer must not hold up
 // the renewal of the others' leases.
 //
-// The checks fall at fixed times from the trace's origin, as the
-// simulator's fall at fixed times from its start.
+// The checks fall at whole multiples of a quarter lease from the
+// trace's origin, as the simulator's fall from its start.
 func (s *Scheduler) keepLeases(lease time.Duration) {
 	every := lease / 4
-	next := s.origin.Add(every)
-	for next.Before(time.Now()) {
-		next = next.Add(every)
+	// The first check to come: before the origin too, when the origin is
+	// set ahead, so that workers there at time 0 are pinged.
+	next := s.origin.Add(every * (time.Since(s.origin)/every + 1))
+	if time.Until(next) > every {
+		next = next.Add(-every) // Duration division rounds towards zero
 	}
 	var pings sync.WaitGroup
 	defer pings.Wait()

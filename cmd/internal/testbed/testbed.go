@@ -245,11 +245,13 @@ func Play(ctx context.Context, wl *Workload, opts Options) (*Outcome, error) {
 	}
 	stopPlaying()
 	wg.Wait()
-	for _, w := range all {
-		w.kill()
-	}
+	// The scheduler goes first: workers gone before it would run out
+	// their leases in the trace.
 	if err := sched.close(); err != nil {
 		return nil, err
+	}
+	for _, w := range all {
+		w.kill()
 	}
 	events, err := sched.events(opts.Speed, offset)
 	if err != nil {
