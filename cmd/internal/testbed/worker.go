@@ -181,10 +181,12 @@ func (w *worker) act(a sim.WorkerAction, later func(float64, func())) {
 			})
 			w.disconnect()
 			if a.For > 0 {
-				later(w.tb.scenarioNow()+a.For, func() {
-					w.unpause()
-					w.reconnect()
-				})
+				// Unpaused and back at once: the admin's call returns only
+				// once the scheduler has stored the pause, which the
+				// simulator does not wait for.
+				at := w.tb.scenarioNow() + a.For
+				later(at, w.unpause)
+				later(at, w.reconnect)
 			}
 		})
 	case "hang":
