@@ -1,0 +1,98 @@
+package testbed
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/schema"
+)
+
+// SetUpClients registers the workload's clients with the scheduler (a
+// client of an earlier run is replaced) and sets their rates; pool, when
+// set, replaces the scenario's only pool. It returns their submission
+// capabilities and what closes them.
+func SetUpClients(ctx context.Context, admin transport.SturdyRef, wl *Workload, pool string, log *slog.Logger) (map[string]schema.Submission, func(), error) {
+	conn, err := transport.Connect(ctx, admin, log)
+	if err != nil {
+		return nil, nil, err
+	}
+	capAdmin, err := conn.Admin(ctx)
+	if err != nil {
+		conn.Close()
+		return nil, nil, err
+	}
+	ac := transport.NewAdminClient(capAdmin)
+	subs, closeSubs, err := setUpClients(ctx, ac, wl, pool, log)
+	ac.Release()
+	conn.Close()
+	return subs, closeSubs, err
+}
+
+func setUpClients(ctx context.Context, ac *transport.AdminClient, wl *Workload, pool string, log *slog.Logger) (map[string]schema.Submission, func(), error) {
+	subs := map[string]schema.Submission{}
+	var closers []func()
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+	}
+	for _, name := range transport.LoadClients(wl.Events) {
+		sub, closeSub, err := addClient(ctx, ac, name, log)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		closers = append(closers, closeSub)
+		subs[name] = sub
+	}
+	for pc, rate := range wl.Rates() {
+		if _, ok := subs[pc[1]]; !ok {
+			continue // no job of it falls within the run
+		}
+		p := cmp.Or(pool, pc[0])
+		pa, err := ac.Pool(ctx, p)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		err = pa.SetRate(ctx, pc[1], rate)
+		pa.Release()
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("setting the rate of %s: %w", pc[1], err)
+		}
+	}
+	return subs, closeAll, nil
+}
+
+// addClient (re)creates a client and connects with its capability.
+func addClient(ctx context.Context, ac *transport.AdminClient, name string, log *slog.Logger) (schema.Submission, func(), error) {
+	text, err := ac.AddClient(ctx, name)
+	if err != nil && strings.Contains(err.Error(), "already") {
+		// A client of an earlier run: its secret is gone with that run.
+		if err = ac.RemoveClient(ctx, name); err == nil {
+			text, err = ac.AddClient(ctx, name)
+		}
+	}
+	if err != nil {
+		return schema.Submission{}, nil, fmt.Errorf("adding client %s: %w", name, err)
+	}
+	ref, err := transport.ParseSturdyRef(strings.TrimSpace(text))
+	if err != nil {
+		return schema.Submission{}, nil, err
+	}
+	conn, err := transport.Connect(ctx, ref, log)
+	if err != nil {
+		return schema.Submission{}, nil, err
+	}
+	sub, err := conn.Submission(ctx)
+	if err != nil {
+		conn.Close()
+		return schema.Submission{}, nil, err
+	}
+	return sub, func() { sub.Release(); conn.Close() }, nil
+}

@@ -1,0 +1,190 @@
+package testbed
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/ocluster-go/ocluster/sim"
+	"github.com/ocluster-go/ocluster/store"
+	"github.com/ocluster-go/ocluster/trace"
+	"github.com/ocluster-go/ocluster/transport"
+)
+
+// liveScheduler is the run's scheduler.
+type liveScheduler struct {
+	s       *transport.Scheduler
+	st      *store.Store
+	trace   *os.File
+	tee     *traceTee
+	metrics http.Handler
+	admin   transport.SturdyRef
+	pools   map[string]transport.SturdyRef
+	once    sync.Once
+	err     error
+}
+
+func startScheduler(ctx context.Context, wl *Workload, opts Options, origin time.Time, state string, log *slog.Logger) (*liveScheduler, error) {
+	var poolNames []string
+	for _, p := range wl.Scenario.Pools {
+		poolNames = append(poolNames, p.Name)
+	}
+	id, err := transport.LoadOrCreateIdentity(filepath.Join(state, "key.pem"))
+	if err != nil {
+		return nil, err
+	}
+	st, err := store.Open(filepath.Join(state, "scheduler.db"))
+	if err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(opts.Trace, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	tee := &traceTee{}
+	h := trace.Header{Source: "ocluster-stress", Pools: poolNames, Policy: wl.Policy, Scenario: wl.Scenario.Name, Seed: wl.Seed}
+	tw, err := trace.NewWriter(io.MultiWriter(f, tee), h)
+	if err != nil {
+		f.Close()
+		st.Close()
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		f.Close()
+		st.Close()
+		return nil, err
+	}
+	s, err := transport.NewScheduler(transport.SchedulerConfig{Pools: poolNames, Policy: wl.Policy, Override: wl.Override, Costs: wl.Scenario.SchedulerCosts(), Identity: id,
+		PublicAddr: l.Addr().String(), Store: st, Trace: tw, TimeScale: opts.Speed, Origin: origin, Logger: log})
+	if err != nil {
+		l.Close()
+		f.Close()
+		st.Close()
+		return nil, err
+	}
+	ls := &liveScheduler{s: s, st: st, trace: f, tee: tee, metrics: s.MetricsHandler(), pools: map[string]transport.SturdyRef{}}
+	fail := func(err error) (*liveScheduler, error) {
+		ls.close()
+		return nil, err
+	}
+	secrets := filepath.Join(state, "capnp-secrets")
+	if err := os.Mkdir(secrets, 0o700); err != nil {
+		return fail(err)
+	}
+	if err := s.WriteCapFiles(secrets, nil); err != nil {
+		return fail(err)
+	}
+	if opts.PrometheusPort != 0 {
+		ml, err := net.Listen("tcp", fmt.Sprintf(":%d", opts.PrometheusPort))
+		if err != nil {
+			return fail(fmt.Errorf("--listen-prometheus: %w", err))
+		}
+		go http.Serve(ml, ls.metrics)
+	}
+	go s.Serve(l)
+	go s.FlushTraceEvery(ctx)
+	if ls.admin, err = transport.ReadCapFile(filepath.Join(secrets, "admin.cap")); err != nil {
+		return fail(err)
+	}
+	for _, p := range poolNames {
+		if ls.pools[p], err = transport.ReadCapFile(filepath.Join(secrets, "pool-"+p+".cap")); err != nil {
+			return fail(err)
+		}
+	}
+	return ls, nil
+}
+
+func (ls *liveScheduler) close() error {
+	ls.once.Do(func() {
+		ls.err = errors.Join(ls.s.Close(), ls.trace.Close(), ls.st.Close())
+	})
+	return ls.err
+}
+
+// events is the trace so far in scenario time: from the load's start
+// (offset seconds after the trace's), speed times slower. What happened
+// before the start (registrations, rates) counts as at time 0.
+func (ls *liveScheduler) events(speed, offset float64) ([]trace.Event, error) {
+	_, events, err := ls.tee.events()
+	if err != nil {
+		return nil, fmt.Errorf("reading the live run's trace: %w", err)
+	}
+	for i := range events {
+		e := &events[i]
+		e.T = max(0, e.T-offset) * speed
+		e.Duration *= speed
+		e.Planned *= speed
+	}
+	return events, nil
+}
+
+// observe measures a live run from its trace in scenario time.
+func observe(wl *Workload, events []trace.Event) (*sim.Result, error) {
+	h := sim.TraceHeader(wl.Scenario, wl.Policy, wl.Seed)
+	h.Source = "ocluster-stress"
+	return sim.Observe(h, events, sim.ObserveOptions{})
+}
+
+// summary is one line on the run so far, measured as the end result is.
+func (ls *liveScheduler) summary(r *run, offset float64) string {
+	events, err := ls.events(r.speed, offset)
+	if err != nil {
+		return err.Error()
+	}
+	r.trueCache(events)
+	res, err := observe(r.wl, events)
+	if err != nil {
+		return "the trace cannot be read: " + err.Error()
+	}
+	return r.summaryLine(res)
+}
+
+func (r *run) summaryLine(res *sim.Result) string {
+	queued, running := 0, 0
+	if n := len(res.Series.T); n > 0 {
+		queued, running = res.Series.Queued[n-1], res.Series.Running[n-1]
+	}
+	return fmt.Sprintf("%6s (scenario %s): queued %d, running %d, done %d of %d, wait p95 %s, cache hits %s, utilisation %s",
+		time.Since(r.start).Round(time.Second), time.Duration(r.scenarioNow()*float64(time.Second)).Round(time.Second), queued, running,
+		res.Finished+res.Failed+res.Cancelled, r.wl.Predicted.Jobs,
+		seconds(res.WaitP95S), percent(res.CacheHitRate), percent(res.Utilisation))
+}
+
+func seconds(s float64) string { return fmt.Sprintf("%.3g s", s) }
+func percent(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) }
+
+// traceTee keeps what the scheduler writes to its trace, to measure the
+// run while it goes on.
+type traceTee struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (t *traceTee) Write(b []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.buf.Write(b)
+}
+
+// events reads the complete lines written so far.
+func (t *traceTee) events() (trace.Header, []trace.Event, error) {
+	t.mu.Lock()
+	data := t.buf.Bytes()
+	if i := bytes.LastIndexByte(data, '\n'); i >= 0 {
+		data = data[:i+1]
+	}
+	data = bytes.Clone(data)
+	t.mu.Unlock()
+	return trace.ReadAll(bytes.NewReader(data))
+}
