@@ -255,8 +255,11 @@ func (s *Scheduler) now() float64 { return time.Since(s.origin).Seconds() }
 
 // policyClock is the core's clock: Unix time, going TimeScale times as
 // fast as the wall clock from the scheduler's start.
-func (s *Scheduler) policyClock() float64 {
-	return float64(s.origin.UnixNano())/1e9 + time.Since(s.origin).Seconds()*s.cfg.TimeScale
+func (s *Scheduler) policyClock() float64 { return s.policyTime(time.Now()) }
+
+// policyTime is the core's clock at wall-clock instant t.
+func (s *Scheduler) policyTime(t time.Time) float64 {
+	return float64(s.origin.UnixNano())/1e9 + t.Sub(s.origin).Seconds()*s.cfg.TimeScale
 }
 
 // record appends an event to the trace. Called with the lock held, so that

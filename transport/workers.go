@@ -216,6 +216,11 @@ func (s *Scheduler) keepLeases(lease time.Duration) {
 			return
 		case <-t.C:
 		}
+		// A lease is renewed from the check's own instant, not from when
+		// the timer fired or the ping left: a check late by a few
+		// milliseconds must not renew a lease a check on time would let
+		// expire, or expire one a check on time would renew.
+		sent := s.policyTime(next)
 		var expired []*workerConn
 		s.locked(func() {
 			for _, cw := range s.core.Expired(nil) {
@@ -225,7 +230,7 @@ func (s *Scheduler) keepLeases(lease time.Duration) {
 				for _, wc := range p.workers {
 					if !wc.pinging {
 						wc.pinging = true
-						pings.Go(func() { s.renewLease(wc) })
+						pings.Go(func() { s.renewLease(wc, sent) })
 					}
 				}
 			}
@@ -238,10 +243,9 @@ func (s *Scheduler) keepLeases(lease time.Duration) {
 	}
 }
 
-// renewLease pings a worker and renews its lease, from when the ping
-// went, if it answers.
-func (s *Scheduler) renewLease(wc *workerConn) {
-	sent := s.policyClock()
+// renewLease pings a worker and renews its lease, from sent, if it
+// answers.
+func (s *Scheduler) renewLease(wc *workerConn, sent float64) {
 	ok := s.alive(s.ctx, wc)
 	s.locked(func() {
 		wc.pinging = false

@@ -91,10 +91,11 @@ func unambiguous(events []trace.Event, window float64) error {
 }
 
 // A scenario built so that no decision is close to another is played
-// live: every job does what it did in the simulator, run by run (cached
-// or not, how the run ended, how long it took, within the noise of the
-// transport), and the workers' crash, dropped connection and hang lose or
-// re-queue the same jobs (failed under ocluster, retried under combined).
+// live: every job does what it did in the simulator, run by run (on which
+// worker, cached or not, how the run ended, how long it took, within the
+// noise of the transport), and the workers' crash, dropped connection and
+// hang lose or re-queue the same jobs (failed under ocluster, retried
+// under combined).
 func TestLiveJobsAreTheSimulatedJobs(t *testing.T) {
 	const (
 		seed  = 39
@@ -144,6 +145,11 @@ func TestLiveJobsAreTheSimulatedJobs(t *testing.T) {
 			assert.Len(t, pairs, len(simulated))
 			for _, m := range Compare(pairs, RunTimeTolerance(speed)) {
 				t.Errorf("%s", m)
+			}
+			for _, p := range pairs {
+				for i := range min(len(p.Simulated.Runs), len(p.Live.Runs)) {
+					assert.Equal(t, p.Simulated.Runs[i].Worker, p.Live.Runs[i].Worker, "job %d, run %d", p.Simulated.ID, i+1)
+				}
 			}
 			assert.Equal(t, wl.Predicted.Failed, outcome.Live.Failed, "jobs lost with their worker")
 			assert.Equal(t, wl.Predicted.Retried, outcome.Live.Retried, "jobs queued again")
