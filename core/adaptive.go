@@ -74,74 +74,112 @@ func (e *estimate) observePace(ratio float64) {
 	e.observe(ratio)
 }
 
-// costs are the expected run times of a job of hint h, cached and not, on
-// a typical worker: what the hint's finished jobs took, drawn towards the
+// learnedOf returns what was learned of t's hint, starting to learn it,
+// or nil for a job without one or a hint the pool no longer tracks.
+func learnedOf(p PoolView, t *Ticket) *runTimes {
+	state := p.HintState(t)
+	if state == nil {
+		return nil
+	}
+	rt, _ := (*state).(*runTimes)
+	if rt == nil {
+		rt = &runTimes{}
+		*state = rt
+	}
+	return rt
+}
+
+// paceOf returns what was learned of w's pace.
+func paceOf(w WorkerView) *estimate {
+	state := w.State()
+	e, _ := (*state).(*estimate)
+	if e == nil {
+		e = &estimate{}
+		*state = e
+	}
+	return e
+}
+
+// pace is how much longer w's runs take than others' (1 until learned).
+func pace(w WorkerView) float64 {
+	e, _ := (*w.State()).(*estimate)
+	if e == nil {
+		return 1
+	}
+	return e.value(1)
+}
+
+// costs are the expected run times of t's job, cached and not, on a
+// typical worker: what its hint's finished jobs took, drawn towards the
 // pool's (the configured costs until jobs finish).
-func (a *adaptivePolicy) costs(p *Pool, h *hintEntry) (cached, uncached float64) {
-	c := p.sched.costs
+func (a *adaptivePolicy) costs(p PoolView, t *Ticket) (cached, uncached float64) {
+	c := p.Costs()
 	cached, uncached = a.learned.cached.value(c.Cached), a.learned.uncached.value(c.Uncached)
-	if h != nil && h.name != "" {
-		cached, uncached = h.learned.cached.shrunk(cached), h.learned.uncached.shrunk(uncached)
+	if state := p.HintState(t); state != nil {
+		var h runTimes
+		if rt, _ := (*state).(*runTimes); rt != nil {
+			h = *rt
+		}
+		cached, uncached = h.cached.shrunk(cached), h.uncached.shrunk(uncached)
 	}
 	return cached, uncached
 }
 
-func (a *adaptivePolicy) submitCost(p *Pool, t *Ticket, pendingBefore int) float64 {
-	if t.job.Estimate > 0 {
-		return t.job.Estimate
+func (a *adaptivePolicy) SubmitCost(p PoolView, t *Ticket, pendingBefore int) float64 {
+	if t.Job().Estimate > 0 {
+		return t.Job().Estimate
 	}
-	cached, uncached := a.costs(p, t.hint)
-	if t.job.Hint != "" && (pendingBefore > 0 || len(t.hint.workers) > 0) {
+	cached, uncached := a.costs(p, t)
+	if t.Job().Hint != "" && (pendingBefore > 0 || p.HintKnown(t)) {
 		return cached
 	}
 	return uncached
 }
 
-func (a *adaptivePolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float64 {
-	return oclusterPolicy{}.fairStart(p, t, cost, rate)
+func (a *adaptivePolicy) FairStart(p PoolView, t *Ticket, cost, rate float64) float64 {
+	return oclusterPolicy{}.FairStart(p, t, cost, rate)
 }
 
-func (a *adaptivePolicy) fairNow(p *Pool) float64 { return p.sched.now() }
+func (a *adaptivePolicy) FairNow(p PoolView) float64 { return p.Now() }
 
-func (a *adaptivePolicy) placementCost(p *Pool, t *Ticket, w *Worker, cached bool) float64 {
-	if t.job.Estimate > 0 {
-		return t.job.Estimate
+func (a *adaptivePolicy) PlacementCost(p PoolView, t *Ticket, w WorkerView, cached bool) float64 {
+	if t.Job().Estimate > 0 {
+		return t.Job().Estimate
 	}
-	c, u := a.costs(p, t.hint)
+	c, u := a.costs(p, t)
 	if !cached {
 		c = u
 	}
-	return c * w.record.pace.value(1)
+	return c * pace(w)
 }
 
-// prefer picks, among the active workers stored as having t's hint, the
+// Prefer picks, among the active workers stored as having t's hint, the
 // one t would wait for least, and only if that wait is expected to be
 // shorter than the uncached penalty.
-func (a *adaptivePolicy) prefer(p *Pool, t *Ticket) *Worker {
-	if t.job.Hint == "" {
-		return nil
+func (a *adaptivePolicy) Prefer(p PoolView, t *Ticket) WorkerView {
+	if t.Job().Hint == "" {
+		return WorkerView{}
 	}
-	cached, uncached := a.costs(p, t.hint)
+	cached, uncached := a.costs(p, t)
 	penalty := uncached - cached
 	if penalty <= minSaving*uncached {
 		// The cache saves next to nothing (learned estimates never quite
 		// agree): any worker will do, and the search is not worth its cost.
-		return nil
+		return WorkerView{}
 	}
-	var best *Worker
+	var best WorkerView
 	bestWait := 0.0
-	for _, rec := range t.hint.workers {
-		w := rec.conn
-		if w == nil || !w.Active() || w.capacity <= 0 || p.stale(t.hint, rec) {
+	for w := range p.CachedWorkers(t) {
+		if !w.Active() || w.Capacity() <= 0 {
 			continue
 		}
 		wait := a.expectedWait(p, w, cached)
-		if wait < penalty && (best == nil || wait < bestWait) {
+		if wait < penalty && (best.IsZero() || wait < bestWait) {
 			best, bestWait = w, wait
 			// Nothing queued: no worker can do better but one with a
 			// free slot, and the scan (in descending names, OCluster's
 			// tie-break) need go no further.
-			if wait <= cached/2 && (wait <= 0 || w.local.Len() == 0) {
+			if wait <= cached/2 && (wait <= 0 || w.Queued() == 0) {
 				break
 			}
 		}
@@ -149,27 +187,29 @@ func (a *adaptivePolicy) prefer(p *Pool, t *Ticket) *Worker {
 	return best
 }
 
-func (a *adaptivePolicy) steal(*Pool, *Worker) *Worker { return nil }
+func (a *adaptivePolicy) Steal(PoolView, WorkerView) WorkerView { return WorkerView{} }
 
-func (a *adaptivePolicy) started(*Pool, *Ticket) {}
+func (a *adaptivePolicy) Started(PoolView, *Ticket) {}
 
-// finished learns from a run: the worker's pace from how its time compares
+func (a *adaptivePolicy) Lost(PoolView, *Ticket) {}
+
+// Finished learns from a run: the worker's pace from how its time compares
 // with the run time learned over all workers, then that run time, for the
 // hint (while the pool still tracks it) and for the pool. Paces are ratios
 // to the common run times, not inputs to them, so that with one worker its
 // pace stays 1.
-func (a *adaptivePolicy) finished(p *Pool, t *Ticket, seconds float64) {
-	if seconds < 0 || t.job.Estimate > 0 {
+func (a *adaptivePolicy) Finished(p PoolView, t *Ticket, seconds float64) {
+	if seconds < 0 || t.Job().Estimate > 0 {
 		return // a client's estimate stands for this job, not for others
 	}
 	pool, hint := &a.learned.uncached, (*estimate)(nil)
-	if t.wasCached {
+	if t.WasCached() {
 		pool = &a.learned.cached
 	}
-	if h := p.hints[t.job.Hint]; h != nil && h.name != "" {
-		hint = &h.learned.uncached
-		if t.wasCached {
-			hint = &h.learned.cached
+	if rt := learnedOf(p, t); rt != nil {
+		hint = &rt.uncached
+		if t.WasCached() {
+			hint = &rt.cached
 		}
 	}
 	// The pace compares the run with what runs of the same hint took on
@@ -180,7 +220,7 @@ func (a *adaptivePolicy) finished(p *Pool, t *Ticket, seconds float64) {
 		against = hint
 	}
 	if against.n > 0 && against.mean > 0 {
-		t.worker.record.pace.observePace(seconds / against.mean)
+		paceOf(p.WorkerOf(t)).observePace(seconds / against.mean)
 	}
 	pool.observe(seconds)
 	if hint != nil {
@@ -197,17 +237,26 @@ func (a *adaptivePolicy) finished(p *Pool, t *Ticket, seconds float64) {
 // the longer it overruns the less likely it is to end soon; so jobs stop
 // queueing behind a worker whose builds hang while its agent still
 // answers, and idle workers steal the ones queued there.
-func (a *adaptivePolicy) expectedWait(p *Pool, w *Worker, cached float64) float64 {
-	if len(w.running)+w.local.Len() < w.capacity {
+func (a *adaptivePolicy) expectedWait(p PoolView, w WorkerView, cached float64) float64 {
+	if w.HasFreeSlot() {
 		return 0
 	}
-	longest := a.learned.uncached.value(p.sched.costs.Uncached) * w.record.pace.value(1)
-	now := p.sched.now()
-	left := 0.0
-	for _, t := range w.running {
-		left += max(cached/2, now-t.started-longest)
+	longest := a.learned.uncached.value(p.Costs().Uncached) * pace(w)
+	now := p.Now()
+	// Jobs run in the order they started, so those that overran are the
+	// first few: the rest count as half a cached run each, without going
+	// through them.
+	left, overran := 0.0, 0
+	for t := range w.RunningJobs() {
+		d := now - t.StartedAt() - longest
+		if d <= cached/2 {
+			break
+		}
+		left += d
+		overran++
 	}
-	return (w.workload + left) / float64(w.capacity)
+	left += float64(w.Running()-overran) * cached / 2
+	return (w.Workload() + left) / float64(w.Capacity())
 }
 
 // stealFrom picks, for w with a free slot, the worker whose next queued job
@@ -215,21 +264,21 @@ func (a *adaptivePolicy) expectedWait(p *Pool, w *Worker, cached float64) float6
 // longest, provided the wait is longer than what running it on w would
 // add (nothing if w is stored as having its hint, else the uncached
 // penalty when it was queued for its cache). Ties go to the name that
-// sorts first, so the choice does not depend on map order.
-func (a *adaptivePolicy) stealFrom(p *Pool, w *Worker) *Worker {
-	var victim *Worker
+// sorts first.
+func (a *adaptivePolicy) stealFrom(p PoolView, w WorkerView) WorkerView {
+	var victim WorkerView
 	best := 0.0
-	for _, v := range p.workers {
-		if v == w || v.local.Len() == 0 {
+	for v := range p.QueuingWorkers() {
+		if v == w {
 			continue
 		}
-		t := v.local.peek()
-		cached, uncached := a.costs(p, t.hint)
+		t := v.NextQueued()
+		cached, uncached := a.costs(p, t)
 		wait := a.expectedWait(p, v, cached)
-		if t.wasCached && !p.hasCached(t.hint, w.record) {
+		if t.WasCached() && !p.HasCached(t, w) {
 			wait -= uncached - cached
 		}
-		if wait > 0 && (victim == nil || wait > best || wait == best && v.name < victim.name) {
+		if wait > 0 && (victim.IsZero() || wait > best) {
 			victim, best = v, wait
 		}
 	}

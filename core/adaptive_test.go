@@ -123,16 +123,19 @@ func TestRunTimesPerHintAndPace(t *testing.T) {
 	}
 	// Each hint's run times are mostly its own, drawn a fifth of the way
 	// towards the pool's (about 55 s cached, 550 s uncached).
-	bigCached, bigUncached := a.costs(p, p.hints["big"])
-	smallCached, smallUncached := a.costs(p, p.hints["small"])
+	costs := func(hint string) (cached, uncached float64) {
+		return a.costs(PoolView{p}, &Ticket{pool: p, job: Job{Hint: hint}, hint: p.hints[hint]})
+	}
+	bigCached, bigUncached := costs("big")
+	smallCached, smallUncached := costs("small")
 	near("big cached", bigCached, (20*100+5*55)/25.0)
 	near("big uncached", bigUncached, (1*1000+5*550)/6.0) // seen once
 	near("small cached", smallCached, (20*10+5*55)/25.0)
 	near("small uncached", smallUncached, (1*100+5*550)/6.0)
-	if got, _ := a.costs(p, nil); got < 50 || got > 60 {
+	if got, _ := costs(""); got < 50 || got > 60 {
 		t.Errorf("the pool's cached run time is %v, want about 55", got)
 	}
-	near("the only worker's pace", fast.record.pace.value(1), 1)
+	near("the only worker's pace", pace(WorkerView{fast}), 1)
 
 	// Jobs without a hint go to whichever worker pops: fast and slow take
 	// turns, slow taking twice as long.
@@ -142,7 +145,7 @@ func TestRunTimesPerHintAndPace(t *testing.T) {
 		run(slow, "", 100)
 	}
 	j := submit(t, p, "c", "")
-	ratio := a.placementCost(p, j, slow, false) / a.placementCost(p, j, fast, false)
+	ratio := a.PlacementCost(PoolView{p}, j, WorkerView{slow}, false) / a.PlacementCost(PoolView{p}, j, WorkerView{fast}, false)
 	near("slow's cost over fast's", ratio, 2)
 }
 

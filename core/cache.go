@@ -124,7 +124,7 @@ func (p *Pool) uncache(e *cacheEntry) {
 	// Jobs without a hint share the "" entry without counting as
 	// pending, so it stays.
 	if h.name != "" && h.pending == 0 && len(h.workers) == 0 {
-		delete(p.hints, h.name)
+		p.forgetHint(h)
 	}
 }
 

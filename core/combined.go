@@ -13,12 +13,12 @@ type combinedPolicy struct {
 
 func newCombined() *combinedPolicy { return &combinedPolicy{fair: newSFQ()} }
 
-func (c *combinedPolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float64 {
-	return c.fair.fairStart(p, t, cost, rate)
+func (c *combinedPolicy) FairStart(p PoolView, t *Ticket, cost, rate float64) float64 {
+	return c.fair.FairStart(p, t, cost, rate)
 }
 
-func (c *combinedPolicy) fairNow(p *Pool) float64 { return c.fair.fairNow(p) }
+func (c *combinedPolicy) FairNow(p PoolView) float64 { return c.fair.FairNow(p) }
 
-func (c *combinedPolicy) steal(p *Pool, w *Worker) *Worker { return c.stealFrom(p, w) }
+func (c *combinedPolicy) Steal(p PoolView, w WorkerView) WorkerView { return c.stealFrom(p, w) }
 
-func (c *combinedPolicy) started(p *Pool, t *Ticket) { c.fair.started(p, t) }
+func (c *combinedPolicy) Started(p PoolView, t *Ticket) { c.fair.Started(p, t) }

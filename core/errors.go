@@ -27,4 +27,9 @@ var (
 	ErrUnknownPolicy   = errors.New("unknown policy")
 	ErrNoAttemptsLeft  = errors.New("no attempts left")
 	ErrInvalidSetting  = errors.New("invalid setting")
+	ErrPolicyExists    = errors.New("a policy of that name is already registered")
+	ErrInvalidPolicy   = errors.New("invalid policy")
+	// ErrPolicyAnswer: a policy answered something the pool could not
+	// apply (see Policy).
+	ErrPolicyAnswer = errors.New("policy answer not applied")
 )

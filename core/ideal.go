@@ -21,34 +21,37 @@ type Oracle interface {
 type idealPolicy struct {
 	oclusterPolicy
 	oracle Oracle
+	// ends is when each running job's run ends, as the oracle said when
+	// it started.
+	ends map[*Ticket]float64
 }
 
-func newIdeal(o Oracle) (policy, error) {
+func newIdeal(o Oracle) (Policy, error) {
 	if o == nil {
 		return nil, errors.New("the ideal policy needs every job's true run time, which only the simulator knows; choose another policy (ocluster-sim policies lists them)")
 	}
-	return &idealPolicy{oracle: o}, nil
+	return &idealPolicy{oracle: o, ends: map[*Ticket]float64{}}, nil
 }
 
-func (d *idealPolicy) placementCost(_ *Pool, t *Ticket, w *Worker, _ bool) float64 {
-	return d.oracle.Duration(t, w.name)
+func (d *idealPolicy) PlacementCost(_ PoolView, t *Ticket, w WorkerView, _ bool) float64 {
+	return d.oracle.Duration(t, w.Name())
 }
 
-func (d *idealPolicy) prefer(p *Pool, t *Ticket) *Worker {
-	var best *Worker
+func (d *idealPolicy) Prefer(p PoolView, t *Ticket) WorkerView {
+	var best WorkerView
 	bestEnd, free := 0.0, false
-	for _, w := range p.Workers() {
-		if !w.Active() || w.capacity <= 0 {
+	for w := range p.Workers() {
+		if !w.Active() || w.Capacity() <= 0 {
 			continue
 		}
 		wait := d.available(p, w)
 		free = free || wait == 0
-		if end := wait + d.oracle.Duration(t, w.name); best == nil || end < bestEnd {
+		if end := wait + d.oracle.Duration(t, w.Name()); best.IsZero() || end < bestEnd {
 			best, bestEnd = w, end
 		}
 	}
 	if !free {
-		return nil
+		return WorkerView{}
 	}
 	return best
 }
@@ -56,18 +59,22 @@ func (d *idealPolicy) prefer(p *Pool, t *Ticket) *Worker {
 // available is how long until w could start one more job: at once (0)
 // with a free slot, else when the work ahead of it, shared among its
 // slots, is done.
-func (d *idealPolicy) available(p *Pool, w *Worker) float64 {
-	if len(w.running)+w.local.Len() < w.capacity {
+func (d *idealPolicy) available(p PoolView, w WorkerView) float64 {
+	if w.HasFreeSlot() {
 		return 0
 	}
-	now := p.sched.now()
-	work := w.workload
-	for _, r := range w.running {
-		work += max(0, r.trueEnd-now)
+	now := p.Now()
+	work := w.Workload()
+	for r := range w.RunningJobs() {
+		work += max(0, d.ends[r]-now)
 	}
-	return work / float64(w.capacity)
+	return work / float64(w.Capacity())
 }
 
-func (d *idealPolicy) started(p *Pool, t *Ticket) {
-	t.trueEnd = p.sched.now() + d.oracle.Duration(t, t.worker.name)
+func (d *idealPolicy) Started(p PoolView, t *Ticket) {
+	d.ends[t] = p.Now() + d.oracle.Duration(t, t.Worker())
 }
+
+func (d *idealPolicy) Finished(_ PoolView, t *Ticket, _ float64) { delete(d.ends, t) }
+
+func (d *idealPolicy) Lost(_ PoolView, t *Ticket) { delete(d.ends, t) }

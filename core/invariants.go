@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 )
 
 // CheckInvariants verifies the scheduler's internal consistency: every
@@ -55,6 +56,20 @@ func (p *Pool) check(fail func(string, ...any), inFIFO map[*Worker]bool) {
 		fail("pool %q: main queue is backlog but %d workers are listed as ready", p.name, p.ready.n)
 	}
 	p.backlog.check(fail, p.name+" backlog")
+	var connected, queuing []*Worker
+	for _, name := range sortedKeys(p.workers) {
+		w := p.workers[name]
+		connected = append(connected, w)
+		if w.local.Len() > 0 {
+			queuing = append(queuing, w)
+		}
+	}
+	if !slices.Equal(connected, p.byName) {
+		fail("pool %q: the workers by name are %v, not the connected ones", p.name, workerNames(p.byName))
+	}
+	if !slices.Equal(queuing, p.queuing) {
+		fail("pool %q: the workers listed as queuing are %v, not %v", p.name, workerNames(p.queuing), workerNames(queuing))
+	}
 	for _, e := range p.backlog.entries {
 		t := e.t
 		if t.state != TicketQueued {
@@ -208,4 +223,12 @@ func (q *ticketQueue) check(fail func(string, ...any), name string) {
 	if dead != q.dead || urgent != q.urgent {
 		fail("%s: counts %d dead and %d urgent but holds %d and %d", name, q.dead, q.urgent, dead, urgent)
 	}
+}
+
+func workerNames(ws []*Worker) []string {
+	out := make([]string, len(ws))
+	for i, w := range ws {
+		out[i] = w.name
+	}
+	return out
 }

@@ -3,6 +3,8 @@ package core
 import (
 	"fmt"
 	"math"
+	"strings"
+	"sync"
 )
 
 // Costs are the estimated run times, in seconds, of a job whose cache hint
@@ -87,33 +89,69 @@ func (s Settings) validate() error {
 	return nil
 }
 
-// policy is what a pool asks where the mechanism leaves a choice open: how
-// much a job is expected to cost, when it may fairly start, and which worker
-// should take it. A new policy replaces these without copying the pool.
-type policy interface {
-	// submitCost estimates t's cost as it is submitted, for its fair start.
-	// pendingBefore is how many queued jobs shared its hint before it came.
-	submitCost(p *Pool, t *Ticket, pendingBefore int) float64
-	// fairStart returns t's fair start time and charges cost to its client.
-	fairStart(p *Pool, t *Ticket, cost, rate float64) float64
-	// fairNow is the fair start time a job would get now from a client
-	// that has used nothing: real time, or the policy's virtual time.
-	fairNow(p *Pool) float64
-	// placementCost is what t adds to the workload of the worker w whose
-	// local queue takes it, expecting its hint to be cached there or not.
-	placementCost(p *Pool, t *Ticket, w *Worker, cached bool) float64
-	// prefer picks the worker that should queue t because it is expected to
-	// have t's hint cached, or returns nil.
-	prefer(p *Pool, t *Ticket) *Worker
-	// steal picks, for w with a free slot and nothing queued, another
-	// worker whose next queued job w should run instead, or returns nil.
-	steal(p *Pool, w *Worker) *Worker
-	// started tells the policy that a worker took t.
-	started(p *Pool, t *Ticket)
-	// finished tells the policy that t ran for seconds, on a worker that
-	// was (t.wasCached) or was not stored as having its hint.
-	finished(p *Pool, t *Ticket, seconds float64)
+// Policy is what a pool asks where its mechanism leaves a choice open: how
+// much a job is expected to cost, when it may fairly start, which worker
+// should queue it, what an idle worker may take from another, and what to
+// learn from the jobs that start, finish or lose their worker. The
+// mechanism itself (the queues, the ready list, the cache index, leases
+// and re-queueing) is the pool's; a policy only answers.
+//
+// A pool calls its policy from one goroutine at a time and never
+// concurrently, with the scheduler's clock standing still for the length
+// of a call; one policy value serves one pool. A policy must be
+// deterministic: the same calls in the same order give the same answers
+// (no wall clock, no unseeded randomness, no Go map order reaching an
+// answer), which is what lets the simulator predict what production does.
+// The views it gets are read-only and valid only during the call.
+//
+// The pool checks every answer before it acts on it, so that no answer can
+// corrupt it: a cost or a fair start that is not a finite number (costs
+// also 0 or more), or a worker that is not an active, connected worker of
+// the pool with slots (for Steal, another one with a job queued), is not
+// applied. The pool then goes on as if the policy had no opinion (the
+// configured Costs, no preference, no steal) and records the error, which
+// Scheduler.PolicyError returns.
+type Policy interface {
+	// SubmitCost estimates t's cost in seconds as it is submitted, which
+	// FairStart charges to its client. pendingBefore is how many queued
+	// jobs carried t's hint before it came.
+	SubmitCost(p PoolView, t *Ticket, pendingBefore int) float64
+	// FairStart returns t's fair start time (jobs of equal urgency start
+	// in its order, then in submission order) and charges cost at rate
+	// to its client.
+	FairStart(p PoolView, t *Ticket, cost, rate float64) float64
+	// FairNow is the fair start time a job would get now from a client
+	// that has used nothing: the clock, or the policy's virtual time. Show
+	// prints queued jobs' fair starts relative to it.
+	FairNow(p PoolView) float64
+	// PlacementCost is what t adds, in seconds, to the workload of w,
+	// whose local queue takes it, expecting t's hint to be cached there or
+	// not.
+	PlacementCost(p PoolView, t *Ticket, w WorkerView, cached bool) float64
+	// Prefer picks the worker whose local queue t should join, typically
+	// one expected to have its hint cached, or returns the zero WorkerView
+	// to leave t to the next idle worker.
+	Prefer(p PoolView, t *Ticket) WorkerView
+	// Steal picks, for w with a free slot and nothing queued of its own,
+	// another worker whose next queued job w should run instead, or
+	// returns the zero WorkerView. It is asked only under Settings.Steal
+	// and when some local queue holds a job.
+	Steal(p PoolView, w WorkerView) WorkerView
+	// Started tells the policy that a worker took t (p.WorkerOf(t)).
+	Started(p PoolView, t *Ticket)
+	// Finished tells the policy that t ran for seconds and ended on its
+	// worker, whether it succeeded or not.
+	Finished(p PoolView, t *Ticket, seconds float64)
+	// Lost tells the policy that t, which a worker had taken, went back to
+	// the queue: its worker was lost or paused by force. It will be placed
+	// and started again.
+	Lost(p PoolView, t *Ticket)
 }
+
+// NewPolicy makes the policy of one pool. Oracle is the simulator's
+// knowledge of true run times, nil in production; a policy that needs it
+// returns an error without it.
+type NewPolicy func(o Oracle) (Policy, error)
 
 const (
 	// defaultAttempts is the attempts of the policies that retry: a job
@@ -126,140 +164,117 @@ const (
 	defaultLease = 120
 )
 
-var policies = []struct {
-	info PolicyInfo
-	make func(o Oracle) (policy, error)
-}{
-	{
-		PolicyInfo{"ocluster", "OCluster's own pool: VirtualClock fair start per client, fixed cached/uncached estimates, jobs queue behind a worker that has their hint cached, a lost job fails",
-			Settings{MaxAttempts: 1}, false},
-		func(Oracle) (policy, error) { return oclusterPolicy{}, nil },
-	},
-	{
-		PolicyInfo{"combined", "the default: adaptive's learned run times and load-aware cache affinity, idle workers stealing queued jobs, sfq's fair start, lost jobs re-queued (3 attempts, 2-minute lease), and a cache index that forgets what workers prune",
-			Settings{MaxAttempts: defaultAttempts, Lease: defaultLease, TrustPrunes: true, Steal: true}, false},
-		func(Oracle) (policy, error) { return newCombined(), nil },
-	},
-	{
-		PolicyInfo{"adaptive", "OCluster's fair start with learned run times; a job waits for a worker that has its hint cached only while that wait is expected to be shorter than running uncached elsewhere",
-			Settings{MaxAttempts: 1}, false},
-		func(Oracle) (policy, error) { return &adaptivePolicy{}, nil },
-	},
-	{
-		PolicyInfo{"sfq", "OCluster's placement with start-time fair queuing on virtual time: a client that used idle capacity is not made to wait for it later",
-			Settings{MaxAttempts: 1}, false},
-		func(Oracle) (policy, error) { return newSFQ(), nil },
-	},
-	{
-		PolicyInfo{"ideal", "simulator only: knows every job's true run time and every worker's cache, and queues each job where it will finish first; a reference, not a policy to run",
-			Settings{MaxAttempts: defaultAttempts, Lease: defaultLease, TrustPrunes: true}, true},
-		newIdeal,
-	},
+// registry holds every policy a Scheduler can run, built-in ones first,
+// in the order they were registered.
+var registry struct {
+	sync.RWMutex
+	entries []registered
 }
 
-// Policies lists every policy a Scheduler can run.
+type registered struct {
+	info PolicyInfo
+	make NewPolicy
+}
+
+func init() {
+	for _, b := range []registered{
+		{
+			PolicyInfo{"ocluster", "OCluster's own pool: VirtualClock fair start per client, fixed cached/uncached estimates, jobs queue behind a worker that has their hint cached, a lost job fails",
+				Settings{MaxAttempts: 1}, false},
+			func(Oracle) (Policy, error) { return oclusterPolicy{}, nil },
+		},
+		{
+			PolicyInfo{"combined", "the default: adaptive's learned run times and load-aware cache affinity, idle workers stealing queued jobs, sfq's fair start, lost jobs re-queued (3 attempts, 2-minute lease), and a cache index that forgets what workers prune",
+				Settings{MaxAttempts: defaultAttempts, Lease: defaultLease, TrustPrunes: true, Steal: true}, false},
+			func(Oracle) (Policy, error) { return newCombined(), nil },
+		},
+		{
+			PolicyInfo{"adaptive", "OCluster's fair start with learned run times; a job waits for a worker that has its hint cached only while that wait is expected to be shorter than running uncached elsewhere",
+				Settings{MaxAttempts: 1}, false},
+			func(Oracle) (Policy, error) { return &adaptivePolicy{}, nil },
+		},
+		{
+			PolicyInfo{"sfq", "OCluster's placement with start-time fair queuing on virtual time: a client that used idle capacity is not made to wait for it later",
+				Settings{MaxAttempts: 1}, false},
+			func(Oracle) (Policy, error) { return newSFQ(), nil },
+		},
+		{
+			PolicyInfo{"ideal", "simulator only: knows every job's true run time and every worker's cache, and queues each job where it will finish first; a reference, not a policy to run",
+				Settings{MaxAttempts: defaultAttempts, Lease: defaultLease, TrustPrunes: true}, true},
+			newIdeal,
+		},
+	} {
+		if err := Register(b.info, b.make); err != nil {
+			panic(err) // the built-in list itself is wrong
+		}
+	}
+}
+
+// Register makes a policy available by name to every Scheduler (and so to
+// every command's --policy), after the built-in ones. Call it from an
+// init function of the policy's package; a program that imports the
+// package can then run the policy. The name must be new and made of
+// lower-case letters, digits and '-' (a policy variant's settings follow
+// a '+'), the description one line, and the settings valid.
+func Register(info PolicyInfo, newPolicy NewPolicy) error {
+	if !validPolicyName(info.Name) {
+		return fmt.Errorf("register policy %q: %w: use lower-case letters, digits and '-', starting with a letter", info.Name, ErrInvalidPolicy)
+	}
+	if info.Description == "" || strings.ContainsAny(info.Description, "\n\r") {
+		return fmt.Errorf("register policy %q: %w: the description must be one non-empty line", info.Name, ErrInvalidPolicy)
+	}
+	if err := info.Settings.validate(); err != nil {
+		return fmt.Errorf("register policy %q: %w", info.Name, err)
+	}
+	if newPolicy == nil {
+		return fmt.Errorf("register policy %q: %w: no constructor given", info.Name, ErrInvalidPolicy)
+	}
+	registry.Lock()
+	defer registry.Unlock()
+	for _, r := range registry.entries {
+		if r.info.Name == info.Name {
+			return fmt.Errorf("register policy %q: %w", info.Name, ErrPolicyExists)
+		}
+	}
+	registry.entries = append(registry.entries, registered{info, newPolicy})
+	return nil
+}
+
+func validPolicyName(name string) bool {
+	if name == "" || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for _, r := range name {
+		if (r < 'a' || r > 'z') && (r < '0' || r > '9') && r != '-' {
+			return false
+		}
+	}
+	return true
+}
+
+// Policies lists every policy a Scheduler can run, built-in ones first.
 func Policies() []PolicyInfo {
-	out := make([]PolicyInfo, len(policies))
-	for i, p := range policies {
-		out[i] = p.info
+	registry.RLock()
+	defer registry.RUnlock()
+	out := make([]PolicyInfo, len(registry.entries))
+	for i, r := range registry.entries {
+		out[i] = r.info
 	}
 	return out
 }
 
-func lookupPolicy(name string) (int, error) {
+func lookupPolicy(name string) (registered, error) {
 	if name == "" {
 		name = DefaultPolicy
 	}
-	for i, p := range policies {
-		if p.info.Name == name {
-			return i, nil
+	registry.RLock()
+	defer registry.RUnlock()
+	names := make([]string, len(registry.entries))
+	for i, r := range registry.entries {
+		if r.info.Name == name {
+			return r, nil
 		}
+		names[i] = r.info.Name
 	}
-	names := make([]string, len(policies))
-	for i, p := range policies {
-		names[i] = p.info.Name
-	}
-	return -1, fmt.Errorf("%w %q (known: %v)", ErrUnknownPolicy, name, names)
-}
-
-// oclusterPolicy is the faithful port of OCluster's pool, the baseline every
-// other policy is measured against.
-type oclusterPolicy struct{}
-
-func (oclusterPolicy) submitCost(p *Pool, t *Ticket, pendingBefore int) float64 {
-	c := p.sched.costs
-	if t.job.Hint == "" {
-		return c.Uncached
-	}
-	if pendingBefore > 0 || len(t.hint.workers) > 0 {
-		return c.Cached
-	}
-	return c.Uncached
-}
-
-// fairStart is Zhang's VirtualClock in real time: a client that used idle
-// capacity pays for it later.
-func (oclusterPolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float64 {
-	c := t.client
-	now := p.sched.now()
-	start := max(now, decayed(p, c, c.nextFairStart, now))
-	c.nextFairStart = start + cost/rate
-	return start
-}
-
-// decayed is a client's next tag with its lead over ref (the tag a client
-// that used nothing would get) halved for every half-life since it was
-// last charged, and marks it charged now. Without a half-life the lead
-// stays, as in OCluster.
-func decayed(p *Pool, c *clientRecord, tag, ref float64) float64 {
-	now := p.sched.now()
-	since := now - c.charged
-	c.charged = now
-	hl := p.sched.settings.HalfLife
-	if hl <= 0 || tag <= ref {
-		return tag
-	}
-	return ref + (tag-ref)*math.Exp2(-since/hl)
-}
-
-func (oclusterPolicy) fairNow(p *Pool) float64 { return p.sched.now() }
-
-func (oclusterPolicy) started(*Pool, *Ticket) {}
-
-func (oclusterPolicy) finished(*Pool, *Ticket, float64) {}
-
-func (oclusterPolicy) steal(*Pool, *Worker) *Worker { return nil }
-
-func (oclusterPolicy) placementCost(p *Pool, _ *Ticket, _ *Worker, cached bool) float64 {
-	if cached {
-		return p.sched.costs.Cached
-	}
-	return p.sched.costs.Uncached
-}
-
-// prefer picks, among the connected active workers stored as having the
-// hint and with a workload no more than one uncached job, the least loaded;
-// on a tie the name that sorts last. Capacity and running jobs are ignored,
-// so a job may queue behind a busy worker while others idle (OCluster #168).
-func (oclusterPolicy) prefer(p *Pool, t *Ticket) *Worker {
-	if t.job.Hint == "" {
-		return nil
-	}
-	limit := p.sched.costs.Uncached
-	var best *Worker
-	// Names descend, so the first of equal workloads is the one to keep,
-	// and an idle worker cannot be beaten.
-	for _, rec := range t.hint.workers {
-		w := rec.conn
-		if w == nil || !w.Active() || w.workload > limit || p.stale(t.hint, rec) {
-			continue
-		}
-		if best == nil || w.workload < best.workload {
-			best = w
-			if w.workload <= 0 {
-				break
-			}
-		}
-	}
-	return best
+	return registered{}, fmt.Errorf("%w %q (known: %v)", ErrUnknownPolicy, name, names)
 }

@@ -16,17 +16,22 @@ import (
 type Pool struct {
 	sched  *Scheduler
 	name   string
-	policy policy
+	policy Policy
 
 	mainReady bool // the main queue is the ready list (workers wait), not the backlog
 	backlog   ticketQueue
 	ready     readyList
 
-	workers  map[string]*Worker // connected
+	workers map[string]*Worker // connected
+	// byName are the connected workers, sorted by name.
+	byName   []*Worker
 	capacity int
 	// localJobs counts the jobs in all local queues, so that an idle
 	// worker looks for one to steal only when there is one.
 	localJobs int
+	// queuing are the connected workers whose local queue holds a job,
+	// sorted by name: where a steal looks, without scanning every worker.
+	queuing []*Worker
 
 	records map[string]*workerRecord
 	hints   map[string]*hintEntry
@@ -46,9 +51,8 @@ type workerRecord struct {
 	paused bool
 	conn   *Worker
 	cache  cacheList // its entries in the cache index
-	// pace is how much longer than others its runs take, as policies
-	// that learn run times learned it (1 until then).
-	pace estimate
+	// policyState is the policy's own (WorkerView.State).
+	policyState any
 }
 
 // hintEntry is one cache hint: how many queued jobs carry it, and which
@@ -56,8 +60,11 @@ type workerRecord struct {
 type hintEntry struct {
 	name    string
 	pending int
-	// learned is what policies that learn run times learned of the hint.
-	learned runTimes
+	// policyState is the policy's own (PoolView.HintState).
+	policyState any
+	// forgotten is set once the pool stops tracking the hint; a ticket
+	// still pointing here finds the hint's new entry, if any, by name.
+	forgotten bool
 	// workers is sorted by name, last first: a policy scanning it for the
 	// least loaded worker keeps the first of equals, which is OCluster's
 	// tie-break, without comparing names.
@@ -78,11 +85,9 @@ type cacheKey struct {
 
 // clientRecord is a client as this pool instance has seen it.
 type clientRecord struct {
-	id            string
-	nextFairStart float64
-	// charged is when the client's fair start was last charged, from
-	// which its lead decays.
-	charged float64
+	id string
+	// policyState is the policy's own (PoolView.ClientState).
+	policyState any
 }
 
 // PoolStats counts what happened in the pool since it was created.
@@ -94,7 +99,7 @@ type PoolStats struct {
 	Stolen    uint64 // taken by an idle worker from another's local queue
 }
 
-func newPool(s *Scheduler, name string, pol policy) *Pool {
+func newPool(s *Scheduler, name string, pol Policy) *Pool {
 	return &Pool{
 		sched:   s,
 		name:    name,
@@ -142,12 +147,11 @@ func (p *Pool) hint(name string) *hintEntry {
 	return h
 }
 
-// client returns the client's record, making it known at the current time.
+// client returns the client's record, making it known.
 func (p *Pool) client(id string) *clientRecord {
 	c := p.clients[id]
 	if c == nil {
-		now := p.sched.now()
-		c = &clientRecord{id: id, nextFairStart: now, charged: now}
+		c = &clientRecord{id: id}
 		p.clients[id] = c
 	}
 	return c
@@ -173,6 +177,8 @@ func (p *Pool) Register(name string, capacity int) (*Worker, error) {
 	}
 	rec.conn = w
 	p.workers[name] = w
+	i, _ := slices.BinarySearchFunc(p.byName, name, compareName)
+	p.byName = slices.Insert(p.byName, i, w)
 	p.capacity += capacity
 	return w, nil
 }
@@ -188,14 +194,7 @@ func (p *Pool) setKnown(rec *workerRecord) {
 func (p *Pool) Worker(name string) *Worker { return p.workers[name] }
 
 // Workers returns the connected workers sorted by name.
-func (p *Pool) Workers() []*Worker {
-	out := make([]*Worker, 0, len(p.workers))
-	for _, w := range p.workers {
-		out = append(out, w)
-	}
-	slices.SortFunc(out, func(a, b *Worker) int { return strings.Compare(a.name, b.name) })
-	return out
-}
+func (p *Pool) Workers() []*Worker { return slices.Clone(p.byName) }
 
 // WorkerInfo is a known worker as the admin sees it.
 type WorkerInfo struct {
@@ -297,8 +296,8 @@ func (p *Pool) Submit(clientID string, job Job, urgent bool) (*Ticket, error) {
 		cost:      unassigned,
 		submitted: s.now(),
 	}
-	cost := p.policy.submitCost(p, t, pendingBefore)
-	t.fairStart = p.policy.fairStart(p, t, cost, p.Rate(clientID))
+	cost := p.submitCost(t, pendingBefore)
+	t.fairStart = p.fairStart(t, cost, p.Rate(clientID))
 	p.stats.Submitted++
 	p.add(t)
 	return t, nil
@@ -328,18 +327,18 @@ func (p *Pool) add(t *Ticket) {
 		// OCluster stores the hint as cached on the worker as it hands
 		// it the job, before the worker has run it.
 		cached := p.markCached(t.hint, w)
-		p.enqueue(w, t, p.policy.placementCost(p, t, w, false), cached)
+		p.enqueue(w, t, p.placementCost(t, w, false), cached)
 		p.sched.wake(w)
 		return
 	}
 }
 
 func (p *Pool) assignPreferred(t *Ticket) bool {
-	w := p.policy.prefer(p, t)
+	w := p.prefer(t)
 	if w == nil {
 		return false
 	}
-	p.enqueue(w, t, p.policy.placementCost(p, t, w, true), true)
+	p.enqueue(w, t, p.placementCost(t, w, true), true)
 	p.sched.wake(w)
 	return true
 }
@@ -353,6 +352,20 @@ func (p *Pool) enqueue(w *Worker, t *Ticket, cost float64, cached bool) {
 	w.workload += cost
 	w.local.push(t)
 	p.localJobs++
+	if w.local.Len() == 1 {
+		i, _ := slices.BinarySearchFunc(p.queuing, w.name, compareName)
+		p.queuing = slices.Insert(p.queuing, i, w)
+	}
+}
+
+func compareName(w *Worker, name string) int { return strings.Compare(w.name, name) }
+
+// unlist takes w out of a list of workers sorted by name.
+func unlist(list []*Worker, w *Worker) []*Worker {
+	if i, found := slices.BinarySearchFunc(list, w.name, compareName); found && list[i] == w {
+		return slices.Delete(list, i, i+1)
+	}
+	return list
 }
 
 // unqueue takes t, the top of w's local queue, out of it.
@@ -361,6 +374,9 @@ func (p *Pool) unqueue(w *Worker) *Ticket {
 	if t != nil {
 		w.workload -= t.cost
 		p.localJobs--
+		if w.local.Len() == 0 {
+			p.queuing = unlist(p.queuing, w)
+		}
 	}
 	return t
 }
@@ -384,7 +400,7 @@ func (p *Pool) runPop(w *Worker) (*Ticket, error) {
 			return t, nil
 		}
 		if p.sched.settings.Steal && p.localJobs > 0 && (p.mainReady || p.backlog.Len() == 0) {
-			if v := p.policy.steal(p, w); v != nil {
+			if v := p.steal(w); v != nil {
 				t := p.unqueue(v)
 				t.wasCached = p.markCached(t.hint, w) && t.job.Hint != ""
 				p.stats.Stolen++
@@ -418,7 +434,7 @@ func (p *Pool) take(w *Worker, t *Ticket) {
 	t.cost = unassigned
 	t.started = p.sched.now()
 	t.attempts++
-	p.policy.started(p, t)
+	p.policy.Started(PoolView{p}, t)
 	w.running = append(w.running, t)
 	p.stats.Accepted++
 	p.decPending(t)
@@ -431,7 +447,7 @@ func (p *Pool) decPending(t *Ticket) {
 	h := t.hint
 	h.pending--
 	if h.pending == 0 && len(h.workers) == 0 {
-		delete(p.hints, h.name)
+		p.forgetHint(h)
 	}
 }
 
@@ -450,6 +466,9 @@ func (p *Pool) Cancel(t *Ticket) error {
 		w.workload -= t.cost
 		w.local.forget(t)
 		p.localJobs--
+		if w.local.Len() == 0 {
+			p.queuing = unlist(p.queuing, w)
+		}
 	} else {
 		p.backlog.forget(t)
 	}

@@ -78,6 +78,9 @@ type Scheduler struct {
 	changes []Change
 	woken   []*Worker
 	wokenAt int
+
+	// policyErr is the first policy answer a pool could not apply.
+	policyErr error
 }
 
 // New builds a Scheduler. With a snapshot it resumes the durable state that
@@ -96,11 +99,11 @@ func New(cfg Config, snap *Snapshot) (*Scheduler, error) {
 	if err := costs.validate(); err != nil {
 		return nil, fmt.Errorf("core.New: %w", err)
 	}
-	pi, err := lookupPolicy(cfg.Policy)
+	reg, err := lookupPolicy(cfg.Policy)
 	if err != nil {
 		return nil, fmt.Errorf("core.New: %w", err)
 	}
-	info := policies[pi].info
+	info := reg.info
 	settings := cfg.Override.apply(info.Settings)
 	if err := settings.validate(); err != nil {
 		return nil, fmt.Errorf("core.New: %w", err)
@@ -120,9 +123,12 @@ func New(cfg Config, snap *Snapshot) (*Scheduler, error) {
 		if s.pools[pn] != nil {
 			return nil, fmt.Errorf("core.New: pool %q given twice: %w", pn, ErrInvalidPool)
 		}
-		pol, err := policies[pi].make(cfg.Oracle)
+		pol, err := reg.make(cfg.Oracle)
 		if err != nil {
 			return nil, fmt.Errorf("core.New: %w", err)
+		}
+		if pol == nil {
+			return nil, fmt.Errorf("core.New: policy %q made no policy: %w", info.Name, ErrInvalidPolicy)
 		}
 		s.pools[pn] = newPool(s, pn, pol)
 		s.poolNames = append(s.poolNames, pn)
@@ -138,6 +144,10 @@ func (s *Scheduler) now() float64 { return s.clock() }
 
 // Policy is the name of the policy the pools run.
 func (s *Scheduler) Policy() string { return s.policyName }
+
+// PolicyError returns the first answer of the policy that a pool could not
+// apply (see Policy), or nil: a policy under test should never have one.
+func (s *Scheduler) PolicyError() error { return s.policyErr }
 
 // Settings are the policy's settings as overridden by the Config.
 func (s *Scheduler) Settings() Settings { return s.settings }

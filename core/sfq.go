@@ -13,22 +13,30 @@ type sfqPolicy struct {
 	oclusterPolicy
 	// virtual is the highest tag dispatched so far.
 	virtual float64
-	// finish is each client's last finish tag.
-	finish map[*clientRecord]float64
 }
 
-func newSFQ() *sfqPolicy {
-	return &sfqPolicy{finish: map[*clientRecord]float64{}}
+func newSFQ() *sfqPolicy { return &sfqPolicy{} }
+
+// sfqClient is a client's last finish tag (0 for a newcomer) and when it
+// was last charged.
+type sfqClient struct {
+	finish, charged float64
 }
 
-func (s *sfqPolicy) fairStart(p *Pool, t *Ticket, cost, rate float64) float64 {
-	start := max(s.virtual, decayed(p, t.client, s.finish[t.client], s.virtual))
-	s.finish[t.client] = start + cost/rate
+func (s *sfqPolicy) FairStart(p PoolView, t *Ticket, cost, rate float64) float64 {
+	state := p.ClientState(t)
+	c, _ := (*state).(*sfqClient)
+	if c == nil {
+		c = &sfqClient{charged: p.Now()}
+		*state = c
+	}
+	start := max(s.virtual, decayed(p, &c.charged, c.finish, s.virtual))
+	c.finish = start + cost/rate
 	return start
 }
 
-func (s *sfqPolicy) fairNow(*Pool) float64 { return s.virtual }
+func (s *sfqPolicy) FairNow(PoolView) float64 { return s.virtual }
 
-func (s *sfqPolicy) started(_ *Pool, t *Ticket) {
-	s.virtual = max(s.virtual, t.fairStart)
+func (s *sfqPolicy) Started(_ PoolView, t *Ticket) {
+	s.virtual = max(s.virtual, t.FairStart())
 }

@@ -43,7 +43,7 @@ func (p *Pool) Show(opts ShowOptions) string {
 		b.WriteByte(']')
 	} else {
 		b.WriteString("(backlog) ")
-		writeQueue(&b, &p.backlog, p.policy.fairNow(p))
+		writeQueue(&b, &p.backlog, p.fairNow())
 	}
 	b.WriteString("\nregistered:")
 	for _, w := range p.Workers() {
@@ -57,7 +57,7 @@ func (p *Pool) Show(opts ShowOptions) string {
 			b.WriteString(w.reasons.String())
 			b.WriteByte(')')
 		} else {
-			writeQueue(&b, &w.local, p.policy.fairNow(p))
+			writeQueue(&b, &w.local, p.fairNow())
 		}
 		b.WriteString(" (")
 		b.WriteString(strconv.Itoa(len(w.running)))
@@ -91,7 +91,10 @@ func (p *Pool) Show(opts ShowOptions) string {
 		b.WriteByte('(')
 		b.WriteString(round(p.Rate(id)))
 		b.WriteByte(')')
-		if delay := c.nextFairStart - now; delay > 0 {
+		// What OCluster shows: how far ahead of the clock its fair start
+		// has charged the client.
+		if tags, ok := c.policyState.(*clientTags); ok && tags.next-now > 0 {
+			delay := tags.next - now
 			b.WriteByte('+')
 			b.WriteString(roughDuration(delay))
 		}

@@ -134,7 +134,7 @@ func (w *Worker) Finish(t *Ticket) error {
 	if !w.finished {
 		w.lastSeen = w.pool.sched.now()
 	}
-	w.pool.policy.finished(w.pool, t, w.pool.sched.now()-t.started)
+	w.pool.policy.Finished(PoolView{w.pool}, t, w.pool.sched.now()-t.started)
 	return nil
 }
 
@@ -164,6 +164,7 @@ func (w *Worker) Requeue(t *Ticket, counted bool) error {
 		t.hint.pending++
 	}
 	p.stats.Requeued++
+	p.policy.Lost(PoolView{p}, t)
 	p.add(t)
 	return nil
 }
@@ -223,6 +224,7 @@ func (w *Worker) Release() []*Ticket {
 	p.setActive(w, ReasonWorker, false)
 	w.finished = true
 	delete(p.workers, w.name)
+	p.byName = unlist(p.byName, w)
 	w.record.conn = nil
 	p.capacity -= w.capacity
 	p.sched.wake(w)

@@ -310,6 +310,11 @@ func (s *simulation) loop() error {
 				return fmt.Errorf("at t=%v after event %d: %w", s.now, e.kind, err)
 			}
 		}
+		// A policy's answer the core could not apply makes the run
+		// something other than the policy's: stop at the first.
+		if err := s.sched.PolicyError(); err != nil {
+			return fmt.Errorf("at t=%v: %w (the policy has a bug; see core.Policy for what its answers must be)", s.now, err)
+		}
 		if s.opts.Progress != nil && s.now >= nextProgress {
 			s.opts.Progress(s.now, s.end)
 			nextProgress = s.now + s.end/200

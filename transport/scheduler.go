@@ -75,7 +75,10 @@ type Scheduler struct {
 	clients map[string]string // hex(secret hash) -> client id
 	revoked map[string]string // hex(secret hash) -> client id
 	changes []core.Change
-	queued  map[clientKey]int // jobs queued per client, for metrics
+	// policyErrorLogged is set once the core's first policy error is
+	// logged.
+	policyErrorLogged bool
+	queued            map[clientKey]int // jobs queued per client, for metrics
 	// shutting refuses new workers once Close has begun, so that Close
 	// can wait for every registered worker's departure to be handled
 	// (jobs settled, release traced) before it flushes the trace.
@@ -232,6 +235,10 @@ func (s *Scheduler) locked(f func()) {
 	defer s.mu.Unlock()
 	f()
 	s.resumeWoken()
+	if err := s.core.PolicyError(); err != nil && !s.policyErrorLogged {
+		s.policyErrorLogged = true
+		s.log.Error("the scheduling policy gave an answer the pool could not apply; the pool stays consistent and goes on as if the policy had no opinion, but the policy has a bug", "err", err)
+	}
 	s.changes = s.core.TakeChanges(s.changes[:0])
 	if s.writer != nil && len(s.changes) > 0 {
 		s.writer.Enqueue(s.changes)

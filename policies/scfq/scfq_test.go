@@ -1,0 +1,59 @@
+package scfq_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ocluster-go/ocluster/core/scenario"
+	"github.com/ocluster-go/ocluster/policies/scfq"
+)
+
+// The policy's scenarios, run as the core's are, with its invariants
+// checked after every command. OCLUSTER_REWRITE=1 writes what the policy
+// does into the files instead, to be read and committed.
+func TestScenarios(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.scn"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			src, err := os.ReadFile(file)
+			require.NoError(t, err)
+			res, err := scenario.Run(file, string(src), scenario.Options{Policy: scfq.Name, CheckInvariants: true})
+			require.NoError(t, err)
+			if os.Getenv("OCLUSTER_REWRITE") != "" {
+				require.NoError(t, os.WriteFile(file, []byte(res.Actual), 0o644))
+				return
+			}
+			assert.True(t, res.Match, "%s", res.Diff)
+		})
+	}
+}
+
+// What the finish tags change: under OCluster's start tags the same
+// queue serves alice's second long job before bob's short one.
+func TestShortJobsOvertakeOnlyUnderFinishTags(t *testing.T) {
+	const script = `pool p
+costs 10 600
+submit alice a1
+submit alice a2
+submit bob b1 hint=h
+submit bob b2 hint=h
+register w capacity=1
+activate w
+flush w
+`
+	order := func(policy string) string {
+		res, err := scenario.Run("order", script, scenario.Options{Policy: policy, CheckInvariants: true})
+		require.NoError(t, err)
+		_, flushed, _ := strings.Cut(res.Actual, "flush w\n")
+		return strings.ReplaceAll(flushed, "> Flush ", "")
+	}
+	assert.Equal(t, "a1\nb1\nb2\na2\n", order(scfq.Name))
+	assert.Equal(t, "a1\nb1\na2\nb2\n", order("ocluster"))
+}
