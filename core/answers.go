@@ -60,15 +60,16 @@ func (p *Pool) placementCost(t *Ticket, w *Worker, cached bool) float64 {
 	return cost
 }
 
-// prefer returns the worker the policy prefers for t, if it may take it:
-// an active, connected worker of this pool with slots.
+// prefer returns the worker the policy prefers for t, if it may queue it:
+// an active, connected worker of this pool. One without slots may: OCluster
+// queues jobs there, to wait for it to come back with some.
 func (p *Pool) prefer(t *Ticket) *Worker {
 	w := p.policy.Prefer(PoolView{p}, t).w
 	if w == nil {
 		return nil
 	}
-	if w.pool != p || w.finished || !w.Active() || w.capacity <= 0 {
-		p.refuse("Prefer chose %q for job %d, which is not an active, connected worker of the pool with slots (%s); the job was left to the next idle worker", w.name, t.seq, p.unfit(w))
+	if w.pool != p || w.finished || !w.Active() {
+		p.refuse("Prefer chose %q for job %d, which is not an active, connected worker of the pool (%s); the job was left to the next idle worker", w.name, t.seq, p.unfit(w))
 		return nil
 	}
 	return w
@@ -103,8 +104,6 @@ func (p *Pool) unfit(w *Worker) string {
 		return "released"
 	case !w.Active():
 		return w.reasons.String()
-	case w.capacity <= 0:
-		return "no slots"
 	}
 	return ""
 }

@@ -33,6 +33,29 @@ func (s *Scheduler) CheckInvariants() error {
 	return errors.Join(errs...)
 }
 
+// CheckSettled verifies what holds once a driver has resumed every woken
+// pop (NextWoken returned nil): no active worker's pop waits while a job
+// is queued for it or off the ready list, no inactive worker is on it,
+// and no pool has both jobs in its backlog and workers ready.
+func (s *Scheduler) CheckSettled() error {
+	var errs []error
+	for _, pn := range s.poolNames {
+		p := s.pools[pn]
+		for _, w := range p.byName {
+			if w.pending && w.Active() && (!w.listed || w.local.Len() > 0) {
+				errs = append(errs, fmt.Errorf("pool %q: active worker %q waits (listed as ready: %v, queued: %d)", pn, w.name, w.listed, w.local.Len()))
+			}
+			if w.pending && !w.Active() && w.listed {
+				errs = append(errs, fmt.Errorf("pool %q: inactive worker %q is listed as ready", pn, w.name))
+			}
+		}
+		if n := p.backlog.Len(); n > 0 && p.ready.n > 0 {
+			errs = append(errs, fmt.Errorf("pool %q: %d jobs in the backlog and %d workers ready", pn, n, p.ready.n))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func (p *Pool) check(fail func(string, ...any), inFIFO map[*Worker]bool) {
 	seen := map[*Ticket]string{}
 	pending := map[*hintEntry]int{}

@@ -107,8 +107,7 @@ func (s Settings) validate() error {
 // The pool checks every answer before it acts on it, so that no answer can
 // corrupt it: a cost or a fair start that is not a finite number (costs
 // also 0 or more), or a worker that is not an active, connected worker of
-// the pool with slots (for Steal, another one with a job queued), is not
-// applied. The pool then goes on as if the policy had no opinion (the
+// the pool (for Steal, another one with a job queued), is not applied. The pool then goes on as if the policy had no opinion (the
 // configured Costs, no preference, no steal) and records the error, which
 // Scheduler.PolicyError returns.
 type Policy interface {

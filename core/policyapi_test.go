@@ -12,9 +12,8 @@ import (
 // nonsensePolicy answers what no policy should: costs that are NaN,
 // infinite or negative, fair starts that are not times, and workers that
 // were released, paused, have no slots or are the thief itself. It is
-// deterministic (its answers follow a counter), so the random-operations
-// test runs it twice and compares, and registered for the package's
-// tests, so that test runs it with every built-in policy.
+// deterministic (its answers follow a counter), and registered for the
+// package's tests: the random-operations test runs it.
 type nonsensePolicy struct {
 	n    uint64
 	seen []WorkerView // every worker it was shown, released ones too
@@ -80,24 +79,6 @@ func (n *nonsensePolicy) Steal(p PoolView, w WorkerView) WorkerView { return n.w
 func (n *nonsensePolicy) Started(PoolView, *Ticket)                 {}
 func (n *nonsensePolicy) Finished(PoolView, *Ticket, float64)       {}
 func (n *nonsensePolicy) Lost(PoolView, *Ticket)                    {}
-
-// Whatever a policy answers, the pool stays consistent (the random
-// operations test checks the invariants after every step, and runs the
-// nonsense policy too), and the first answer it could not apply is
-// reported, naming the hook and the value.
-func TestNonsenseAnswersAreRefusedAndReported(t *testing.T) {
-	w := newWorld(t, "nonsense", Override{}, 7)
-	w.run(300)
-	err := w.s.PolicyError()
-	require.ErrorIs(t, err, ErrPolicyAnswer)
-	assert.Contains(t, err.Error(), `policy "nonsense"`)
-
-	for _, name := range []string{"ocluster", "combined", "adaptive", "sfq", "ideal"} {
-		w := newWorld(t, name, Override{}, 7)
-		w.run(300)
-		assert.NoError(t, w.s.PolicyError(), name)
-	}
-}
 
 // A policy that prefers a worker of another pool is refused, with the
 // reason, and the job goes to the next idle worker of its own pool.

@@ -9,8 +9,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/ocluster-go/ocluster/core"
+	"github.com/ocluster-go/ocluster/core/coretest"
 	"github.com/ocluster-go/ocluster/core/scenario"
 	"github.com/ocluster-go/ocluster/policies/scfq"
+	"github.com/ocluster-go/ocluster/sim/simtest"
 )
 
 // The policy's scenarios, run as the core's are, with its invariants
@@ -56,4 +59,20 @@ flush w
 	}
 	assert.Equal(t, "a1\nb1\nb2\na2\n", order(scfq.Name))
 	assert.Equal(t, "a1\nb1\na2\nb2\n", order("ocluster"))
+}
+
+// The core's invariants hold under the policy whatever happens, it never
+// gives an answer the core must refuse, and it is deterministic.
+func TestRandomOperations(t *testing.T) {
+	seeds := 1000
+	if testing.Short() {
+		seeds = 100
+	}
+	coretest.RandomOperations(t, scfq.Name, core.Override{}, seeds, 300)
+}
+
+// The quality of its decisions beside the default's, on every built-in
+// scenario: go test -run '^$' -bench . -benchtime 1x -count 10 ./policies/scfq/
+func BenchmarkPolicy(b *testing.B) {
+	simtest.BenchmarkPolicies(b, []string{scfq.Name, core.DefaultPolicy})
 }

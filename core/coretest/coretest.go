@@ -1,4 +1,9 @@
-package core
+// Package coretest tests scheduling policies against the core's
+// mechanism: RandomOperations drives a scheduler under a policy with
+// random operations, as a driver would, and checks the core's invariants
+// after every step. A policy of one's own gets it from one line in its
+// tests. It is for tests only; nothing else imports it.
+package coretest
 
 import (
 	"errors"
@@ -7,22 +12,46 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ocluster-go/ocluster/core"
 )
 
-// world drives a scheduler with random operations, the way a driver would,
+// RandomOperations runs seeds random sequences of steps operations each
+// (register, pause, pop, finish, submit, cancel, re-queue, prune, lease
+// expiry, restart over the stored state, ...) on a two-pool scheduler
+// under policy, and fails t at the first step after which the core's
+// invariants do not hold, a job is taken twice or lost, the stored changes
+// do not add up to the core's state, a woken pop is left waiting, the
+// policy gave an answer the core had to refuse, or two runs of the same
+// seed differ (the policy is not deterministic).
+func RandomOperations(t testing.TB, policy string, override core.Override, seeds, steps int) {
+	t.Helper()
+	for seed := uint64(0); seed < uint64(seeds); seed++ {
+		first := NewWorld(t, policy, override, seed)
+		log := first.Run(steps)
+		if err := first.Scheduler().PolicyError(); err != nil {
+			t.Fatalf("seed %d: %v", seed, err)
+		}
+		if again := NewWorld(t, policy, override, seed).Run(steps); again != log {
+			t.Fatalf("seed %d: two runs differ:\n%s", seed, firstDifference(log, again))
+		}
+	}
+}
+
+// World drives a scheduler with random operations, the way a driver would,
 // and keeps its own account of every job to check the core against.
-type world struct {
-	t        *testing.T
+type World struct {
+	t        testing.TB
 	policy   string
-	override Override
+	override core.Override
 	rng      *rand.Rand
-	clock    fakeClock
-	s        *Scheduler
-	stored   Snapshot
+	clock    float64
+	s        *core.Scheduler
+	stored   core.Snapshot
 	pools    []string
-	workers  map[string]*Worker // latest connection per pool/name
-	tickets  []*Ticket
-	taken    map[*Ticket]int
+	workers  map[string]*core.Worker // latest connection per pool/name
+	tickets  []*core.Ticket
+	taken    map[*core.Ticket]int
 	log      strings.Builder // everything observable, for the determinism check
 }
 
@@ -32,23 +61,23 @@ var (
 	propHints   = []string{"", "a", "b", "c", "d"}
 )
 
-func newWorld(t *testing.T, policy string, override Override, seed uint64) *world {
-	w := &world{
+func NewWorld(t testing.TB, policy string, override core.Override, seed uint64) *World {
+	w := &World{
 		t:        t,
 		policy:   policy,
 		override: override,
 		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
-		clock:    fakeClock{t: 1},
+		clock:    1,
 		pools:    []string{"x", "y"},
-		workers:  map[string]*Worker{},
-		taken:    map[*Ticket]int{},
+		workers:  map[string]*core.Worker{},
+		taken:    map[*core.Ticket]int{},
 	}
 	w.restart()
 	return w
 }
 
-func (w *world) restart() {
-	s, err := New(Config{Pools: w.pools, Policy: w.policy, Costs: Costs{Cached: 2, Uncached: 10}, Clock: w.clock.now, Oracle: propOracle{}, Override: w.override}, &w.stored)
+func (w *World) restart() {
+	s, err := core.New(core.Config{Pools: w.pools, Policy: w.policy, Costs: core.Costs{Cached: 2, Uncached: 10}, Clock: func() float64 { return w.clock }, Oracle: oracle{}, Override: w.override}, &w.stored)
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -59,9 +88,9 @@ func (w *world) restart() {
 	clear(w.taken)
 }
 
-func (w *world) pick(xs []string) string { return xs[w.rng.IntN(len(xs))] }
+func (w *World) pick(xs []string) string { return xs[w.rng.IntN(len(xs))] }
 
-func (w *world) pool() *Pool {
+func (w *World) pool() *core.Pool {
 	p, err := w.s.Pool(w.pick(w.pools))
 	if err != nil {
 		w.t.Fatal(err)
@@ -69,7 +98,7 @@ func (w *world) pool() *Pool {
 	return p
 }
 
-func (w *world) got(op string, t *Ticket, err error) {
+func (w *World) got(op string, t *core.Ticket, err error) {
 	switch {
 	case err != nil:
 		fmt.Fprintf(&w.log, "%s: %v\n", op, err)
@@ -84,32 +113,20 @@ func (w *world) got(op string, t *Ticket, err error) {
 	}
 }
 
-func (w *world) yield() {
+func (w *World) yield() {
 	for wk := w.s.NextWoken(); wk != nil; wk = w.s.NextWoken() {
 		t, err := wk.Resume()
 		w.got("resume "+wk.Name(), t, err)
 	}
-	// After a yield no active worker waits while work is queued for it.
-	for _, pn := range w.pools {
-		p, _ := w.s.Pool(pn)
-		for _, wk := range p.Workers() {
-			if wk.PopPending() && wk.Active() && (!wk.listed || wk.local.Len() > 0) {
-				w.t.Fatalf("after yield, active %q waits (listed=%v, queued=%d)", wk.name, wk.listed, wk.local.Len())
-			}
-			if wk.PopPending() && !wk.Active() && wk.listed {
-				w.t.Fatalf("after yield, inactive %q is still listed as ready", wk.name)
-			}
-		}
-		if n, _ := p.Backlog(); n > 0 && p.ready.n > 0 {
-			w.t.Fatalf("after yield, pool %q has %d jobs in the backlog and %d workers ready", pn, n, p.ready.n)
-		}
+	if err := w.s.CheckSettled(); err != nil {
+		w.t.Fatalf("after resuming every woken pop: %v", err)
 	}
 }
 
-func (w *world) step() {
+func (w *World) step() {
 	p := w.pool()
 	name := w.pick(propWorkers)
-	key := p.name + "/" + name
+	key := p.Name() + "/" + name
 	wk := w.workers[key]
 	switch op := w.rng.IntN(100); {
 	case op < 8:
@@ -144,12 +161,12 @@ func (w *world) step() {
 			w.got("pop "+key, t, err)
 		}
 	case op < 52:
-		if wk != nil && len(wk.running) > 0 {
-			t := wk.running[w.rng.IntN(len(wk.running))]
+		if wk != nil && len(wk.Running()) > 0 {
+			t := wk.Running()[w.rng.IntN(len(wk.Running()))]
 			fmt.Fprintf(&w.log, "finish %s %d: %v\n", key, t.ID(), wk.Finish(t))
 		}
 	case op < 70:
-		t, err := p.Submit(w.pick(propClients), Job{Label: fmt.Sprint(len(w.tickets)), Hint: w.pick(propHints)}, w.rng.IntN(5) == 0)
+		t, err := p.Submit(w.pick(propClients), core.Job{Label: fmt.Sprint(len(w.tickets)), Hint: w.pick(propHints)}, w.rng.IntN(5) == 0)
 		if err != nil {
 			w.t.Fatal(err)
 		}
@@ -158,8 +175,9 @@ func (w *world) step() {
 	case op < 76:
 		if len(w.tickets) > 0 {
 			t := w.tickets[w.rng.IntN(len(w.tickets))]
-			err := t.pool.Cancel(t)
-			if err != nil && !errors.Is(err, ErrNotQueued) {
+			p, _ := w.s.Pool(t.Pool())
+			err := p.Cancel(t)
+			if err != nil && !errors.Is(err, core.ErrNotQueued) {
 				w.t.Fatalf("cancel: %v", err)
 			}
 			fmt.Fprintf(&w.log, "cancel %d: %v\n", t.ID(), err)
@@ -167,7 +185,7 @@ func (w *world) step() {
 	case op < 79:
 		fmt.Fprintf(&w.log, "rate: %v\n", p.SetRate(w.pick(propClients), float64(1+w.rng.IntN(4))/2))
 	case op < 82:
-		w.clock.t += float64(w.rng.IntN(20))
+		w.clock += float64(w.rng.IntN(20))
 	case op < 84:
 		fmt.Fprintf(&w.log, "forget %s: %v\n", key, p.Forget(name))
 	case op < 86:
@@ -182,8 +200,8 @@ func (w *world) step() {
 		w.restart()
 		fmt.Fprintf(&w.log, "restart\n")
 	case op < 91:
-		if wk != nil && len(wk.running) > 0 {
-			t := wk.running[w.rng.IntN(len(wk.running))]
+		if wk != nil && len(wk.Running()) > 0 {
+			t := wk.Running()[w.rng.IntN(len(wk.Running()))]
 			counted := w.rng.IntN(4) > 0
 			attempts := t.Attempts()
 			err := wk.Requeue(t, counted)
@@ -191,10 +209,10 @@ func (w *world) step() {
 			switch {
 			case err == nil:
 				w.taken[t]--
-				if t.State() != TicketQueued && t.State() != TicketRunning {
+				if t.State() != core.TicketQueued && t.State() != core.TicketRunning {
 					w.t.Fatalf("re-queued job %d is %s", t.ID(), t.State())
 				}
-			case !counted || attempts < w.s.Settings().MaxAttempts || !errors.Is(err, ErrNoAttemptsLeft):
+			case !counted || attempts < w.s.Settings().MaxAttempts || !errors.Is(err, core.ErrNoAttemptsLeft):
 				w.t.Fatalf("requeue of job %d (attempts %d, counted %v): %v", t.ID(), attempts, counted, err)
 			}
 		}
@@ -208,7 +226,7 @@ func (w *world) step() {
 		}
 	case op < 96:
 		if wk != nil && w.rng.IntN(2) == 0 {
-			wk.Heartbeat(w.s.now())
+			wk.Heartbeat(w.clock)
 		}
 		for _, x := range w.s.Expired(nil) {
 			fmt.Fprintf(&w.log, "expired %s/%s: %d running\n", x.Pool(), x.Name(), len(x.Release()))
@@ -219,7 +237,7 @@ func (w *world) step() {
 }
 
 // settle stores the reported changes, and checks the core.
-func (w *world) settle() {
+func (w *World) settle() {
 	for _, c := range w.s.TakeChanges(nil) {
 		w.stored.Apply(c)
 		fmt.Fprintf(&w.log, "change %+v\n", c)
@@ -233,11 +251,11 @@ func (w *world) settle() {
 	for _, t := range w.tickets {
 		taken := w.taken[t] > 0
 		switch t.State() {
-		case TicketQueued, TicketCancelled:
+		case core.TicketQueued, core.TicketCancelled:
 			if taken {
 				w.t.Fatalf("job %d was taken but is %s", t.ID(), t.State())
 			}
-		case TicketRunning, TicketFinished:
+		case core.TicketRunning, core.TicketFinished:
 			if !taken {
 				w.t.Fatalf("job %d is %s but no pop returned it", t.ID(), t.State())
 			}
@@ -245,7 +263,13 @@ func (w *world) settle() {
 	}
 }
 
-func (w *world) run(steps int) string {
+// Scheduler is the scheduler the world drives (a new one after each
+// restart).
+func (w *World) Scheduler() *core.Scheduler { return w.s }
+
+// Run takes steps random steps, checking the core after each, and returns
+// the log of everything observable that happened.
+func (w *World) Run(steps int) string {
 	for i := 0; i < steps; i++ {
 		w.step()
 		w.settle()
@@ -254,40 +278,9 @@ func (w *world) run(steps int) string {
 	w.settle()
 	for _, pn := range w.pools {
 		p, _ := w.s.Pool(pn)
-		w.log.WriteString(p.Show(ShowOptions{Cached: true, Running: true}))
+		w.log.WriteString(p.Show(core.ShowOptions{Cached: true, Running: true}))
 	}
 	return w.log.String()
-}
-
-func TestRandomOperationsKeepInvariants(t *testing.T) {
-	seeds := 3000
-	if testing.Short() {
-		seeds = 300
-	}
-	type variant struct {
-		name, policy string
-		override     Override
-	}
-	var variants []variant
-	for _, policy := range Policies() {
-		if strings.HasSuffix(policy.Name, "-test") {
-			continue // registered by a test of registration, which it tests
-		}
-		variants = append(variants, variant{policy.Name, policy.Name, Override{}})
-	}
-	// The cache index's bound and age limit, which no policy sets itself.
-	variants = append(variants, variant{"combined-bounded-cache", "combined", Override{CacheLimit: ptr(2), CacheAge: ptr(30.0)}})
-	for _, v := range variants {
-		t.Run(v.name, func(t *testing.T) {
-			for seed := uint64(0); seed < uint64(seeds); seed++ {
-				first := newWorld(t, v.policy, v.override, seed).run(300)
-				second := newWorld(t, v.policy, v.override, seed).run(300)
-				if first != second {
-					t.Fatalf("seed %d: two runs differ:\n%s", seed, firstDifference(first, second))
-				}
-			}
-		})
-	}
 }
 
 func firstDifference(a, b string) string {
@@ -300,10 +293,10 @@ func firstDifference(a, b string) string {
 	return fmt.Sprintf("lengths %d and %d", len(al), len(bl))
 }
 
-// propOracle gives each job a run time that depends on the job and the
+// oracle gives each job a run time that depends on the job and the
 // worker, as the simulator's would.
-type propOracle struct{}
+type oracle struct{}
 
-func (propOracle) Duration(t *Ticket, worker string) float64 {
+func (oracle) Duration(t *core.Ticket, worker string) float64 {
 	return float64(1 + (int(t.ID())*7+len(worker))%13)
 }
