@@ -6,29 +6,35 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/sim"
 )
 
 // BenchmarkSimStress simulates OCluster's own stress testbed (24 h, ~40k
-// jobs) end to end: engine, core and metrics, on one goroutine.
+// jobs) end to end under each policy: engine, core and metrics, on one
+// goroutine.
 func BenchmarkSimStress(b *testing.B) {
 	sc, err := sim.Open("ocluster-stress")
 	if err != nil {
 		b.Fatal(err)
 	}
-	var jobs, events float64
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		r, err := sim.Run(sc, sim.Options{Seed: uint64(i + 1)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		jobs += float64(r.Jobs)
-		events += float64(r.Events)
+	for _, policy := range core.Policies() {
+		b.Run("policy="+policy.Name, func(b *testing.B) {
+			var jobs, events float64
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				r, err := sim.Run(sc, sim.Options{Policy: policy.Name, Seed: uint64(i + 1)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				jobs += float64(r.Jobs)
+				events += float64(r.Events)
+			}
+			b.ReportMetric(jobs/b.Elapsed().Seconds(), "jobs/s")
+			b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(jobs/float64(b.N), "jobs/op")
+		})
 	}
-	b.ReportMetric(jobs/b.Elapsed().Seconds(), "jobs/s")
-	b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(jobs/float64(b.N), "jobs/op")
 }
 
 const millionJobs = `
@@ -56,35 +62,42 @@ pools:
       - {name: c9, rate: 1, arrivals: {process: poisson, mean: 1s}, jobs: 100000, hints: {kind: fixed, values: [a, b, c]}}
 `
 
-// BenchmarkSimMillion runs 1,000,000 jobs on 1,000 workers and reports the
-// peak heap of a run (every job is kept until the end, for the
-// percentiles) and the process's peak resident memory.
+// BenchmarkSimMillion runs 1,000,000 jobs on 1,000 workers under each
+// policy and reports the peak heap of a run (every job is kept until the
+// end, for the percentiles) and the process's peak resident memory.
 func BenchmarkSimMillion(b *testing.B) {
 	sc, err := sim.LoadScenario("million", []byte(millionJobs))
 	if err != nil {
 		b.Fatal(err)
 	}
-	var jobs, events float64
-	var heap uint64
-	for i := 0; i < b.N; i++ {
-		var r *sim.Result
-		heap, r = heapDuring(func() *sim.Result {
-			r, err := sim.Run(sc, sim.Options{Seed: uint64(i + 1)})
-			if err != nil {
-				b.Fatal(err)
+	for _, policy := range core.Policies() {
+		b.Run("policy="+policy.Name, func(b *testing.B) {
+			if policy.SimulatorOnly {
+				b.Skip("a reference that asks the oracle about every worker for every job: O(workers) per decision by definition")
 			}
-			return r
+			var jobs, events float64
+			var heap uint64
+			for i := 0; i < b.N; i++ {
+				var r *sim.Result
+				heap, r = heapDuring(func() *sim.Result {
+					r, err := sim.Run(sc, sim.Options{Policy: policy.Name, Seed: uint64(i + 1)})
+					if err != nil {
+						b.Fatal(err)
+					}
+					return r
+				})
+				jobs += float64(r.Jobs)
+				events += float64(r.Events)
+			}
+			var ru syscall.Rusage
+			syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+			b.ReportMetric(jobs/b.Elapsed().Seconds(), "jobs/s")
+			b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
+			b.ReportMetric(jobs/float64(b.N), "jobs/op")
+			b.ReportMetric(float64(heap)/(1<<20), "MiB-peak-heap")
+			b.ReportMetric(float64(ru.Maxrss)/1024, "MiB-peak-rss")
 		})
-		jobs += float64(r.Jobs)
-		events += float64(r.Events)
 	}
-	var ru syscall.Rusage
-	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	b.ReportMetric(jobs/b.Elapsed().Seconds(), "jobs/s")
-	b.ReportMetric(events/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(jobs/float64(b.N), "jobs/op")
-	b.ReportMetric(float64(heap)/(1<<20), "MiB-peak-heap")
-	b.ReportMetric(float64(ru.Maxrss)/1024, "MiB-peak-rss")
 }
 
 // heapDuring runs f and returns the most heap in use while it ran, beyond

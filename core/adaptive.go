@@ -275,10 +275,13 @@ func (a *adaptivePolicy) stealFrom(p PoolView, w WorkerView) WorkerView {
 		t := v.NextQueued()
 		cached, uncached := a.costs(p, t)
 		wait := a.expectedWait(p, v, cached)
+		if wait <= best {
+			continue // and the cache can only lower it
+		}
 		if t.WasCached() && !p.HasCached(t, w) {
 			wait -= uncached - cached
 		}
-		if wait > 0 && (victim.IsZero() || wait > best) {
+		if wait > best {
 			victim, best = v, wait
 		}
 	}

@@ -88,9 +88,23 @@ func (p *Pool) fresh(e *cacheEntry) bool {
 // hasCached reports whether the index stores rec as having h, recently
 // enough to trust.
 func (p *Pool) hasCached(h *hintEntry, rec *workerRecord) bool {
+	if p.sched.settings.CacheAge <= 0 && len(h.workers) <= shortList {
+		// Without an age limit every entry is fresh, and a few pointers
+		// compare faster than a hash looks up.
+		for _, r := range h.workers {
+			if r == rec {
+				return true
+			}
+		}
+		return false
+	}
 	e := p.cached[cacheKey{h, rec}]
 	return e != nil && p.fresh(e)
 }
+
+// shortList is how many workers of a hint hasCached goes through rather
+// than looking the pair up.
+const shortList = 16
 
 // stale reports whether an age limit makes the index no longer trust that
 // rec has h (without one, nothing is stale and nothing is looked up).
