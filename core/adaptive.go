@@ -264,7 +264,7 @@ func (a *adaptivePolicy) expectedWait(p PoolView, w WorkerView, cached float64) 
 // longest, provided the wait is longer than what running it on w would
 // add (nothing if w is stored as having its hint, else the uncached
 // penalty when it was queued for its cache). Ties go to the name that
-// sorts first.
+// sorts first, so that the choice does not depend on the list's order.
 func (a *adaptivePolicy) stealFrom(p PoolView, w WorkerView) WorkerView {
 	var victim WorkerView
 	best := 0.0
@@ -275,13 +275,16 @@ func (a *adaptivePolicy) stealFrom(p PoolView, w WorkerView) WorkerView {
 		t := v.NextQueued()
 		cached, uncached := a.costs(p, t)
 		wait := a.expectedWait(p, v, cached)
-		if wait <= best {
-			continue // and the cache can only lower it
+		better := func() bool {
+			return wait > best || !victim.IsZero() && wait == best && v.Name() < victim.Name()
+		}
+		if !better() {
+			continue // and the cache can only lower the wait
 		}
 		if t.WasCached() && !p.HasCached(t, w) {
 			wait -= uncached - cached
 		}
-		if wait > best {
+		if better() {
 			victim, best = v, wait
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 )
 
 // CheckInvariants verifies the scheduler's internal consistency: every
@@ -90,8 +91,15 @@ func (p *Pool) check(fail func(string, ...any), inFIFO map[*Worker]bool) {
 	if !slices.Equal(connected, p.byName) {
 		fail("pool %q: the workers by name are %v, not the connected ones", p.name, workerNames(p.byName))
 	}
-	if !slices.Equal(queuing, p.queuing) {
-		fail("pool %q: the workers listed as queuing are %v, not %v", p.name, workerNames(p.queuing), workerNames(queuing))
+	queued := slices.Clone(p.queuing)
+	slices.SortFunc(queued, func(a, b *Worker) int { return strings.Compare(a.name, b.name) })
+	if !slices.Equal(queuing, queued) {
+		fail("pool %q: the workers listed as queuing are %v, not %v", p.name, workerNames(queued), workerNames(queuing))
+	}
+	for i, w := range p.queuing {
+		if w.queuingAt != i {
+			fail("pool %q: worker %q is at %d of the queuing list but thinks it is at %d", p.name, w.name, i, w.queuingAt)
+		}
 	}
 	for _, e := range p.backlog.entries {
 		t := e.t

@@ -30,7 +30,8 @@ type Pool struct {
 	// worker looks for one to steal only when there is one.
 	localJobs int
 	// queuing are the connected workers whose local queue holds a job,
-	// sorted by name: where a steal looks, without scanning every worker.
+	// in no particular order (each knows its place, for O(1) removal):
+	// where a steal looks, without scanning every worker.
 	queuing []*Worker
 
 	records map[string]*workerRecord
@@ -353,9 +354,19 @@ func (p *Pool) enqueue(w *Worker, t *Ticket, cost float64, cached bool) {
 	w.local.push(t)
 	p.localJobs++
 	if w.local.Len() == 1 {
-		i, _ := slices.BinarySearchFunc(p.queuing, w.name, compareName)
-		p.queuing = slices.Insert(p.queuing, i, w)
+		w.queuingAt = len(p.queuing)
+		p.queuing = append(p.queuing, w)
 	}
+}
+
+// unlistQueuing takes w, whose local queue has emptied, out of queuing.
+func (p *Pool) unlistQueuing(w *Worker) {
+	last := len(p.queuing) - 1
+	moved := p.queuing[last]
+	p.queuing[w.queuingAt] = moved
+	moved.queuingAt = w.queuingAt
+	p.queuing[last] = nil
+	p.queuing = p.queuing[:last]
 }
 
 func compareName(w *Worker, name string) int { return strings.Compare(w.name, name) }
@@ -375,7 +386,7 @@ func (p *Pool) unqueue(w *Worker) *Ticket {
 		w.workload -= t.cost
 		p.localJobs--
 		if w.local.Len() == 0 {
-			p.queuing = unlist(p.queuing, w)
+			p.unlistQueuing(w)
 		}
 	}
 	return t
@@ -467,7 +478,7 @@ func (p *Pool) Cancel(t *Ticket) error {
 		w.local.forget(t)
 		p.localJobs--
 		if w.local.Len() == 0 {
-			p.queuing = unlist(p.queuing, w)
+			p.unlistQueuing(w)
 		}
 	} else {
 		p.backlog.forget(t)

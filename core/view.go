@@ -75,7 +75,9 @@ func (v PoolView) HasCached(t *Ticket, w WorkerView) bool {
 }
 
 // QueuingWorkers yields the connected workers whose local queue holds a
-// job, sorted by name.
+// job, in no particular order: the order is deterministic, but an answer
+// that depends on it changes when the pool's history does, so break ties
+// by name.
 func (v PoolView) QueuingWorkers() iter.Seq[WorkerView] {
 	return func(yield func(WorkerView) bool) {
 		for _, w := range v.p.queuing {

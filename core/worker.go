@@ -56,6 +56,10 @@ type Worker struct {
 	pending bool
 	woken   bool
 
+	// queuingAt is its place in the pool's queuing list, while its local
+	// queue holds a job.
+	queuingAt int
+
 	// Links in the pool's ready list, newest towards prev.
 	listed     bool
 	prev, next *Worker

@@ -55,8 +55,10 @@ func TestPolicyOutsideTheCore(t *testing.T) {
 	assert.Contains(t, header, `"policy":"scfq"`)
 	assert.Contains(t, string(data), `"cached":true`, "the second job ran where the first cached its hint")
 
-	out, code = run(t, dir, "ocluster-scheduler", "--policy", "nonesuch", "--capnp-secret-key-file", "key2.pem", "--capnp-listen-address", "tcp:127.0.0.1:0")
+	out, code = run(t, dir, "ocluster-scheduler", "--policy", "nonesuch", "--capnp-secret-key-file", "key2.pem",
+		"--capnp-listen-address", "tcp:127.0.0.1:0", "--pools", "p", "--state-dir", "state2")
 	assert.NotEqual(t, 0, code)
 	assert.Contains(t, out, `unknown policy "nonesuch"`)
 	assert.Contains(t, out, "scfq", "the error lists the policies there are")
+	assert.NoFileExists(t, filepath.Join(dir, "key2.pem"), "a mistyped policy is refused before anything is created")
 }

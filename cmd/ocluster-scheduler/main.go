@@ -53,6 +53,11 @@ rates, known workers and their pauses, clients) lives in --state-dir.`,
 			if err != nil {
 				return err
 			}
+			if policy != "" {
+				if err := policyflag.Known(policy); err != nil {
+					return cli.Usagef("--policy: %v", err)
+				}
+			}
 			if !(timeScale > 0) || math.IsInf(timeScale, 0) {
 				return cli.Usagef("--time-scale %v: must be a finite number more than 0", timeScale)
 			}

@@ -77,6 +77,19 @@ func (f *Flags) Override() (core.Override, error) {
 	return o, nil
 }
 
+// Known checks that a policy of that name is registered, naming the ones
+// that are when it is not.
+func Known(name string) error {
+	var names []string
+	for _, p := range core.Policies() {
+		if p.Name == name {
+			return nil
+		}
+		names = append(names, p.Name)
+	}
+	return fmt.Errorf("unknown policy %q (there are %s; see `ocluster-sim policies`)", name, strings.Join(names, ", "))
+}
+
 // Variant is a policy with some of its settings overridden, written
 // NAME[+SETTING=VALUE...] with the settings named as the flags are, e.g.
 // combined+lease=0s+max-attempts=1: what a comparison needs to measure one
@@ -91,12 +104,8 @@ type Variant struct {
 func ParseVariant(spec string) (Variant, error) {
 	parts := strings.Split(spec, "+")
 	v := Variant{Spec: spec, Policy: parts[0]}
-	known := false
-	for _, p := range core.Policies() {
-		known = known || p.Name == v.Policy
-	}
-	if !known {
-		return v, fmt.Errorf("unknown policy %q in %q (see `ocluster-sim policies`)", v.Policy, spec)
+	if err := Known(v.Policy); err != nil {
+		return v, fmt.Errorf("%q: %w", spec, err)
 	}
 	fs := pflag.NewFlagSet(spec, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
