@@ -9,8 +9,8 @@
 # Usage: benchmarks/fidelity.sh [WORK]   (from the repository's root)
 set -eu
 work=${1:-$(mktemp -d)}
-mkdir -p "$work"
-go build -o "$work/ocluster-stress" ./cmd/ocluster-stress
+mkdir -p "$work/bin"
+go build -o "$work/bin/ocluster-stress" ./cmd/ocluster-stress
 out=benchmarks/results/fidelity.txt
 : >"$out"
 check() { # scenario speed [duration]
@@ -18,7 +18,7 @@ check() { # scenario speed [duration]
 	extra=${3:+--duration $3}
 	echo "\$ go run ./cmd/ocluster-stress fidelity --scenario $1 --policies ocluster,combined --seeds 5 --speed $2 $extra" >>"$out"
 	# shellcheck disable=SC2086
-	"$work/ocluster-stress" fidelity --scenario "$1" --policies ocluster,combined --seeds 5 --speed "$2" $extra --out "$dir" >"$dir.txt" 2>"$dir.log"
+	"$work/bin/ocluster-stress" fidelity --scenario "$1" --policies ocluster,combined --seeds 5 --speed "$2" $extra --out "$dir" >"$dir.txt" 2>"$dir.log"
 	# where the report went is this machine's business, not the table's
 	sed '/^report: /d' "$dir.txt" >>"$out"
 	echo >>"$out"
