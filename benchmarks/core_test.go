@@ -129,14 +129,17 @@ func (d *dispatchBench) pop(w *core.Worker) {
 }
 
 func (d *dispatchBench) resumeWoken() {
-	for w := d.sched.NextWoken(); w != nil; w = d.sched.NextWoken() {
-		t, err := w.Resume()
-		if err != nil {
-			panic(err)
+	for rd := d.sched.Ready(); !rd.Empty(); rd = d.sched.Ready() {
+		for _, w := range rd.Woken {
+			t, err := w.Resume()
+			if err != nil {
+				panic(err)
+			}
+			if t != nil {
+				d.busy.push(busyWorker{w, t})
+			}
 		}
-		if t != nil {
-			d.busy.push(busyWorker{w, t})
-		}
+		d.sched.Advance(rd)
 	}
 }
 

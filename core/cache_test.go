@@ -43,14 +43,14 @@ func TestPrunedHintsAreForgotten(t *testing.T) {
 			s, p, _ := newPolicyScheduler(t, tc.policy, Override{})
 			w := activeWorker(t, p, "w", 1)
 			runOn(t, p, w, "a", "b")
-			s.TakeChanges(nil)
+			takeChanges(s)
 			if got := w.Pruned([]string{"a", "unknown"}); got != tc.forgot {
 				t.Fatalf("forgot %d, want %d", got, tc.forgot)
 			}
 			if got := len(cachedOn(p, "a")); got != 1-tc.forgot {
 				t.Fatalf("a is stored on %d workers", got)
 			}
-			changes := s.TakeChanges(nil)
+			changes := takeChanges(s)
 			if tc.forgot == 1 && (len(changes) != 1 || changes[0].Kind != CacheRemoved || changes[0].Hint != "a") {
 				t.Fatalf("changes %+v, want one cache-removed of a", changes)
 			}
@@ -97,7 +97,7 @@ func TestCacheRemovalsAreDurable(t *testing.T) {
 	runOn(t, p, w, "a", "b")
 	w.Pruned([]string{"a"})
 	var snap Snapshot
-	for _, c := range s.TakeChanges(nil) {
+	for _, c := range takeChanges(s) {
 		snap.Apply(c)
 	}
 	if !reflect.DeepEqual(snap, s.Snapshot()) {

@@ -169,14 +169,14 @@ func TestRemoveClientRevokesAndDropsRates(t *testing.T) {
 	pa, pb := mustPool(t, s, "a"), mustPool(t, s, "b")
 	_ = pa.SetRate("c", 4)
 	_ = pb.SetRate("c", 2)
-	s.TakeChanges(nil)
+	takeChanges(s)
 	if err := s.RemoveClient("c"); err != nil {
 		t.Fatal(err)
 	}
 	if s.HasClient("c") || pa.Rate("c") != 1 || pb.Rate("c") != 1 {
 		t.Fatal("client or its rates survived removal")
 	}
-	changes := s.TakeChanges(nil)
+	changes := takeChanges(s)
 	want := []Change{
 		{Kind: ClientRemoved, Client: "c"},
 		{Kind: RateRemoved, Pool: "a", Client: "c"},

@@ -35,7 +35,7 @@ func (s *Scheduler) CheckInvariants() error {
 }
 
 // CheckSettled verifies what holds once a driver has resumed every woken
-// pop (NextWoken returned nil): no active worker's pop waits while a job
+// pop (Ready's Woken was empty): no active worker's pop waits while a job
 // is queued for it or off the ready list, no inactive worker is on it,
 // and no pool has both jobs in its backlog and workers ready.
 func (s *Scheduler) CheckSettled() error {

@@ -127,10 +127,12 @@ func TestStealingFromTheWrongWorkerIsRefused(t *testing.T) {
 	strangerTarget = WorkerView{busy}
 	first, err := x.Submit("c", Job{Hint: "h"}, false)
 	require.NoError(t, err)
-	require.Equal(t, busy, s.NextWoken())
+	rd := s.Ready()
+	require.Equal(t, []*Worker{busy}, rd.Woken)
 	got, err := busy.Resume()
 	require.NoError(t, err)
 	require.Equal(t, first, got)
+	s.Advance(rd)
 	queued, err := x.Submit("c", Job{Hint: "h"}, false)
 	require.NoError(t, err)
 	require.Equal(t, "busy", queued.Worker())
@@ -140,12 +142,15 @@ func TestStealingFromTheWrongWorkerIsRefused(t *testing.T) {
 		var taken *Ticket
 		for _, active := range []bool{false, true} {
 			require.NoError(t, thief.SetActive(active))
-			for w := s.NextWoken(); w != nil; w = s.NextWoken() {
-				got, err := w.Resume()
-				require.NoError(t, err)
-				if w == thief && got != nil {
-					taken = got
+			for rd := s.Ready(); len(rd.Woken) > 0; rd = s.Ready() {
+				for _, w := range rd.Woken {
+					got, err := w.Resume()
+					require.NoError(t, err)
+					if w == thief && got != nil {
+						taken = got
+					}
 				}
+				s.Advance(rd)
 			}
 		}
 		return taken

@@ -135,18 +135,18 @@ func TestLeaseExpires(t *testing.T) {
 	if err := busy.Finish(j); err != nil {
 		t.Fatal(err)
 	}
-	if got := s.Expired(nil); len(got) != 0 {
+	if got := checkLeases(s); len(got) != 0 {
 		t.Fatalf("expired after 40 s: %v", got)
 	}
 	clock.t += 30
-	got := s.Expired(nil)
+	got := checkLeases(s)
 	if len(got) != 1 || got[0] != stuck {
 		t.Fatalf("expired after 70 s: %v, want only the stuck worker", got)
 	}
 	_, p2, clock2 := newPolicyScheduler(t, "ocluster", Override{})
 	activeWorker(t, p2, "w", 1)
 	clock2.t += 1e6
-	if got := p2.sched.Expired(nil); len(got) != 0 {
+	if got := checkLeases(p2.sched); len(got) != 0 {
 		t.Fatalf("ocluster has no lease, yet %v expired", got)
 	}
 }

@@ -78,6 +78,7 @@ type Scheduler struct {
 	changes []Change
 	woken   []*Worker
 	wokenAt int
+	expired []*Worker
 
 	// policyErr is the first policy answer a pool could not apply.
 	policyErr error
@@ -221,15 +222,6 @@ func (s *Scheduler) Clients() []string {
 
 func (s *Scheduler) report(c Change) { s.changes = append(s.changes, c) }
 
-// TakeChanges appends the durable changes reported since the last call to
-// dst, in the order they happened, and forgets them.
-func (s *Scheduler) TakeChanges(dst []Change) []Change {
-	dst = append(dst, s.changes...)
-	clear(s.changes)
-	s.changes = s.changes[:0]
-	return dst
-}
-
 func (s *Scheduler) wake(w *Worker) {
 	if w.pending && !w.woken {
 		w.woken = true
@@ -237,38 +229,86 @@ func (s *Scheduler) wake(w *Worker) {
 	}
 }
 
-// NextWoken returns the next worker whose pending pop should run again, in
-// the order they were woken, or nil when there is none. The driver resumes
-// each with Worker.Resume, which may wake more.
-func (s *Scheduler) NextWoken() *Worker {
-	for s.wokenAt < len(s.woken) {
-		w := s.woken[s.wokenAt]
-		s.woken[s.wokenAt] = nil
-		s.wokenAt++
-		if w.woken {
-			return w
-		}
-	}
-	s.woken = s.woken[:0]
-	s.wokenAt = 0
-	return nil
+// Ready is everything the core asks of its driver since the driver last
+// acknowledged it with Advance. Its slices belong to the core: they hold
+// until Advance and must not be kept after it.
+type Ready struct {
+	// Changes are the durable changes, in the order they happened, for
+	// the driver to store (a driver with nothing to store drops them).
+	Changes []Change
+	// Woken are the workers whose pending pop should run again, in the
+	// order they were woken. The driver resumes each with Worker.Resume,
+	// which may wake more: they come in the next Ready.
+	Woken []*Worker
+	// Expired are the connected workers whose lease had run out at the
+	// last CheckLeases. The driver treats them as lost: it releases them
+	// (Worker.Release) and re-queues their jobs.
+	Expired []*Worker
 }
 
-// Expired appends to dst the connected workers, sorted by pool and name,
-// whose lease has run out: no sign of life for Settings.Lease seconds. The
-// driver treats them as lost (releases them and re-queues their jobs).
-func (s *Scheduler) Expired(dst []*Worker) []*Worker {
+// Empty reports whether there is nothing for the driver to do.
+func (rd Ready) Empty() bool {
+	return len(rd.Changes) == 0 && len(rd.Woken) == 0 && len(rd.Expired) == 0
+}
+
+// Ready returns what the driver must act on. Acting on it may make more
+// (a resumed pop wakes another, a released worker re-queues its jobs), so
+// a driver calls Ready and Advance until Ready is empty.
+func (s *Scheduler) Ready() Ready {
+	// A worker resumed outside a Ready stays in the queue of woken pops
+	// though it no longer waits: it is dropped here, so that Woken holds
+	// only pops that wait to run again.
+	kept := s.wokenAt
+	for _, w := range s.woken[s.wokenAt:] {
+		if w.woken {
+			s.woken[kept] = w
+			kept++
+		}
+	}
+	clear(s.woken[kept:])
+	s.woken = s.woken[:kept]
+	return Ready{Changes: s.changes, Woken: s.woken[s.wokenAt:], Expired: s.expired}
+}
+
+// Advance acknowledges rd, an earlier Ready's value or part of it: its
+// changes are stored, its woken workers resumed and its expired workers
+// released, and the core forgets them. What came after that Ready stays
+// for the next one.
+func (s *Scheduler) Advance(rd Ready) {
+	s.changes = dropFront(s.changes, len(rd.Changes))
+	s.expired = dropFront(s.expired, len(rd.Expired))
+	n := min(len(rd.Woken), len(s.woken)-s.wokenAt)
+	clear(s.woken[s.wokenAt : s.wokenAt+n])
+	s.wokenAt += n
+	if s.wokenAt == len(s.woken) {
+		s.woken = s.woken[:0]
+		s.wokenAt = 0
+	}
+}
+
+// dropFront removes the first n elements of xs, reusing its array.
+func dropFront[T any](xs []T, n int) []T {
+	n = min(n, len(xs))
+	m := copy(xs, xs[n:])
+	clear(xs[m:])
+	return xs[:m]
+}
+
+// CheckLeases finds the connected workers, sorted by pool and name, whose
+// lease has run out: no sign of life for Settings.Lease seconds. They come
+// in Ready's Expired. A driver calls it when it checks leases, after the
+// heartbeats of that check.
+func (s *Scheduler) CheckLeases() {
 	lease := s.settings.Lease
 	if lease <= 0 {
-		return dst
+		return
 	}
 	now := s.now()
 	for _, pn := range s.poolNames {
 		for _, w := range s.pools[pn].Workers() {
-			if now-w.lastSeen >= lease {
-				dst = append(dst, w)
+			if now-w.lastSeen >= lease && !slices.Contains(s.expired, w) {
+				s.expired = append(s.expired, w)
 			}
 		}
 	}
-	return dst
 }

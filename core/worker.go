@@ -108,7 +108,7 @@ func (w *Worker) PopPending() bool { return w.pending }
 
 // Pop asks for the worker's next job. It returns the job, or nil and no
 // error when the pop must wait: the pop is then pending, and once something
-// it waits for happens the worker comes out of Scheduler.NextWoken and the
+// it waits for happens the worker comes in Scheduler.Ready's Woken and the
 // driver calls Resume. A released worker's pop fails with ErrWorkerFinished.
 func (w *Worker) Pop() (*Ticket, error) {
 	if w.pending {

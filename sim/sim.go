@@ -304,7 +304,7 @@ func (s *simulation) loop() error {
 		s.now = e.at
 		s.events++
 		s.handle(&e)
-		s.drainWoken()
+		s.act()
 		if s.opts.Check {
 			if err := s.sched.CheckInvariants(); err != nil {
 				return fmt.Errorf("at t=%v after event %d: %w", s.now, e.kind, err)
@@ -406,7 +406,7 @@ func (s *simulation) submitBatch(st *stream) {
 		// Each submission is its own request, as in production: the pops it
 		// wakes run before the next one comes.
 		s.submit(st, seed)
-		s.drainWoken()
+		s.act()
 	}
 	if st.spec.Jobs > 0 && st.generated >= st.spec.Jobs {
 		s.streamDone(st)
@@ -485,11 +485,19 @@ func (s *simulation) cancel(j *job) {
 	}
 }
 
-// drainWoken resumes every pop the core woke, as a real driver would, at
-// the same instant.
-func (s *simulation) drainWoken() {
-	for cw := s.sched.NextWoken(); cw != nil; cw = s.sched.NextWoken() {
-		s.resume(cw.Payload().(*simWorker), cw)
+// act does what the core asks of its driver, as a real driver would, at
+// the same instant: it drops the workers whose lease ran out as lost and
+// resumes the pops the core woke. The durable changes it drops, as a
+// simulated scheduler never restarts.
+func (s *simulation) act() {
+	for rd := s.sched.Ready(); !rd.Empty(); rd = s.sched.Ready() {
+		for _, cw := range rd.Expired {
+			s.disconnect(cw.Payload().(*simWorker), false)
+		}
+		for _, cw := range rd.Woken {
+			s.resume(cw.Payload().(*simWorker), cw)
+		}
+		s.sched.Advance(rd)
 	}
 }
 

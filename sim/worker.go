@@ -260,16 +260,14 @@ func (s *simulation) prune(w *simWorker) {
 
 // checkLeases is the scheduler's periodic ping: every worker that is not
 // hung answers, renewing its lease, and those whose lease ran out are
-// dropped as lost.
+// dropped as lost (by act).
 func (s *simulation) checkLeases() {
 	for _, w := range s.workers {
 		if w.conn != nil && !w.hung {
 			w.conn.Heartbeat(s.now)
 		}
 	}
-	for _, cw := range s.sched.Expired(nil) {
-		s.disconnect(cw.Payload().(*simWorker), false)
-	}
+	s.sched.CheckLeases()
 }
 
 // crash kills the worker process with everything it was running.

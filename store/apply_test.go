@@ -381,7 +381,7 @@ func TestRestoreCore(t *testing.T) {
 	check(arm.Forget("a1"))
 	check(sched.RemoveClient("bob"))
 
-	changes := sched.TakeChanges(nil)
+	changes := sched.Ready().Changes
 	kinds := map[core.ChangeKind]bool{}
 	for _, c := range changes {
 		kinds[c.Kind] = true

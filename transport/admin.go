@@ -113,7 +113,7 @@ func (s *Scheduler) addClient(ctx context.Context, id string) (string, error) {
 	if err := s.Flush(ctx); err != nil {
 		return "", err
 	}
-	s.log.Info(fmt.Sprintf("Created new submission endpoint for client %q", id))
+	s.log.Info("Created new submission endpoint", "client", id)
 	return s.capFor(secret), nil
 }
 
@@ -144,7 +144,7 @@ func (a *adminServer) RemoveClient(ctx context.Context, call schema.Admin_remove
 	if err := s.Flush(ctx); err != nil {
 		return err
 	}
-	s.log.Info(fmt.Sprintf("Removed endpoint for client %q", id))
+	s.log.Info("Removed submission endpoint", "client", id)
 	return nil
 }
 
@@ -386,7 +386,7 @@ func (pa *poolAdminServer) Update(ctx context.Context, call schema.PoolAdmin_upd
 		}
 	}
 	report(ctx, progress, "Restarting")
-	s.log.Info(fmt.Sprintf("Restarting %q", name))
+	s.log.Info("Restarting worker", "worker", name)
 	f, release := target.SelfUpdate(ctx, nil)
 	_, err = f.Struct()
 	release()
@@ -394,7 +394,7 @@ func (pa *poolAdminServer) Update(ctx context.Context, call schema.PoolAdmin_upd
 		// The worker exits as it answers; a dropped connection is expected.
 		s.log.Debug("selfUpdate ended", "worker", name, "err", err)
 	}
-	s.log.Info(fmt.Sprintf("Waiting for %q to reconnect after update", name))
+	s.log.Info("Waiting for worker to reconnect after update", "worker", name)
 	deadline := time.NewTimer(UpdateTimeout)
 	defer deadline.Stop()
 	for {

@@ -444,7 +444,7 @@ func (s *Scheduler) requeue(j *job, wc *workerConn, counted bool, why string) (s
 	}
 	s.record(trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: trace.OutcomeRequeued, Duration: ran})
 	s.queued[clientKey{j.client, j.pool.name, j.urgent}]++
-	s.log.Info(fmt.Sprintf("Job %d queued again: %s", j.id, why), "worker", wc.name, "attempts", j.ticket.Attempts())
+	s.log.Info("Job queued again", "job", j.id, "why", why, "worker", wc.name, "attempts", j.ticket.Attempts())
 	old := j.workerJob
 	j.workerJob = schema.Job{}
 	j.worker = nil

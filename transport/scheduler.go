@@ -74,7 +74,6 @@ type Scheduler struct {
 	pools   map[string]*pool
 	clients map[string]string // hex(secret hash) -> client id
 	revoked map[string]string // hex(secret hash) -> client id
-	changes []core.Change
 	// policyErrorLogged is set once the core's first policy error is
 	// logged.
 	policyErrorLogged bool
@@ -86,6 +85,9 @@ type Scheduler struct {
 	departures sync.WaitGroup
 
 	server *rpcServer
+	// lease is how long a worker may give no sign of life, in wall-clock
+	// time; zero when the policy keeps no leases.
+	lease time.Duration
 	// ctx is cancelled by Close: it ends the lease keeper and its pings.
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -176,7 +178,8 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		s.poolSecrets[name] = cfg.Identity.derive("pool " + name)
 	}
 	if lease := c.Settings().Lease; lease > 0 {
-		go s.keepLeases(time.Duration(lease / cfg.TimeScale * float64(time.Second)))
+		s.lease = time.Duration(lease / cfg.TimeScale * float64(time.Second))
+		go s.keepLeases()
 	}
 	return s, nil
 }
@@ -227,33 +230,41 @@ func (s *Scheduler) Flush(ctx context.Context) error {
 	return s.writer.Flush(ctx)
 }
 
-// locked runs f with the core locked, then gives the jobs of the pops it
-// woke to their waiting calls, and queues its durable changes for the
-// store.
+// locked runs f with the core locked, then does what the core asks: its
+// durable changes are queued for the store, the jobs of the pops it woke
+// go to their waiting calls, and the workers whose lease ran out are
+// dropped as lost, once the lock is released (closing a connection must
+// not hold up the core).
 func (s *Scheduler) locked(f func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	f()
-	s.resumeWoken()
-	if err := s.core.PolicyError(); err != nil && !s.policyErrorLogged {
-		s.policyErrorLogged = true
-		s.log.Error("the scheduling policy gave an answer the pool could not apply; the pool stays consistent and goes on as if the policy had no opinion, but the policy has a bug", "err", err)
-	}
-	s.changes = s.core.TakeChanges(s.changes[:0])
-	if s.writer != nil && len(s.changes) > 0 {
-		s.writer.Enqueue(s.changes)
-	}
-}
-
-// resumeWoken runs the pops the core woke. Called with the lock held.
-func (s *Scheduler) resumeWoken() {
-	for cw := s.core.NextWoken(); cw != nil; cw = s.core.NextWoken() {
-		wc := cw.Payload().(*workerConn)
-		t, err := cw.Resume()
-		if t == nil && err == nil {
-			continue // still waiting
+	var expired []*workerConn
+	func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		f()
+		for rd := s.core.Ready(); !rd.Empty(); rd = s.core.Ready() {
+			if s.writer != nil {
+				s.writer.Enqueue(rd.Changes)
+			}
+			for _, cw := range rd.Woken {
+				t, err := cw.Resume()
+				if t != nil || err != nil {
+					cw.Payload().(*workerConn).deliver(outcomeOf(t, err))
+				}
+			}
+			for _, cw := range rd.Expired {
+				expired = append(expired, cw.Payload().(*workerConn))
+			}
+			s.core.Advance(rd)
 		}
-		wc.deliver(outcomeOf(t, err))
+		if err := s.core.PolicyError(); err != nil && !s.policyErrorLogged {
+			s.policyErrorLogged = true
+			s.log.Error("the scheduling policy gave an answer the pool could not apply; the pool stays consistent and goes on as if the policy had no opinion, but the policy has a bug", "err", err)
+		}
+	}()
+	for _, wc := range expired {
+		s.log.Warn("Worker gave no sign of life for a lease: dropping it", "worker", wc.name, "pool", wc.pool.name, "lease", s.lease)
+		wc.peer.close()
+		s.workerLost(wc)
 	}
 }
 

@@ -121,7 +121,7 @@ func (r *registrationServer) Register(ctx context.Context, call schema.Registrat
 		// A worker restarted after a crash finds its old connection still
 		// open (the other end vanished without a word): it must not wait
 		// for TCP to notice.
-		s.log.Warn(fmt.Sprintf("Worker %q registered again and its old connection does not answer: dropping that one", name), "pool", r.pool.name)
+		s.log.Warn("Worker registered again and its old connection does not answer: dropping that one", "worker", name, "pool", r.pool.name)
 		holder.peer.close()
 		s.workerLost(holder)
 		_, err = register()
@@ -134,7 +134,7 @@ func (r *registrationServer) Register(ctx context.Context, call schema.Registrat
 		}
 		return err
 	}
-	s.log.Info(fmt.Sprintf("Registered new worker %q", name), "pool", r.pool.name, "capacity", capacity, "remote", r.peer.remote)
+	s.log.Info("Registered new worker", "worker", name, "pool", r.pool.name, "capacity", capacity, "remote", r.peer.remote)
 	go func() {
 		defer s.departures.Done()
 		<-r.peer.done
@@ -185,7 +185,7 @@ func (s *Scheduler) workerLost(wc *workerConn) {
 			s.record(trace.Event{Kind: trace.Release, Pool: p.name, Worker: wc.name})
 		})
 		wc.cap.Release()
-		s.log.Info(fmt.Sprintf("Worker %q disconnected", wc.name), "pool", wc.pool.name)
+		s.log.Info("Worker disconnected", "worker", wc.name, "pool", wc.pool.name)
 	})
 }
 
@@ -198,8 +198,8 @@ func (s *Scheduler) workerLost(wc *workerConn) {
 //
 // The checks fall at whole multiples of a quarter lease from the
 // trace's origin, as the simulator's fall from its start.
-func (s *Scheduler) keepLeases(lease time.Duration) {
-	every := lease / 4
+func (s *Scheduler) keepLeases() {
+	every := s.lease / 4
 	// The first check to come: before the origin too, when the origin is
 	// set ahead, so that workers there at time 0 are pinged.
 	next := s.origin.Add(every * (time.Since(s.origin)/every + 1))
@@ -221,11 +221,8 @@ func (s *Scheduler) keepLeases(lease time.Duration) {
 		// milliseconds must not renew a lease a check on time would let
 		// expire, or expire one a check on time would renew.
 		sent := s.policyTime(next)
-		var expired []*workerConn
 		s.locked(func() {
-			for _, cw := range s.core.Expired(nil) {
-				expired = append(expired, cw.Payload().(*workerConn))
-			}
+			s.core.CheckLeases()
 			for _, p := range s.pools {
 				for _, wc := range p.workers {
 					if !wc.pinging {
@@ -235,11 +232,6 @@ func (s *Scheduler) keepLeases(lease time.Duration) {
 				}
 			}
 		})
-		for _, wc := range expired {
-			s.log.Warn(fmt.Sprintf("Worker %q has not answered for %v: dropping it", wc.name, lease), "pool", wc.pool.name)
-			wc.peer.close()
-			s.workerLost(wc)
-		}
 	}
 }
 
@@ -365,7 +357,7 @@ func (q *queueServer) Pruned(ctx context.Context, call schema.Queue_pruned) erro
 		if len(hints) == 0 {
 			q.s.record(trace.Event{Kind: trace.Prune, Pool: q.wc.pool.name, Worker: q.wc.name})
 		}
-		q.s.log.Info(fmt.Sprintf("Worker %q pruned its caches", q.wc.name), "pool", q.wc.pool.name, "hints", len(hints), "forgotten", forgot)
+		q.s.log.Info("Worker pruned its caches", "worker", q.wc.name, "pool", q.wc.pool.name, "hints", len(hints), "forgotten", forgot)
 	})
 	return nil
 }

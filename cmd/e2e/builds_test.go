@@ -42,7 +42,7 @@ func startBuildCluster(t *testing.T, workerFlags ...string) *buildCluster {
 		// the default 30% would keep the worker pruning instead of building.
 		"--obuilder-prune-threshold", "0"}, workerFlags...)
 	w := start(t, dir, "ocluster-worker", args...)
-	sched.waitFor(t, `Registered new worker \"builder-1\"`)
+	sched.waitFor(t, `msg="Registered new worker" worker=builder-1 `)
 	return &buildCluster{t: t, dir: dir, cli: cli, worker: w}
 }
 

@@ -32,7 +32,7 @@ func TestProductionQuickStart(t *testing.T) {
 	}
 	os.WriteFile(filepath.Join(dir, "submission.cap"), []byte(capFile), 0o600)
 	start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", "worker-1", "--state-dir", "wvar", "--speed", "600")
-	sched.waitFor(t, `Registered new worker \"worker-1\"`)
+	sched.waitFor(t, `msg="Registered new worker" worker=worker-1 `)
 	os.WriteFile(filepath.Join(dir, "Dockerfile.test"), []byte("FROM busybox\nRUN date\n"), 0o644)
 	out, code := run(t, dir, "ocluster-client", "-c", "submission.cap", "submit-docker", "--local-dockerfile", "Dockerfile.test", "--pool=linux-x86_64", "--cache-hint", "tutorial")
 	if code != 0 || !strings.HasPrefix(out, "Tailing log:\nBuilding on worker-1\n") || !strings.HasSuffix(out, "Job succeeded\n") {
@@ -99,14 +99,14 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "c.cap"), []byte(capFile), 0o600)
 	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\n"), 0o644)
 	w := start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", "slow", "--state-dir", "w", "--speed", "1", "--uncached", "60s")
-	sched.waitFor(t, `Registered new worker \"slow\"`)
+	sched.waitFor(t, `msg="Registered new worker" worker=slow `)
 	client := start(t, dir, "ocluster-client", "-c", "c.cap", "submit-docker", "--local-dockerfile", "Dockerfile", "--pool", "linux-x86_64")
 	client.waitFor(t, "Synthetic docker job")
 	w.kill()
 	if code := client.wait(); code != 1 || !strings.Contains(client.output(), `Worker "slow" disconnected while running the job`) {
 		t.Fatalf("the client of a killed worker's job: exit %d\n%s", code, client.output())
 	}
-	sched.waitFor(t, `Worker \"slow\" disconnected`)
+	sched.waitFor(t, `msg="Worker disconnected" worker=slow `)
 }
 
 // The scheduler is killed with -9 and restarted: clients, rates, admin
@@ -125,7 +125,7 @@ func TestSchedulerRestartKeepsState(t *testing.T) {
 		start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", name, "--state-dir", name, "--speed", "600", "--retry-delay", "100ms")
 	}
 	worker("alpha")
-	sched.waitFor(t, `Registered new worker \"alpha\"`)
+	sched.waitFor(t, `msg="Registered new worker" worker=alpha `)
 	submit := func(hint string) string {
 		out, code := run(t, dir, "ocluster-client", "-c", "c.cap", "submit-docker", "--local-dockerfile", "Dockerfile", "--pool", "linux-x86_64", "--cache-hint", hint)
 		if code != 0 {
@@ -141,9 +141,9 @@ func TestSchedulerRestartKeepsState(t *testing.T) {
 	sched.wait()
 
 	sched = startScheduler(t, dir, port, metrics)
-	sched.waitFor(t, `Registered new worker \"alpha\"`) // it reconnects by itself
+	sched.waitFor(t, `msg="Registered new worker" worker=alpha `) // it reconnects by itself
 	worker("beta")
-	sched.waitFor(t, `Registered new worker \"beta\"`)
+	sched.waitFor(t, `msg="Registered new worker" worker=beta `)
 	if out, _ := admin("list-clients"); out != "c\n" {
 		t.Fatalf("clients after a restart: %q", out)
 	}

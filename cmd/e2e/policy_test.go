@@ -41,7 +41,7 @@ func TestPolicyOutsideTheCore(t *testing.T) {
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "c.cap"), []byte(capFile), 0o600))
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\n"), 0o644))
 	start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", "w", "--state-dir", "w", "--speed", "600")
-	sched.waitFor(t, `Registered new worker \"w\"`)
+	sched.waitFor(t, `msg="Registered new worker" worker=w `)
 	for _, hint := range []string{"h", "h"} {
 		out, code := run(t, dir, "ocluster-client", "-c", "c.cap", "submit-docker", "--local-dockerfile", "Dockerfile", "--pool", "linux-x86_64", "--cache-hint", hint)
 		require.Equal(t, 0, code, out)

@@ -27,11 +27,11 @@ func TestRunningJobSurvivesItsWorker(t *testing.T) {
 				return start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", name, "--state-dir", name, "--speed", speed, "--uncached", "60s")
 			}
 			slow := worker("slow", "1")
-			sched.waitFor(t, `Registered new worker \"slow\"`)
+			sched.waitFor(t, `msg="Registered new worker" worker=slow `)
 			client := start(t, dir, "ocluster-client", "-c", "c.cap", "submit-docker", "--local-dockerfile", "Dockerfile", "--pool", "linux-x86_64")
 			client.waitFor(t, "Synthetic docker job")
 			worker("spare", "600") // a 60 s build takes it 0.1 s
-			sched.waitFor(t, `Registered new worker \"spare\"`)
+			sched.waitFor(t, `msg="Registered new worker" worker=spare `)
 			why := "its worker was lost"
 			switch how {
 			case "killed":
@@ -56,7 +56,7 @@ func TestRunningJobSurvivesItsWorker(t *testing.T) {
 				t.Fatalf("the client of the moved job: exit %d, want 0, the line %q and success:\n%s\nthe scheduler:\n%s", code, note, out, sched.output())
 			}
 			if how == "frozen" {
-				sched.waitFor(t, `Worker \"slow\" has not answered for 2s: dropping it`)
+				sched.waitFor(t, `msg="Worker gave no sign of life for a lease: dropping it" worker=slow pool=linux-x86_64 lease=2s`)
 			}
 		})
 	}

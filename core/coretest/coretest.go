@@ -114,9 +114,12 @@ func (w *World) got(op string, t *core.Ticket, err error) {
 }
 
 func (w *World) yield() {
-	for wk := w.s.NextWoken(); wk != nil; wk = w.s.NextWoken() {
-		t, err := wk.Resume()
-		w.got("resume "+wk.Name(), t, err)
+	for rd := w.s.Ready(); len(rd.Woken) > 0; rd = w.s.Ready() {
+		for _, wk := range rd.Woken {
+			t, err := wk.Resume()
+			w.got("resume "+wk.Name(), t, err)
+		}
+		w.s.Advance(core.Ready{Woken: rd.Woken})
 	}
 	if err := w.s.CheckSettled(); err != nil {
 		w.t.Fatalf("after resuming every woken pop: %v", err)
@@ -228,9 +231,12 @@ func (w *World) step() {
 		if wk != nil && w.rng.IntN(2) == 0 {
 			wk.Heartbeat(w.clock)
 		}
-		for _, x := range w.s.Expired(nil) {
+		w.s.CheckLeases()
+		rd := w.s.Ready()
+		for _, x := range rd.Expired {
 			fmt.Fprintf(&w.log, "expired %s/%s: %d running\n", x.Pool(), x.Name(), len(x.Release()))
 		}
+		w.s.Advance(core.Ready{Expired: rd.Expired})
 	default:
 		w.yield()
 	}
@@ -238,10 +244,12 @@ func (w *World) step() {
 
 // settle stores the reported changes, and checks the core.
 func (w *World) settle() {
-	for _, c := range w.s.TakeChanges(nil) {
+	rd := w.s.Ready()
+	for _, c := range rd.Changes {
 		w.stored.Apply(c)
 		fmt.Fprintf(&w.log, "change %+v\n", c)
 	}
+	w.s.Advance(core.Ready{Changes: rd.Changes})
 	if err := w.s.CheckInvariants(); err != nil {
 		w.t.Fatal(err)
 	}

@@ -110,14 +110,13 @@ func (p *pop) String() string {
 }
 
 type runner struct {
-	opts    Options
-	now     float64
-	costs   core.Costs
-	pool    string
-	sched   *core.Scheduler
-	p       *core.Pool
-	stored  core.Snapshot
-	changes []core.Change
+	opts   Options
+	now    float64
+	costs  core.Costs
+	pool   string
+	sched  *core.Scheduler
+	p      *core.Pool
+	stored core.Snapshot
 
 	handles map[string]*core.Worker // the latest connection of each worker name
 	latest  map[string]*pop         // the latest pop of each worker name
@@ -157,10 +156,11 @@ func (r *runner) settle(c *command) error {
 	if r.sched == nil {
 		return nil
 	}
-	r.changes = r.sched.TakeChanges(r.changes[:0])
-	for _, ch := range r.changes {
+	rd := r.sched.Ready()
+	for _, ch := range rd.Changes {
 		r.stored.Apply(ch)
 	}
+	r.sched.Advance(core.Ready{Changes: rd.Changes})
 	if !r.opts.CheckInvariants {
 		return nil
 	}
@@ -388,12 +388,15 @@ func (r *runner) finish(a *args) ([]string, error) {
 }
 
 func (r *runner) yield(*args) ([]string, error) {
-	for w := r.sched.NextWoken(); w != nil; w = r.sched.NextWoken() {
-		p := r.waiting[w]
-		if p == nil {
-			p = &pop{}
+	for rd := r.sched.Ready(); len(rd.Woken) > 0; rd = r.sched.Ready() {
+		for _, w := range rd.Woken {
+			p := r.waiting[w]
+			if p == nil {
+				p = &pop{}
+			}
+			r.record(w, p, w.Resume)
 		}
-		r.record(w, p, w.Resume)
+		r.sched.Advance(core.Ready{Woken: rd.Woken})
 	}
 	return nil, nil
 }
