@@ -26,7 +26,7 @@ type adminServer struct {
 }
 
 func (a *adminServer) Pools(ctx context.Context, call schema.Admin_pools) error {
-	names := a.s.core.Pools()
+	names := a.s.poolList
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
@@ -83,9 +83,8 @@ func (s *Scheduler) addClient(ctx context.Context, id string) (string, error) {
 	if err := validName("client id", id); err != nil {
 		return "", failed("%s", err)
 	}
-	s.mu.Lock()
-	exists := s.core.HasClient(id)
-	s.mu.Unlock()
+	var exists bool
+	s.locked(func(st *owned) { exists = st.core.HasClient(id) })
 	if exists {
 		return "", failed("Client %q already registered!", id)
 	}
@@ -102,9 +101,9 @@ func (s *Scheduler) addClient(ctx context.Context, id string) (string, error) {
 		}
 	}
 	var failure error
-	s.locked(func() {
-		if failure = s.core.AddClient(id); failure == nil {
-			s.clients[fmtHash(h)] = id
+	s.locked(func(st *owned) {
+		if failure = st.core.AddClient(id); failure == nil {
+			st.clients[fmtHash(h)] = id
 		}
 	})
 	if failure != nil {
@@ -125,15 +124,15 @@ func (a *adminServer) RemoveClient(ctx context.Context, call schema.Admin_remove
 	}
 	s := a.s
 	var failure error
-	s.locked(func() {
-		if err := s.core.RemoveClient(id); err != nil {
+	s.locked(func(st *owned) {
+		if err := st.core.RemoveClient(id); err != nil {
 			failure = failed("Unknown client %q", id)
 			return
 		}
-		for h, c := range s.clients {
+		for h, c := range st.clients {
 			if c == id {
-				delete(s.clients, h)
-				s.revoked[h] = id
+				delete(st.clients, h)
+				st.revoked[h] = id
 			}
 		}
 	})
@@ -149,9 +148,8 @@ func (a *adminServer) RemoveClient(ctx context.Context, call schema.Admin_remove
 }
 
 func (a *adminServer) ListClients(ctx context.Context, call schema.Admin_listClients) error {
-	a.s.mu.Lock()
-	ids := a.s.core.Clients()
-	a.s.mu.Unlock()
+	var ids []string
+	a.s.locked(func(st *owned) { ids = st.core.Clients() })
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
@@ -174,9 +172,8 @@ type poolAdminServer struct {
 }
 
 func (pa *poolAdminServer) Show(ctx context.Context, call schema.PoolAdmin_show) error {
-	pa.s.mu.Lock()
-	text := pa.p.core.Show(core.ShowOptions{Running: true})
-	pa.s.mu.Unlock()
+	var text string
+	pa.s.locked(func(*owned) { text = pa.p.core.Show(core.ShowOptions{Running: true}) })
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
@@ -185,9 +182,8 @@ func (pa *poolAdminServer) Show(ctx context.Context, call schema.PoolAdmin_show)
 }
 
 func (pa *poolAdminServer) Workers(ctx context.Context, call schema.PoolAdmin_workers) error {
-	pa.s.mu.Lock()
-	infos := pa.p.core.KnownWorkers()
-	pa.s.mu.Unlock()
+	var infos []core.WorkerInfo
+	pa.s.locked(func(*owned) { infos = pa.p.core.KnownWorkers() })
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
@@ -212,12 +208,12 @@ func (pa *poolAdminServer) Worker(ctx context.Context, call schema.PoolAdmin_wor
 	if err != nil {
 		return err
 	}
-	pa.s.mu.Lock()
 	var target schema.Worker
-	if wc := pa.p.workers[name]; wc != nil {
-		target = wc.cap.AddRef()
-	}
-	pa.s.mu.Unlock()
+	pa.s.locked(func(*owned) {
+		if wc := pa.p.workers[name]; wc != nil {
+			target = wc.cap.AddRef()
+		}
+	})
 	if !target.IsValid() {
 		return failed("Worker %q is not connected to pool %q", name, pa.p.name)
 	}
@@ -250,7 +246,7 @@ func (pa *poolAdminServer) SetActive(ctx context.Context, call schema.PoolAdmin_
 func (s *Scheduler) adminPause(p *pool, name string, paused, autoCreate, force bool) error {
 	var failure error
 	var stop []schema.Job
-	s.locked(func() {
+	s.locked(func(st *owned) {
 		if err := p.core.SetAdminPause(name, paused, autoCreate); err != nil {
 			if errors.Is(err, core.ErrUnknownWorker) {
 				err = failed("Unknown worker %q in pool %q (use --auto-create to pause a worker before it first connects)", name, p.name)
@@ -262,7 +258,7 @@ func (s *Scheduler) adminPause(p *pool, name string, paused, autoCreate, force b
 		if paused {
 			kind = trace.Pause
 		}
-		s.record(trace.Event{Kind: kind, Pool: p.name, Worker: name})
+		s.record(st, trace.Event{Kind: kind, Pool: p.name, Worker: name})
 		if wc := p.workers[name]; force && wc != nil {
 			for _, t := range wc.core.Running() {
 				j := t.Job().Payload.(*job)
@@ -270,7 +266,7 @@ func (s *Scheduler) adminPause(p *pool, name string, paused, autoCreate, force b
 					continue
 				}
 				// Without the worker's Job object yet, started() stops it.
-				if target, ok := s.requeue(j, wc, false, "the admin force-paused its worker"); ok && target.IsValid() {
+				if target, ok := s.requeue(st, j, wc, false, "the admin force-paused its worker"); ok && target.IsValid() {
 					stop = append(stop, target)
 				}
 			}
@@ -289,13 +285,14 @@ func (s *Scheduler) adminPause(p *pool, name string, paused, autoCreate, force b
 
 // running is how many jobs a connected worker runs, with the channel that
 // closes on the next change, or -1 when it is not connected.
-func (s *Scheduler) running(p *pool, name string) (int, <-chan struct{}) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if wc := p.workers[name]; wc != nil {
-		return len(wc.core.Running()), p.changed
-	}
-	return -1, p.changed
+func (s *Scheduler) running(p *pool, name string) (n int, changed <-chan struct{}) {
+	s.locked(func(*owned) {
+		n, changed = -1, p.changed
+		if wc := p.workers[name]; wc != nil {
+			n = len(wc.core.Running())
+		}
+	})
+	return n, changed
 }
 
 func report(ctx context.Context, progress schema.Progress, status string) {
@@ -359,7 +356,7 @@ func (pa *poolAdminServer) Update(ctx context.Context, call schema.PoolAdmin_upd
 	s, p := pa.s, pa.p
 	var old *workerConn
 	var target schema.Worker
-	s.locked(func() {
+	s.locked(func(st *owned) {
 		if wc := p.workers[name]; wc != nil {
 			old = wc
 			target = wc.cap.AddRef()
@@ -398,9 +395,9 @@ func (pa *poolAdminServer) Update(ctx context.Context, call schema.PoolAdmin_upd
 	deadline := time.NewTimer(UpdateTimeout)
 	defer deadline.Stop()
 	for {
-		s.mu.Lock()
-		wc, changed := p.workers[name], p.changed
-		s.mu.Unlock()
+		var wc *workerConn
+		var changed chan struct{}
+		s.locked(func(*owned) { wc, changed = p.workers[name], p.changed })
 		if wc != nil && wc != old {
 			return nil
 		}
@@ -424,15 +421,15 @@ func (pa *poolAdminServer) SetRate(ctx context.Context, call schema.PoolAdmin_se
 	rate := args.Rate()
 	s, p := pa.s, pa.p
 	var failure error
-	s.locked(func() {
+	s.locked(func(st *owned) {
 		switch {
-		case !s.core.HasClient(client):
+		case !st.core.HasClient(client):
 			failure = failed("No such user %q (see list-clients)", client)
 		case math.IsNaN(rate) || math.IsInf(rate, 0) || rate <= 0:
 			failure = failed("Rate %v must be a finite number more than 0", rate)
 		default:
 			failure = p.core.SetRate(client, rate)
-			s.record(trace.Event{Kind: trace.Rate, Pool: p.name, Client: client, Rate: rate})
+			s.record(st, trace.Event{Kind: trace.Rate, Pool: p.name, Client: client, Rate: rate})
 		}
 	})
 	if failure != nil {
@@ -449,7 +446,7 @@ func (pa *poolAdminServer) Forget(ctx context.Context, call schema.PoolAdmin_for
 	}
 	s, p := pa.s, pa.p
 	var failure error
-	s.locked(func() {
+	s.locked(func(st *owned) {
 		switch err := p.core.Forget(name); {
 		case errors.Is(err, core.ErrStillConnected):
 			failure = failed("Worker %q is still connected!", name)

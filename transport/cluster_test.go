@@ -70,10 +70,9 @@ func TestRestartedWorkerReplacesDeadConnection(t *testing.T) {
 	net := startProxy(t, c.listener.Addr().String())
 	old := c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
 	c.waitConnected("pool", 1)
-	registered := func() *workerConn {
-		c.sched.mu.Lock()
-		defer c.sched.mu.Unlock()
-		return c.sched.pools["pool"].workers["worker-1"]
+	registered := func() (wc *workerConn) {
+		c.sched.locked(func(*owned) { wc = c.sched.pools["pool"].workers["worker-1"] })
+		return wc
 	}
 	first := registered()
 	net.freeze()
@@ -95,9 +94,8 @@ func TestBuilderCapacity(t *testing.T) {
 	}
 	m.await(t, "example1")
 	m.await(t, "example2")
-	c.sched.mu.Lock()
-	running := len(c.sched.pools["pool"].core.Worker("worker-1").Running())
-	c.sched.mu.Unlock()
+	var running int
+	c.sched.locked(func(*owned) { running = len(c.sched.pools["pool"].core.Worker("worker-1").Running()) })
 	if running != 2 {
 		t.Fatalf("%d jobs run on a worker of capacity 2", running)
 	}
@@ -280,13 +278,13 @@ func TestClientDisconnects(t *testing.T) {
 }
 
 func (c *cluster) runningOn(worker string) int {
-	c.sched.mu.Lock()
-	defer c.sched.mu.Unlock()
-	w := c.sched.pools["pool"].core.Worker(worker)
-	if w == nil {
-		return -1
-	}
-	return len(w.Running())
+	n := -1
+	c.sched.locked(func(*owned) {
+		if w := c.sched.pools["pool"].core.Worker(worker); w != nil {
+			n = len(w.Running())
+		}
+	})
+	return n
 }
 
 // submitted submits and waits until the ticket's job exists.
@@ -380,10 +378,12 @@ func TestReleaseTicket(t *testing.T) {
 	release()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c.sched.mu.Lock()
-		st := c.sched.pools["pool"].core.Stats()
-		queued, _ := c.sched.pools["pool"].core.Backlog()
-		c.sched.mu.Unlock()
+		var st core.PoolStats
+		var queued int
+		c.sched.locked(func(*owned) {
+			st = c.sched.pools["pool"].core.Stats()
+			queued, _ = c.sched.pools["pool"].core.Backlog()
+		})
 		if st.Cancelled == 1 && queued == 0 {
 			return
 		}

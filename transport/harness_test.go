@@ -308,9 +308,8 @@ func (c *cluster) waitConnected(pool string, n int) {
 	c.t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c.sched.mu.Lock()
-		got := len(c.sched.pools[pool].workers)
-		c.sched.mu.Unlock()
+		var got int
+		c.sched.locked(func(*owned) { got = len(c.sched.pools[pool].workers) })
 		if got == n {
 			return
 		}

@@ -96,8 +96,8 @@ func (sub *submissionServer) Submit(ctx context.Context, call schema.Submission_
 	}
 	var j *job
 	var failure error
-	s.locked(func() {
-		if !s.core.HasClient(sub.client) {
+	s.locked(func(st *owned) {
+		if !st.core.HasClient(sub.client) {
 			failure = errRevoked
 			return
 		}
@@ -114,9 +114,9 @@ func (sub *submissionServer) Submit(ctx context.Context, call schema.Submission_
 			return
 		}
 		j.ticket, j.id = t, t.ID()
-		s.queued[clientKey{sub.client, p.name, j.urgent}]++
+		st.queued[clientKey{sub.client, p.name, j.urgent}]++
 		p.stats.submitted(sub.client)
-		s.record(trace.Event{Kind: trace.Submit, Pool: p.name, Job: j.id, Client: sub.client, Hint: hint, Urgent: j.urgent})
+		s.record(st, trace.Event{Kind: trace.Submit, Pool: p.name, Job: j.id, Client: sub.client, Hint: hint, Urgent: j.urgent})
 	})
 	if failure != nil {
 		return failure
@@ -226,20 +226,23 @@ func (t *ticketServer) Job(ctx context.Context, call schema.Ticket_job) error {
 // reference to the worker's Job object, if any, and the attempt it is.
 func (j *job) current(ctx context.Context) (schema.Job, int, error) {
 	for {
-		j.s.mu.Lock()
-		assigned := j.assigned
-		j.s.mu.Unlock()
+		var assigned chan struct{}
+		j.s.locked(func(*owned) { assigned = j.assigned })
 		select {
 		case <-assigned:
 		case <-ctx.Done():
 			return schema.Job{}, 0, ctx.Err()
 		}
-		j.s.mu.Lock()
-		workerJob, attempt, err, ended := j.workerJob, j.attempt, j.err, j.ended
-		if workerJob.IsValid() {
-			workerJob = workerJob.AddRef()
-		}
-		j.s.mu.Unlock()
+		var workerJob schema.Job
+		var attempt int
+		var err error
+		var ended bool
+		j.s.locked(func(*owned) {
+			workerJob, attempt, err, ended = j.workerJob, j.attempt, j.err, j.ended
+			if workerJob.IsValid() {
+				workerJob = workerJob.AddRef()
+			}
+		})
 		if workerJob.IsValid() || ended {
 			return workerJob, attempt, err
 		}
@@ -258,9 +261,9 @@ func (t *ticketServer) Shutdown() {
 	j := t.j
 	go func() {
 		j.cancel(context.Background(), "Ticket released (cancelled)")
-		j.s.locked(func() {
+		j.s.locked(func(st *owned) {
 			j.ticketReleased = true
-			j.releaseWorkerJob()
+			j.releaseWorkerJob(st)
 		})
 	}()
 }
@@ -270,7 +273,7 @@ func (t *ticketServer) Shutdown() {
 func (j *job) cancel(ctx context.Context, reason string) error {
 	s := j.s
 	var target schema.Job
-	s.locked(func() {
+	s.locked(func(st *owned) {
 		if j.ended {
 			return
 		}
@@ -280,9 +283,9 @@ func (j *job) cancel(ctx context.Context, reason string) error {
 				s.log.Error("cancel of a queued job failed", "job", j.id, "err", err)
 				return
 			}
-			s.dequeued(j)
-			s.record(trace.Event{Kind: trace.Cancel, Pool: j.pool.name, Job: j.id})
-			j.end("", exc.New(exc.Failed, "", reason))
+			s.dequeued(st, j)
+			s.record(st, trace.Event{Kind: trace.Cancel, Pool: j.pool.name, Job: j.id})
+			j.end(st, "", exc.New(exc.Failed, "", reason))
 		default:
 			j.cancelRequest = true
 			if j.workerJob.IsValid() {
@@ -305,16 +308,16 @@ func cancelOn(ctx context.Context, target schema.Job) error {
 	return err
 }
 
-// dequeued counts a job out of its client's queue. Called with the lock.
-func (s *Scheduler) dequeued(j *job) {
+// dequeued counts a job out of its client's queue.
+func (s *Scheduler) dequeued(st *owned, j *job) {
 	k := clientKey{j.client, j.pool.name, j.urgent}
-	if s.queued[k]--; s.queued[k] == 0 {
-		delete(s.queued, k)
+	if st.queued[k]--; st.queued[k] == 0 {
+		delete(st.queued, k)
 	}
 }
 
-// end records how the job ended, once. Called with the lock held.
-func (j *job) end(output string, err error) {
+// end records how the job ended, once.
+func (j *job) end(st *owned, output string, err error) {
 	if j.ended {
 		return
 	}
@@ -330,12 +333,12 @@ func (j *job) end(output string, err error) {
 		close(j.assigned)
 	}
 	close(j.done)
-	j.releaseWorkerJob()
+	j.releaseWorkerJob(st)
 }
 
 // releaseWorkerJob drops the scheduler's reference to the worker's Job
-// once nobody can ask for it through the ticket. Called with the lock.
-func (j *job) releaseWorkerJob() {
+// once nobody can ask for it through the ticket.
+func (j *job) releaseWorkerJob(*owned) {
 	if j.ended && j.ticketReleased && j.workerJob.IsValid() {
 		j.workerJob.Release()
 		j.workerJob = schema.Job{}
@@ -346,7 +349,7 @@ func (j *job) releaseWorkerJob() {
 // until it ends.
 func (s *Scheduler) started(j *job, wc *workerConn, workerJob schema.Job, attempt int) {
 	var cancel, lost, stop bool
-	s.locked(func() {
+	s.locked(func(st *owned) {
 		if j.ended || wc.gone || j.attempt != attempt {
 			// The job left this worker between the pop and now: lost
 			// with it, or moved off it by the admin. A worker still
@@ -361,7 +364,7 @@ func (s *Scheduler) started(j *job, wc *workerConn, workerJob schema.Job, attemp
 		cancel = j.cancelRequest
 		j.started = time.Now()
 		j.pool.stats.started(j.client, j.urgent, j.started.Sub(j.submitted), j.hint != "", j.ticket.WasCached())
-		s.record(trace.Event{Kind: trace.Start, Pool: j.pool.name, Job: j.id, Worker: wc.name, Cached: j.ticket.WasCached()})
+		s.record(st, trace.Event{Kind: trace.Start, Pool: j.pool.name, Job: j.id, Worker: wc.name, Cached: j.ticket.WasCached()})
 	})
 	if lost {
 		if stop {
@@ -398,7 +401,7 @@ func (s *Scheduler) watch(j *job, wc *workerConn, workerJob schema.Job, attempt 
 		s.workerLost(wc)
 		return
 	}
-	s.locked(func() {
+	s.locked(func(st *owned) {
 		if j.ended || j.attempt != attempt {
 			return // lost with its worker already, or moved off it
 		}
@@ -410,28 +413,28 @@ func (s *Scheduler) watch(j *job, wc *workerConn, workerJob schema.Job, attempt 
 			}
 			err = exc.New(exc.Failed, "", remoteMessage(err))
 		}
-		s.finished(j, wc, outcome)
-		j.end(output, err)
+		s.finished(st, j, wc, outcome)
+		j.end(st, output, err)
 	})
 }
 
-// finished takes a running job off its worker. Called with the lock.
-func (s *Scheduler) finished(j *job, wc *workerConn, outcome string) {
+// finished takes a running job off its worker.
+func (s *Scheduler) finished(st *owned, j *job, wc *workerConn, outcome string) {
 	if err := wc.core.Finish(j.ticket); err != nil {
 		s.log.Error("finish refused by the core", "job", j.id, "worker", wc.name, "err", err)
 	}
 	delete(wc.jobs, j.id)
 	wc.pool.notify()
 	j.pool.stats.finished(outcome)
-	s.record(trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: outcome, Duration: time.Since(j.started).Seconds()})
+	s.record(st, trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: outcome, Duration: time.Since(j.started).Seconds()})
 }
 
 // requeue puts j, which ran on wc, back in the queue, keeping its place,
 // unless its client is cancelling it (it is not worth another worker) or,
 // for a counted attempt (its worker lost), it has no attempts left. It
 // returns the worker's Job object of the attempt that ended, for the
-// caller to cancel or release. Called with the lock.
-func (s *Scheduler) requeue(j *job, wc *workerConn, counted bool, why string) (schema.Job, bool) {
+// caller to cancel or release.
+func (s *Scheduler) requeue(st *owned, j *job, wc *workerConn, counted bool, why string) (schema.Job, bool) {
 	if j.cancelRequest || wc.core.Requeue(j.ticket, counted) != nil {
 		return schema.Job{}, false
 	}
@@ -442,8 +445,8 @@ func (s *Scheduler) requeue(j *job, wc *workerConn, counted bool, why string) (s
 	if j.worker == wc {
 		ran = time.Since(j.started).Seconds()
 	}
-	s.record(trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: trace.OutcomeRequeued, Duration: ran})
-	s.queued[clientKey{j.client, j.pool.name, j.urgent}]++
+	s.record(st, trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: trace.OutcomeRequeued, Duration: ran})
+	st.queued[clientKey{j.client, j.pool.name, j.urgent}]++
 	s.log.Info("Job queued again", "job", j.id, "why", why, "worker", wc.name, "attempts", j.ticket.Attempts())
 	old := j.workerJob
 	j.workerJob = schema.Job{}
@@ -556,9 +559,8 @@ func (p *jobProxy) follow(ctx context.Context, start int64) ([]byte, int64, bool
 	p.mu.Lock()
 	mine := p.attempt
 	p.mu.Unlock()
-	p.j.s.mu.Lock()
-	moved := p.j.attempt != mine
-	p.j.s.mu.Unlock()
+	var moved bool
+	p.j.s.locked(func(*owned) { moved = p.j.attempt != mine })
 	if !moved {
 		return nil, 0, false
 	}
@@ -566,12 +568,13 @@ func (p *jobProxy) follow(ctx context.Context, start int64) ([]byte, int64, bool
 	if !target.IsValid() {
 		return nil, 0, false // it ended before another worker took it
 	}
-	p.j.s.mu.Lock()
-	worker, why := "", p.j.moved
-	if p.j.worker != nil {
-		worker = p.j.worker.name
-	}
-	p.j.s.mu.Unlock()
+	var worker, why string
+	p.j.s.locked(func(*owned) {
+		why = p.j.moved
+		if p.j.worker != nil {
+			worker = p.j.worker.name
+		}
+	})
 	note := []byte(fmt.Sprintf("\n--- %s, so the job was queued again; attempt %d runs on %q ---\n", why, attempt+1, worker))
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -89,7 +89,7 @@ func TestTraceRecording(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := startCluster(t, clusterOptions{})
-	c.sched.cfg.Trace = tw
+	c.sched.locked(func(st *owned) { st.trace = tw })
 	s := c.connectClient(c.addClient("client"))
 	m := newMockRunner()
 	c.startWorker("worker-1", 1, m, c.pools["pool"])
@@ -270,15 +270,12 @@ func TestLogChunks(t *testing.T) {
 // rather than recorded as a worker whose departure Close would wait for.
 func TestRegistrationRefusedWhileClosing(t *testing.T) {
 	c := startCluster(t, clusterOptions{})
-	c.sched.mu.Lock()
-	c.sched.shutting = true
-	c.sched.mu.Unlock()
+	c.sched.locked(func(st *owned) { st.shutting = true })
 	if err := c.register(t, "late"); err == nil || !strings.Contains(err.Error(), "the scheduler is shutting down") {
 		t.Fatalf("registering while the scheduler closes: %v", err)
 	}
-	c.sched.mu.Lock()
-	n := len(c.sched.pools["pool"].workers)
-	c.sched.mu.Unlock()
+	var n int
+	c.sched.locked(func(*owned) { n = len(c.sched.pools["pool"].workers) })
 	if n != 0 {
 		t.Fatalf("%d workers recorded", n)
 	}

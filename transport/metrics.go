@@ -135,21 +135,23 @@ func (s *Scheduler) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector, reading the core.
 func (s *Scheduler) Collect(ch chan<- prometheus.Metric) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.locked(func(st *owned) { s.collect(st, ch) })
+}
+
+func (s *Scheduler) collect(st *owned, ch chan<- prometheus.Metric) {
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
 	}
 	counter := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
 	}
-	for _, name := range s.core.Pools() {
+	for _, name := range s.poolList {
 		p := s.pools[name]
-		st := p.core.Stats()
-		counter(descSubmitted, float64(st.Submitted), name)
-		counter(descCancelled, float64(st.Cancelled), name)
-		counter(descAccepted, float64(st.Accepted), name)
-		counter(descStolen, float64(st.Stolen), name)
+		stats := p.core.Stats()
+		counter(descSubmitted, float64(stats.Submitted), name)
+		counter(descCancelled, float64(stats.Cancelled), name)
+		counter(descAccepted, float64(stats.Accepted), name)
+		counter(descStolen, float64(stats.Stolen), name)
 		paused := 0
 		for _, w := range p.core.Workers() {
 			if !w.Active() {
@@ -167,11 +169,11 @@ func (s *Scheduler) Collect(ch chan<- prometheus.Metric) {
 		jobs, urgent := p.core.Backlog()
 		gauge(descQueue, float64(urgent), "incoming", name, "high")
 		gauge(descQueue, float64(jobs-urgent), "incoming", name, "low")
-		for _, client := range s.core.Clients() {
+		for _, client := range st.core.Clients() {
 			gauge(descRate, p.core.Rate(client), name, client)
 		}
 	}
-	for k, n := range s.queued {
+	for k, n := range st.queued {
 		gauge(descClient, float64(n), k.client, k.pool, priority(k.urgent))
 	}
 }
@@ -193,15 +195,15 @@ func (s *Scheduler) MetricsHandler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		s.mu.Lock()
 		p := s.pools[r.PathValue("pool")]
 		var target schema.Worker
 		if p != nil {
-			if wc := p.workers[r.PathValue("worker")]; wc != nil {
-				target = wc.cap.AddRef()
-			}
+			s.locked(func(*owned) {
+				if wc := p.workers[r.PathValue("worker")]; wc != nil {
+					target = wc.cap.AddRef()
+				}
+			})
 		}
-		s.mu.Unlock()
 		switch {
 		case p == nil:
 			http.Error(w, "No such pool", http.StatusBadRequest)

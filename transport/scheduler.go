@@ -69,28 +69,42 @@ type Scheduler struct {
 	adminSecret string
 	poolSecrets map[string]string // pool name -> secret
 
-	mu      sync.Mutex // owns everything below, and the core
-	core    *core.Scheduler
-	pools   map[string]*pool
-	clients map[string]string // hex(secret hash) -> client id
-	revoked map[string]string // hex(secret hash) -> client id
-	// policyErrorLogged is set once the core's first policy error is
-	// logged.
-	policyErrorLogged bool
-	queued            map[clientKey]int // jobs queued per client, for metrics
-	// shutting refuses new workers once Close has begun, so that Close
-	// can wait for every registered worker's departure to be handled
-	// (jobs settled, release traced) before it flushes the trace.
-	shutting   bool
-	departures sync.WaitGroup
+	// pools are fixed at the start; what changes in them (connected
+	// workers, their jobs) belongs to the owner, as the core does.
+	pools    map[string]*pool
+	poolList []string // the pool names, sorted
 
-	server *rpcServer
+	mu sync.Mutex
+	// own is touched only in a function locked hands it to.
+	own owned
+
+	departures sync.WaitGroup
 	// lease is how long a worker may give no sign of life, in wall-clock
 	// time; zero when the policy keeps no leases.
 	lease time.Duration
 	// ctx is cancelled by Close: it ends the lease keeper and its pings.
 	ctx    context.Context
 	cancel context.CancelFunc
+}
+
+// owned is the core and everything that changes with it. Scheduler.locked
+// is the only way to it: it hands it to a function while holding the lock,
+// and a function that must run with the lock takes the *owned it was
+// handed, so that the compiler, not a comment, says that it holds the lock.
+type owned struct {
+	core    *core.Scheduler
+	clients map[string]string // hex(secret hash) -> client id
+	revoked map[string]string // hex(secret hash) -> client id
+	queued  map[clientKey]int // jobs queued per client, for metrics
+	trace   *trace.Writer     // nil once writing it failed
+	server  *rpcServer
+	// shutting refuses new workers once Close has begun, so that Close
+	// can wait for every registered worker's departure to be handled
+	// (jobs settled, release traced) before it flushes the trace.
+	shutting bool
+	// policyErrorLogged is set once the core's first policy error is
+	// logged.
+	policyErrorLogged bool
 }
 
 type clientKey struct {
@@ -141,9 +155,12 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 		adminSecret: cfg.Identity.derive("admin"),
 		poolSecrets: map[string]string{},
 		pools:       map[string]*pool{},
-		clients:     map[string]string{},
-		revoked:     map[string]string{},
-		queued:      map[clientKey]int{},
+		own: owned{
+			clients: map[string]string{},
+			revoked: map[string]string{},
+			queued:  map[clientKey]int{},
+			trace:   cfg.Trace,
+		},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if cfg.Store != nil {
@@ -157,7 +174,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 			return nil, fmt.Errorf("loading the clients: %w", err)
 		}
 		for _, c := range clients {
-			s.clients[fmtHash(c.SecretHash)] = c.ID
+			s.own.clients[fmtHash(c.SecretHash)] = c.ID
 		}
 		s.writer = store.NewWriter(cfg.Store, 100*time.Millisecond, log)
 	}
@@ -171,7 +188,8 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.core = c
+	s.own.core = c
+	s.poolList = c.Pools()
 	for _, name := range c.Pools() {
 		cp, _ := c.Pool(name)
 		s.pools[name] = &pool{name: name, core: cp, workers: map[string]*workerConn{}, changed: make(chan struct{})}
@@ -186,15 +204,13 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 
 // Serve accepts connections on l until Close.
 func (s *Scheduler) Serve(l net.Listener) error {
-	s.mu.Lock()
-	s.server = &rpcServer{
+	srv := &rpcServer{
 		listener:     l,
 		tls:          s.cfg.Identity.serverTLS(),
 		logger:       s.log,
 		newBootstrap: s.newBootstrap,
 	}
-	srv := s.server
-	s.mu.Unlock()
+	s.locked(func(st *owned) { st.server = srv })
 	return srv.serve()
 }
 
@@ -202,10 +218,11 @@ func (s *Scheduler) Serve(l net.Listener) error {
 // still to be stored or traced.
 func (s *Scheduler) Close() error {
 	s.cancel()
-	s.mu.Lock()
-	s.shutting = true
-	srv := s.server
-	s.mu.Unlock()
+	var srv *rpcServer
+	s.locked(func(st *owned) {
+		st.shutting = true
+		srv = st.server
+	})
 	if srv != nil {
 		srv.close()
 	}
@@ -214,11 +231,11 @@ func (s *Scheduler) Close() error {
 	if s.writer != nil {
 		errs = append(errs, s.writer.Close())
 	}
-	if s.cfg.Trace != nil {
-		s.mu.Lock()
-		errs = append(errs, s.cfg.Trace.Flush())
-		s.mu.Unlock()
-	}
+	s.locked(func(st *owned) {
+		if st.trace != nil {
+			errs = append(errs, st.trace.Flush())
+		}
+	})
 	return errors.Join(errs...)
 }
 
@@ -235,29 +252,30 @@ func (s *Scheduler) Flush(ctx context.Context) error {
 // go to their waiting calls, and the workers whose lease ran out are
 // dropped as lost, once the lock is released (closing a connection must
 // not hold up the core).
-func (s *Scheduler) locked(f func()) {
+func (s *Scheduler) locked(f func(st *owned)) {
 	var expired []*workerConn
 	func() {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		f()
-		for rd := s.core.Ready(); !rd.Empty(); rd = s.core.Ready() {
+		st := &s.own
+		f(st)
+		for rd := st.core.Ready(); !rd.Empty(); rd = st.core.Ready() {
 			if s.writer != nil {
 				s.writer.Enqueue(rd.Changes)
 			}
 			for _, cw := range rd.Woken {
 				t, err := cw.Resume()
 				if t != nil || err != nil {
-					cw.Payload().(*workerConn).deliver(outcomeOf(t, err))
+					cw.Payload().(*workerConn).deliver(st, outcomeOf(st, t, err))
 				}
 			}
 			for _, cw := range rd.Expired {
 				expired = append(expired, cw.Payload().(*workerConn))
 			}
-			s.core.Advance(rd)
+			st.core.Advance(rd)
 		}
-		if err := s.core.PolicyError(); err != nil && !s.policyErrorLogged {
-			s.policyErrorLogged = true
+		if err := st.core.PolicyError(); err != nil && !st.policyErrorLogged {
+			st.policyErrorLogged = true
 			s.log.Error("the scheduling policy gave an answer the pool could not apply; the pool stays consistent and goes on as if the policy had no opinion, but the policy has a bug", "err", err)
 		}
 	}()
@@ -280,16 +298,16 @@ func (s *Scheduler) policyTime(t time.Time) float64 {
 	return float64(s.origin.UnixNano())/1e9 + t.Sub(s.origin).Seconds()*s.cfg.TimeScale
 }
 
-// record appends an event to the trace. Called with the lock held, so that
-// events are in order.
-func (s *Scheduler) record(e trace.Event) {
-	if s.cfg.Trace == nil {
+// record appends an event to the trace, with the lock held so that events
+// are in order.
+func (s *Scheduler) record(st *owned, e trace.Event) {
+	if st.trace == nil {
 		return
 	}
 	e.T = max(0, s.now())
-	if err := s.cfg.Trace.Write(e); err != nil {
+	if err := st.trace.Write(e); err != nil {
 		s.log.Error("writing the trace failed; recording stops", "err", err)
-		s.cfg.Trace = nil
+		st.trace = nil
 	}
 }
 
@@ -303,11 +321,11 @@ func (s *Scheduler) FlushTraceEvery(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			s.mu.Lock()
-			if s.cfg.Trace != nil {
-				s.cfg.Trace.Flush()
-			}
-			s.mu.Unlock()
+			s.locked(func(st *owned) {
+				if st.trace != nil {
+					st.trace.Flush()
+				}
+			})
 		}
 	}
 }
@@ -333,15 +351,14 @@ func (s *Scheduler) WriteCapFiles(dir string, defaultClients []string) error {
 	if err := write("admin.cap", s.capFor(s.adminSecret)); err != nil {
 		return err
 	}
-	for _, name := range s.core.Pools() {
+	for _, name := range s.poolList {
 		if err := write("pool-"+name+".cap", s.capFor(s.poolSecrets[name])); err != nil {
 			return err
 		}
 	}
 	for _, id := range defaultClients {
-		s.mu.Lock()
-		exists := s.core.HasClient(id)
-		s.mu.Unlock()
+		var exists bool
+		s.locked(func(st *owned) { exists = st.core.HasClient(id) })
 		if exists {
 			continue
 		}
@@ -386,7 +403,7 @@ func (b *bootstrapServer) Restore(ctx context.Context, call schema.Bootstrap_res
 	case sameSecret(secret, s.adminSecret):
 		c, kind = capnp.Client(guarded[schema.Admin](schema.Admin_NewServer(&adminServer{s: s}))), schema.Bootstrap_Kind_admin
 	default:
-		for _, name := range s.core.Pools() {
+		for _, name := range s.poolList {
 			if sameSecret(secret, s.poolSecrets[name]) {
 				c = capnp.Client(guarded[schema.Registration](schema.Registration_NewServer(&registrationServer{s: s, pool: s.pools[name], peer: b.peer})))
 				kind = schema.Bootstrap_Kind_registration
@@ -412,10 +429,12 @@ func (b *bootstrapServer) Restore(ctx context.Context, call schema.Bootstrap_res
 func (s *Scheduler) lookupClient(secret string) (string, error) {
 	h := hashSecret(secret)
 	key := fmtHash(h)
-	s.mu.Lock()
-	id, ok := s.clients[key]
-	_, revoked := s.revoked[key]
-	s.mu.Unlock()
+	var id string
+	var ok, revoked bool
+	s.locked(func(st *owned) {
+		id, ok = st.clients[key]
+		_, revoked = st.revoked[key]
+	})
 	switch {
 	case ok:
 		return id, nil
@@ -451,7 +470,7 @@ func validName(what, name string) error {
 }
 
 func (s *Scheduler) poolNames() string {
-	return strings.Join(s.core.Pools(), ", ")
+	return strings.Join(s.poolList, ", ")
 }
 
 // remoteMessage is the text a peer gave an error, without the method

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/runners"
 )
 
@@ -278,9 +279,8 @@ func TestFiftyClients(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	c.sched.mu.Lock()
-	st := c.sched.pools["pool"].core.Stats()
-	c.sched.mu.Unlock()
+	var st core.PoolStats
+	c.sched.locked(func(*owned) { st = c.sched.pools["pool"].core.Stats() })
 	if st.Submitted != 250 || st.Accepted != 250 {
 		t.Fatalf("stats %+v, want 250 submitted and accepted", st)
 	}

@@ -21,12 +21,12 @@ import (
 
 // cachedHints is the scheduler's cache index of the first pool.
 func (c *cluster) cachedHints() []string {
-	c.sched.mu.Lock()
-	defer c.sched.mu.Unlock()
 	var hints []string
-	for _, e := range c.sched.core.Snapshot().Pools[0].Cache {
-		hints = append(hints, e.Hint)
-	}
+	c.sched.locked(func(st *owned) {
+		for _, e := range st.core.Snapshot().Pools[0].Cache {
+			hints = append(hints, e.Hint)
+		}
+	})
 	slices.Sort(hints)
 	return hints
 }
@@ -103,9 +103,7 @@ func TestLoadPlaysTheSimulatedJobs(t *testing.T) {
 	require.True(t, ok)
 	assert.Equal(t, synthetic.Draw{Job: 1, Client: "a", Stream: 0, Size: 0}, d)
 
-	c.sched.mu.Lock()
-	require.NoError(t, tw.Flush())
-	c.sched.mu.Unlock()
+	c.sched.locked(func(*owned) { require.NoError(t, tw.Flush()) })
 	_, recorded, err := trace.ReadAll(strings.NewReader(tr.String()))
 	require.NoError(t, err)
 	var hints, want []string

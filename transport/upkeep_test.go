@@ -12,6 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/runners"
 )
 
@@ -217,9 +218,8 @@ func TestSchedulerForgetsPrunedCaches(t *testing.T) {
 			r := newUpkeepRunner()
 			c.startAgent(AgentConfig{Ref: c.pools["pool"], Name: "worker-1", Capacity: 1, Runners: map[string]runners.Runner{"": r}})
 			cached := func() bool {
-				c.sched.mu.Lock()
-				defer c.sched.mu.Unlock()
-				snap := c.sched.core.Snapshot()
+				var snap core.Snapshot
+				c.sched.locked(func(st *owned) { snap = st.core.Snapshot() })
 				return len(snap.Pools) > 0 && len(snap.Pools[0].Cache) > 0
 			}
 			first := s.start(t, "first")

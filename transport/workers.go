@@ -42,8 +42,8 @@ type popOutcome struct {
 	attempt int
 }
 
-// outcomeOf is a pop's outcome. Called with the lock.
-func outcomeOf(t *core.Ticket, err error) popOutcome {
+// outcomeOf is a pop's outcome, read with the lock held.
+func outcomeOf(_ *owned, t *core.Ticket, err error) popOutcome {
 	o := popOutcome{t: t, err: err}
 	if t != nil {
 		o.attempt = t.Job().Payload.(*job).attempt
@@ -51,8 +51,8 @@ func outcomeOf(t *core.Ticket, err error) popOutcome {
 	return o
 }
 
-// deliver gives a resumed pop's outcome to its call. Called with the lock.
-func (wc *workerConn) deliver(o popOutcome) {
+// deliver gives a resumed pop's outcome to its call.
+func (wc *workerConn) deliver(_ *owned, o popOutcome) {
 	if wc.waiter != nil {
 		wc.waiter <- o
 		wc.waiter = nil
@@ -94,8 +94,8 @@ func (r *registrationServer) Register(ctx context.Context, call schema.Registrat
 	}
 	wc := &workerConn{pool: r.pool, name: name, peer: r.peer, jobs: map[uint64]*job{}, cap: args.Worker().AddRef()}
 	register := func() (holder *workerConn, err error) {
-		s.locked(func() {
-			if s.shutting {
+		s.locked(func(st *owned) {
+			if st.shutting {
 				err = errShuttingDown
 				return
 			}
@@ -112,7 +112,7 @@ func (r *registrationServer) Register(ctx context.Context, call schema.Registrat
 			// the admin paused it; it may pause itself later.
 			cw.SetActive(true)
 			r.pool.notify()
-			s.record(trace.Event{Kind: trace.Register, Pool: r.pool.name, Worker: name, Capacity: capacity})
+			s.record(st, trace.Event{Kind: trace.Register, Pool: r.pool.name, Worker: name, Capacity: capacity})
 		})
 		return holder, err
 	}
@@ -163,7 +163,7 @@ func (s *Scheduler) alive(ctx context.Context, wc *workerConn) bool {
 // attempts (keeping their place), else fail, as in OCluster.
 func (s *Scheduler) workerLost(wc *workerConn) {
 	wc.lostOnce.Do(func() {
-		s.locked(func() {
+		s.locked(func(st *owned) {
 			wc.gone = true
 			p := wc.pool
 			if p.workers[wc.name] == wc {
@@ -174,15 +174,15 @@ func (s *Scheduler) workerLost(wc *workerConn) {
 				if j.ended {
 					continue
 				}
-				if old, ok := s.requeue(j, wc, true, "its worker was lost"); ok {
+				if old, ok := s.requeue(st, j, wc, true, "its worker was lost"); ok {
 					old.Release()
 					continue
 				}
-				s.finished(j, wc, trace.OutcomeFailed)
-				j.end("", exc.New(exc.Disconnected, "", fmt.Sprintf("Worker %q disconnected while running the job", wc.name)))
+				s.finished(st, j, wc, trace.OutcomeFailed)
+				j.end(st, "", exc.New(exc.Disconnected, "", fmt.Sprintf("Worker %q disconnected while running the job", wc.name)))
 			}
 			p.notify()
-			s.record(trace.Event{Kind: trace.Release, Pool: p.name, Worker: wc.name})
+			s.record(st, trace.Event{Kind: trace.Release, Pool: p.name, Worker: wc.name})
 		})
 		wc.cap.Release()
 		s.log.Info("Worker disconnected", "worker", wc.name, "pool", wc.pool.name)
@@ -221,8 +221,8 @@ func (s *Scheduler) keepLeases() {
 		// milliseconds must not renew a lease a check on time would let
 		// expire, or expire one a check on time would renew.
 		sent := s.policyTime(next)
-		s.locked(func() {
-			s.core.CheckLeases()
+		s.locked(func(st *owned) {
+			st.core.CheckLeases()
 			for _, p := range s.pools {
 				for _, wc := range p.workers {
 					if !wc.pinging {
@@ -239,7 +239,7 @@ func (s *Scheduler) keepLeases() {
 // answers.
 func (s *Scheduler) renewLease(wc *workerConn, sent float64) {
 	ok := s.alive(s.ctx, wc)
-	s.locked(func() {
+	s.locked(func(st *owned) {
 		wc.pinging = false
 		if ok && !wc.gone {
 			wc.core.Heartbeat(sent)
@@ -259,7 +259,7 @@ func (q *queueServer) Pop(ctx context.Context, call schema.Queue_pop) error {
 	s, wc := q.s, q.wc
 	workerJob := call.Args().Job().AddRef()
 	ch := make(chan popOutcome, 1)
-	s.locked(func() {
+	s.locked(func(st *owned) {
 		switch {
 		case wc.gone:
 			ch <- popOutcome{err: core.ErrWorkerFinished}
@@ -272,7 +272,7 @@ func (q *queueServer) Pop(ctx context.Context, call schema.Queue_pop) error {
 		default:
 			t, err := wc.core.Pop()
 			if t != nil || err != nil {
-				ch <- outcomeOf(t, err)
+				ch <- outcomeOf(st, t, err)
 			} else {
 				wc.waiter = ch
 			}
@@ -283,7 +283,7 @@ func (q *queueServer) Pop(ctx context.Context, call schema.Queue_pop) error {
 	select {
 	case out = <-ch:
 	case <-ctx.Done():
-		s.locked(func() {
+		s.locked(func(st *owned) {
 			if wc.waiter == ch {
 				wc.waiter = nil
 			}
@@ -305,21 +305,19 @@ func (q *queueServer) Pop(ctx context.Context, call schema.Queue_pop) error {
 	}
 	j := out.t.Job().Payload.(*job)
 	s.log.Debug("pop took a job", "worker", wc.name, "job", j.id)
-	s.mu.Lock()
-	s.dequeued(j)
-	s.mu.Unlock()
+	s.locked(func(st *owned) { s.dequeued(st, j) })
 	res, err := call.AllocResults()
 	if err == nil {
 		err = res.SetDescr(j.descr)
 	}
 	if err != nil {
 		// The worker cannot be told about the job: it fails here.
-		s.locked(func() {
+		s.locked(func(st *owned) {
 			if j.ended || j.attempt != out.attempt {
 				return // it left this worker already
 			}
-			s.finished(j, wc, trace.OutcomeFailed)
-			j.end("", exc.New(exc.Failed, "", "handing the job to the worker failed: "+err.Error()))
+			s.finished(st, j, wc, trace.OutcomeFailed)
+			j.end(st, "", exc.New(exc.Failed, "", "handing the job to the worker failed: "+err.Error()))
 		})
 		workerJob.Release()
 		return err
@@ -330,7 +328,7 @@ func (q *queueServer) Pop(ctx context.Context, call schema.Queue_pop) error {
 
 func (q *queueServer) SetActive(ctx context.Context, call schema.Queue_setActive) error {
 	var err error
-	q.s.locked(func() {
+	q.s.locked(func(st *owned) {
 		if !q.wc.gone {
 			err = q.wc.core.SetActive(call.Args().Active())
 		}
@@ -349,13 +347,13 @@ func (q *queueServer) Pruned(ctx context.Context, call schema.Queue_pruned) erro
 			return err
 		}
 	}
-	q.s.locked(func() {
+	q.s.locked(func(st *owned) {
 		if q.wc.gone {
 			return
 		}
 		forgot := q.wc.core.Pruned(hints)
 		if len(hints) == 0 {
-			q.s.record(trace.Event{Kind: trace.Prune, Pool: q.wc.pool.name, Worker: q.wc.name})
+			q.s.record(st, trace.Event{Kind: trace.Prune, Pool: q.wc.pool.name, Worker: q.wc.name})
 		}
 		q.s.log.Info("Worker pruned its caches", "worker", q.wc.name, "pool", q.wc.pool.name, "hints", len(hints), "forgotten", forgot)
 	})
