@@ -68,7 +68,7 @@ func (p *Pool) prefer(t *Ticket) *Worker {
 	if w == nil {
 		return nil
 	}
-	if w.pool != p || w.finished || !w.Active() {
+	if w.pool != p || w.released || !w.Active() {
 		p.refuse("Prefer chose %q for job %d, which is not an active, connected worker of the pool (%s); the job was left to the next idle worker", w.name, t.seq, p.unfit(w))
 		return nil
 	}
@@ -82,7 +82,7 @@ func (p *Pool) steal(w *Worker) *Worker {
 	if v == nil {
 		return nil
 	}
-	if v == w || v.pool != p || v.finished || v.local.Len() == 0 {
+	if v == w || v.pool != p || v.released || v.local.Len() == 0 {
 		why := p.unfit(v)
 		if v == w {
 			why = "the thief itself"
@@ -100,7 +100,7 @@ func (p *Pool) unfit(w *Worker) string {
 	switch {
 	case w.pool != p:
 		return fmt.Sprintf("it is in pool %q", w.pool.name)
-	case w.finished:
+	case w.released:
 		return "released"
 	case !w.Active():
 		return w.reasons.String()

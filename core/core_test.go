@@ -128,8 +128,8 @@ func TestBadInputIsAnErrorValue(t *testing.T) {
 
 	w.Release()
 	w.Release() // twice is harmless
-	check("shutdown released", w.Shutdown(), ErrWorkerFinished)
-	check("activate released", w.SetActive(true), ErrWorkerFinished)
+	check("shutdown released", w.Shutdown(), ErrWorkerReleased)
+	check("activate released", w.SetActive(true), ErrWorkerReleased)
 	if err := s.CheckInvariants(); err != nil {
 		t.Fatal(err)
 	}

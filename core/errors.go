@@ -21,14 +21,16 @@ var (
 	ErrStillConnected  = errors.New("still connected")
 	ErrUnknownWorker   = errors.New("unknown worker")
 	ErrNotConnected    = errors.New("worker not connected")
-	ErrWorkerFinished  = errors.New("finished")
-	ErrUnknownClient   = errors.New("unknown client")
-	ErrClientExists    = errors.New("client already exists")
-	ErrUnknownPolicy   = errors.New("unknown policy")
-	ErrNoAttemptsLeft  = errors.New("no attempts left")
-	ErrInvalidSetting  = errors.New("invalid setting")
-	ErrPolicyExists    = errors.New("a policy of that name is already registered")
-	ErrInvalidPolicy   = errors.New("invalid policy")
+	// ErrWorkerReleased is the error of a released worker's pop; its text is
+	// the word OCluster's scenarios print for such a pop.
+	ErrWorkerReleased = errors.New("finished")
+	ErrUnknownClient  = errors.New("unknown client")
+	ErrClientExists   = errors.New("client already exists")
+	ErrUnknownPolicy  = errors.New("unknown policy")
+	ErrNoAttemptsLeft = errors.New("no attempts left")
+	ErrInvalidSetting = errors.New("invalid setting")
+	ErrPolicyExists   = errors.New("a policy of that name is already registered")
+	ErrInvalidPolicy  = errors.New("invalid policy")
 	// ErrPolicyAnswer: a policy answered something the pool could not
 	// apply (see Policy).
 	ErrPolicyAnswer = errors.New("policy answer not applied")

@@ -134,7 +134,7 @@ func (p *Pool) check(fail func(string, ...any), inFIFO map[*Worker]bool) {
 	capacity := 0
 	for name, w := range p.workers {
 		capacity += w.capacity
-		if w.name != name || w.record.conn != w || w.finished || !w.record.known {
+		if w.name != name || w.record.conn != w || w.released || !w.record.known {
 			fail("pool %q: connected worker %q is inconsistent with its record", p.name, name)
 		}
 		if w.woken && !inFIFO[w] {

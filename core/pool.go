@@ -398,8 +398,8 @@ func (p *Pool) unqueue(w *Worker) *Ticket {
 func (p *Pool) runPop(w *Worker) (*Ticket, error) {
 	w.lastSeen = p.sched.now()
 	for {
-		if w.finished {
-			return nil, fmt.Errorf("pop for %q: %w", w.name, ErrWorkerFinished)
+		if w.released {
+			return nil, fmt.Errorf("pop for %q: %w", w.name, ErrWorkerReleased)
 		}
 		if w.reasons != 0 {
 			w.pending = true

@@ -43,7 +43,7 @@ type Worker struct {
 	name     string
 	capacity int
 	reasons  Reasons
-	finished bool
+	released bool
 	local    ticketQueue
 	workload float64 // sum of the costs of the tickets in local
 	running  []*Ticket
@@ -87,10 +87,10 @@ func (w *Worker) Capacity() int { return w.capacity }
 func (w *Worker) Reasons() Reasons { return w.reasons }
 
 // Active reports whether the worker may be given jobs.
-func (w *Worker) Active() bool { return !w.finished && w.reasons == 0 }
+func (w *Worker) Active() bool { return !w.released && w.reasons == 0 }
 
 // Released reports whether the worker's connection has been released.
-func (w *Worker) Released() bool { return w.finished }
+func (w *Worker) Released() bool { return w.released }
 
 // Workload is the estimated cost of the jobs queued for this worker.
 func (w *Worker) Workload() float64 { return w.workload }
@@ -109,7 +109,7 @@ func (w *Worker) PopPending() bool { return w.pending }
 // Pop asks for the worker's next job. It returns the job, or nil and no
 // error when the pop must wait: the pop is then pending, and once something
 // it waits for happens the worker comes in Scheduler.Ready's Woken and the
-// driver calls Resume. A released worker's pop fails with ErrWorkerFinished.
+// driver calls Resume. A released worker's pop fails with ErrWorkerReleased.
 func (w *Worker) Pop() (*Ticket, error) {
 	if w.pending {
 		return nil, fmt.Errorf("pop for %q: %w", w.name, ErrPopPending)
@@ -135,7 +135,7 @@ func (w *Worker) Finish(t *Ticket) error {
 		return err
 	}
 	t.state = TicketFinished
-	if !w.finished {
+	if !w.released {
 		w.lastSeen = w.pool.sched.now()
 	}
 	w.pool.policy.Finished(PoolView{w.pool}, t, w.pool.sched.now()-t.started)
@@ -190,7 +190,7 @@ func (w *Worker) unrun(t *Ticket, what string) error {
 // worker answered, so that a lease runs from the same instant however
 // long the answer took.
 func (w *Worker) Heartbeat(at float64) {
-	if !w.finished {
+	if !w.released {
 		w.lastSeen = max(w.lastSeen, at)
 	}
 }
@@ -198,8 +198,8 @@ func (w *Worker) Heartbeat(at float64) {
 // SetActive pauses (false) or resumes (true) the worker on its own behalf.
 // It is the "worker pause" reason; an admin pause is set through the pool.
 func (w *Worker) SetActive(active bool) error {
-	if w.finished {
-		return fmt.Errorf("set active on %q: %w", w.name, ErrWorkerFinished)
+	if w.released {
+		return fmt.Errorf("set active on %q: %w", w.name, ErrWorkerReleased)
 	}
 	w.pool.setActive(w, ReasonWorker, active)
 	return nil
@@ -208,25 +208,25 @@ func (w *Worker) SetActive(active bool) error {
 // Shutdown marks the worker as shutting down: it gets no more jobs, and
 // nothing makes it active again.
 func (w *Worker) Shutdown() error {
-	if w.finished {
-		return fmt.Errorf("shutdown of %q: %w", w.name, ErrWorkerFinished)
+	if w.released {
+		return fmt.Errorf("shutdown of %q: %w", w.name, ErrWorkerReleased)
 	}
 	w.pool.setActive(w, ReasonShutdown, false)
 	return nil
 }
 
 // Release disconnects the worker: its queued jobs go back to the pool, its
-// pending pop is woken (to fail with ErrWorkerFinished) and it leaves the
+// pending pop is woken (to fail with ErrWorkerReleased) and it leaves the
 // pool. The jobs it was running stay recorded as running on it until the
 // driver finishes them; they are returned so the driver can fail them.
 // Releasing twice does nothing.
 func (w *Worker) Release() []*Ticket {
-	if w.finished {
+	if w.released {
 		return nil
 	}
 	p := w.pool
 	p.setActive(w, ReasonWorker, false)
-	w.finished = true
+	w.released = true
 	delete(p.workers, w.name)
 	p.byName = unlist(p.byName, w)
 	w.record.conn = nil

@@ -522,7 +522,7 @@ func (s *simulation) fill(w *simWorker) {
 	for w.conn != nil && !w.popping && !w.hung && w.inUse < w.capacity {
 		t, err := w.conn.Pop()
 		if err != nil {
-			if errors.Is(err, core.ErrWorkerFinished) {
+			if errors.Is(err, core.ErrWorkerReleased) {
 				return
 			}
 			panic(fmt.Sprintf("pop for %s: %v", w.name, err))

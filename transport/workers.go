@@ -262,7 +262,7 @@ func (q *queueServer) Pop(ctx context.Context, call schema.Queue_pop) error {
 	s.locked(func(st *owned) {
 		switch {
 		case wc.gone:
-			ch <- popOutcome{err: core.ErrWorkerFinished}
+			ch <- popOutcome{err: core.ErrWorkerReleased}
 		case wc.delivered != nil:
 			ch <- *wc.delivered
 			wc.delivered = nil
@@ -298,7 +298,7 @@ func (q *queueServer) Pop(ctx context.Context, call schema.Queue_pop) error {
 	}
 	if out.err != nil {
 		workerJob.Release()
-		if errors.Is(out.err, core.ErrWorkerFinished) {
+		if errors.Is(out.err, core.ErrWorkerReleased) {
 			return exc.New(exc.Disconnected, "", "this worker's registration has ended")
 		}
 		return out.err

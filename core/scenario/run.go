@@ -365,7 +365,7 @@ func (r *runner) record(w *core.Worker, p *pop, run func() (*core.Ticket, error)
 	delete(r.waiting, w)
 	*p = pop{}
 	switch {
-	case errors.Is(err, core.ErrWorkerFinished):
+	case errors.Is(err, core.ErrWorkerReleased):
 		p.finished = true
 	case t != nil:
 		p.job = t.Job().Label
