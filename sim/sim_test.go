@@ -6,6 +6,9 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/ocluster-go/ocluster/trace"
 )
 
@@ -65,6 +68,20 @@ func TestInvariantsHoldAfterEveryEvent(t *testing.T) {
 			if _, err := Run(sc, Options{Seed: 3, Check: true}); err != nil {
 				t.Fatal(err)
 			}
+		})
+	}
+}
+
+// The simulator acts on everything the core asks of it, as a production
+// driver must: at the end of a run nothing is left undone, and the
+// durable changes it has no store for do not pile up in the core.
+func TestNothingLeftForTheDriver(t *testing.T) {
+	for _, policy := range []string{"ocluster", "combined"} {
+		t.Run(policy, func(t *testing.T) {
+			s, err := newSimulation(mustOpen(t, "failures"), Options{Policy: policy, Seed: 1}, nil)
+			require.NoError(t, err)
+			require.NoError(t, s.loop())
+			assert.True(t, s.sched.Ready().Empty(), "left in the core: %+v", s.sched.Ready())
 		})
 	}
 }
