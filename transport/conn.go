@@ -83,10 +83,15 @@ type peer struct {
 	done     chan struct{} // closed once the connection has shut down
 	drop     chan struct{} // closed to drop the connection
 	dropOnce sync.Once
+	authed   chan struct{} // closed once it has presented a valid secret
+	authOnce sync.Once
 }
 
 // close drops the connection.
 func (p *peer) close() { p.dropOnce.Do(func() { close(p.drop) }) }
+
+// authenticated records that the connection presented a valid secret.
+func (p *peer) authenticated() { p.authOnce.Do(func() { close(p.authed) }) }
 
 // rpcServer accepts TLS connections and gives each its own bootstrap.
 type rpcServer struct {
@@ -94,17 +99,29 @@ type rpcServer struct {
 	tls          *tls.Config
 	logger       *slog.Logger
 	newBootstrap func(*peer) capnp.Client
+	// authTimeout is how long a connection may go without presenting a
+	// valid secret, and maxUnauthenticated how many such connections one
+	// host may hold: a peer that only connects must not hold the
+	// scheduler's sockets and memory for ever.
+	authTimeout        time.Duration
+	maxUnauthenticated int
 
 	mu     sync.Mutex
 	conns  map[*rpc.Conn]struct{}
 	closed bool
 	wg     sync.WaitGroup
+	// unauthenticated counts, per host, the connections that have not
+	// presented a valid secret yet.
+	unauthenticated map[string]int
 }
 
 func (s *rpcServer) serve() error {
 	s.mu.Lock()
 	if s.conns == nil {
 		s.conns = map[*rpc.Conn]struct{}{}
+	}
+	if s.unauthenticated == nil {
+		s.unauthenticated = map[string]int{}
 	}
 	s.mu.Unlock()
 	for {
@@ -120,7 +137,51 @@ func (s *rpcServer) serve() error {
 	}
 }
 
+// admit counts a new connection from host as unauthenticated, unless the
+// host holds too many such connections already.
+func (s *rpcServer) admit(host string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unauthenticated[host] >= s.maxUnauthenticated {
+		return false
+	}
+	s.unauthenticated[host]++
+	return true
+}
+
+// admitted stops counting a connection from host as unauthenticated.
+func (s *rpcServer) admitted(host string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.unauthenticated[host]--; s.unauthenticated[host] <= 0 {
+		delete(s.unauthenticated, host)
+	}
+}
+
+func hostOf(a net.Addr) string {
+	if host, _, err := net.SplitHostPort(a.String()); err == nil {
+		return host
+	}
+	return a.String()
+}
+
 func (s *rpcServer) handle(raw net.Conn) {
+	host := hostOf(raw.RemoteAddr())
+	if !s.admit(host) {
+		s.logger.Warn("Too many connections without a valid secret from one host: refusing another", "remote", raw.RemoteAddr(), "limit", s.maxUnauthenticated)
+		raw.Close()
+		return
+	}
+	// The slot is given back before the connection is closed, so that a
+	// peer that sees the close may connect again at once.
+	counted := true
+	release := func() {
+		if counted {
+			s.admitted(host)
+			counted = false
+		}
+	}
+	defer release()
 	if tc, ok := raw.(*net.TCPConn); ok {
 		tc.SetKeepAlive(true)
 		tc.SetKeepAlivePeriod(30 * time.Second)
@@ -131,10 +192,11 @@ func (s *rpcServer) handle(raw net.Conn) {
 	cancel()
 	if err != nil {
 		s.logger.Debug("TLS handshake failed", "remote", raw.RemoteAddr(), "err", err)
+		release()
 		raw.Close()
 		return
 	}
-	p := &peer{remote: raw.RemoteAddr(), done: make(chan struct{}), drop: make(chan struct{})}
+	p := &peer{remote: raw.RemoteAddr(), done: make(chan struct{}), drop: make(chan struct{}), authed: make(chan struct{})}
 	rc := rpc.NewConn(newTransport(conn, true), &rpc.Options{
 		BootstrapClient: s.newBootstrap(p),
 		Logger:          quietLogger(s.logger),
@@ -148,10 +210,28 @@ func (s *rpcServer) handle(raw net.Conn) {
 		s.conns[rc] = struct{}{}
 		s.mu.Unlock()
 	}
-	select {
-	case <-rc.Done():
-	case <-p.drop:
-		rc.Close()
+	authed := p.authed
+	deadline := time.NewTimer(s.authTimeout)
+	defer deadline.Stop()
+wait:
+	for {
+		select {
+		case <-rc.Done():
+			break wait
+		case <-p.drop:
+			release()
+			rc.Close()
+			break wait
+		case <-authed:
+			release()
+			authed = nil
+			deadline.Stop()
+		case <-deadline.C:
+			s.logger.Info("A connection presented no valid secret in time: dropping it", "remote", raw.RemoteAddr(), "timeout", s.authTimeout)
+			release()
+			rc.Close()
+			break wait
+		}
 	}
 	close(p.done)
 	s.mu.Lock()

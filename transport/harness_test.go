@@ -51,6 +51,8 @@ type clusterOptions struct {
 	noStore     bool
 	maxDescr    uint64
 	pingTimeout time.Duration
+	authTimeout time.Duration
+	maxUnauth   int
 	// policy is "ocluster" unless given: most tests are OCluster's own.
 	policy    string
 	override  core.Override
@@ -84,7 +86,8 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		o.policy = "ocluster"
 	}
 	c.sched, err = NewScheduler(SchedulerConfig{Pools: o.pools, Policy: o.policy, Override: o.override, Costs: o.costs, Identity: id, PublicAddr: c.listener.Addr().String(),
-		Store: c.store, MaxDescr: o.maxDescr, PingTimeout: o.pingTimeout, TimeScale: o.timeScale, Trace: o.trace, Logger: testLogger(t)})
+		Store: c.store, MaxDescr: o.maxDescr, PingTimeout: o.pingTimeout,
+		AuthTimeout: o.authTimeout, MaxUnauthenticated: o.maxUnauth, TimeScale: o.timeScale, Trace: o.trace, Logger: testLogger(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,6 +44,12 @@ type SchedulerConfig struct {
 	// another connection registers its name (0: 5 s). One that does not
 	// answer is taken for a dead connection and dropped for the new one.
 	PingTimeout time.Duration
+	// AuthTimeout is how long a connection may go without presenting a
+	// valid secret before it is dropped (0: 20 s).
+	AuthTimeout time.Duration
+	// MaxUnauthenticated bounds the connections one host may hold that
+	// have not presented a valid secret yet (0: 128).
+	MaxUnauthenticated int
 	// TimeScale makes time go this many times faster for the policy than
 	// on the wall clock (0: 1). A testbed that plays a scenario at
 	// --speed X runs its scheduler at X, so that the policy's costs,
@@ -134,6 +140,12 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.MaxDescr == 0 {
 		cfg.MaxDescr = 1 << 20
 	}
+	if cfg.AuthTimeout == 0 {
+		cfg.AuthTimeout = 20 * time.Second
+	}
+	if cfg.MaxUnauthenticated == 0 {
+		cfg.MaxUnauthenticated = 128
+	}
 	if cfg.Origin.IsZero() {
 		cfg.Origin = time.Now()
 	}
@@ -205,10 +217,12 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 // Serve accepts connections on l until Close.
 func (s *Scheduler) Serve(l net.Listener) error {
 	srv := &rpcServer{
-		listener:     l,
-		tls:          s.cfg.Identity.serverTLS(),
-		logger:       s.log,
-		newBootstrap: s.newBootstrap,
+		listener:           l,
+		tls:                s.cfg.Identity.serverTLS(),
+		logger:             s.log,
+		newBootstrap:       s.newBootstrap,
+		authTimeout:        s.cfg.AuthTimeout,
+		maxUnauthenticated: s.cfg.MaxUnauthenticated,
 	}
 	s.locked(func(st *owned) { st.server = srv })
 	return srv.serve()
@@ -417,6 +431,7 @@ func (b *bootstrapServer) Restore(ctx context.Context, call schema.Bootstrap_res
 			c, kind = capnp.Client(guarded[schema.Submission](schema.Submission_NewServer(&submissionServer{s: s, client: client}))), schema.Bootstrap_Kind_submission
 		}
 	}
+	b.peer.authenticated()
 	res, err := call.AllocResults()
 	if err != nil {
 		c.Release()

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/runners"
 )
@@ -292,4 +295,49 @@ type instant struct{}
 func (instant) Run(_ context.Context, job *runners.Job, _ string, log io.Writer) (string, error) {
 	fmt.Fprintf(log, "Building %s\n", job.Docker.DockerfileContents)
 	return "", nil
+}
+
+// A connection that finishes its TLS handshake but presents no valid
+// secret is dropped after the timeout, and one host may hold only so many
+// of them; a connection that presented one stays.
+func TestConnectionsWithoutSecretAreDropped(t *testing.T) {
+	c := startCluster(t, clusterOptions{authTimeout: 300 * time.Millisecond, maxUnauth: 2})
+	addr := c.listener.Addr().String()
+	silent := func() *tls.Conn {
+		conn, err := tls.Dial("tcp", addr, clientTLS(c.admin.Fingerprint))
+		require.NoError(t, err)
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	// closed reports whether the scheduler ended the connection within d.
+	closed := func(conn *tls.Conn, d time.Duration) bool {
+		conn.SetReadDeadline(time.Now().Add(d))
+		_, err := conn.Read(make([]byte, 1))
+		var ne net.Error
+		return !(errors.As(err, &ne) && ne.Timeout())
+	}
+
+	first, second := silent(), silent()
+	third, err := tls.Dial("tcp", addr, clientTLS(c.admin.Fingerprint))
+	if err == nil {
+		defer third.Close()
+		assert.True(t, closed(third, 5*time.Second), "a third silent connection from one host was let in")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	admin, err := Connect(ctx, c.admin, testLogger(t))
+	require.Error(t, err, "connected while the host held its quota of silent connections")
+	if admin != nil {
+		admin.Close()
+	}
+	assert.True(t, closed(first, 5*time.Second), "a silent connection was kept past the timeout")
+	assert.True(t, closed(second, 5*time.Second), "a silent connection was kept past the timeout")
+
+	// Their slots are free again, and a connection that presents its
+	// secret outlives the timeout.
+	c.withAdmin(func(ctx context.Context, a *AdminClient) {
+		time.Sleep(600 * time.Millisecond)
+		_, err := a.ListClients(ctx)
+		require.NoError(t, err, "an authenticated connection was dropped")
+	})
 }
