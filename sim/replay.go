@@ -38,6 +38,11 @@ type replaySource struct {
 	clients map[[2]string]*stream    // (pool, client)
 	jobs    map[uint64]*job          // by the trace's job id
 	model   durationModel
+	// ends is how each job's run ends by itself when not in success (see
+	// jobSeed.ends), and cancels when its client cancelled it, by the
+	// trace's job id.
+	ends    map[uint64]string
+	cancels map[uint64]float64
 }
 
 // Replay re-runs a recorded trace under opts.Policy: the same arrivals,
@@ -117,14 +122,60 @@ func replayScenario(h trace.Header, events []trace.Event, opts ReplayOptions) (*
 			return nil, nil, fmt.Errorf("trace: pool %q has jobs but no worker ever registered in it", p.Name)
 		}
 	}
+	lost := lostRuns(events)
 	src := &replaySource{
 		events:  events,
 		workers: map[[2]string]*simWorker{},
 		clients: map[[2]string]*stream{},
 		jobs:    map[uint64]*job{},
-		model:   newDurationModel(events),
+		model:   newDurationModel(events, lost),
+		ends:    map[uint64]string{},
+		cancels: map[uint64]float64{},
+	}
+	for i, e := range events {
+		switch {
+		case e.Kind == trace.Submit && e.Outcome != "" && e.Outcome != trace.OutcomeOK:
+			src.ends[e.Job] = e.Outcome
+		case e.Kind == trace.Finish && e.Outcome == trace.OutcomeFailed && !lost[i]:
+			src.ends[e.Job] = trace.OutcomeFailed
+		case e.Kind == trace.Cancel, e.Kind == trace.Finish && e.Outcome == trace.OutcomeCancelled:
+			if _, ok := src.cancels[e.Job]; !ok {
+				src.cancels[e.Job] = e.T
+			}
+		}
 	}
 	return sc, src, nil
+}
+
+// lostRuns marks the failed runs that were lost with their worker rather
+// than failing by themselves: those followed, at the same instant, by
+// their worker's release (the simulator and the scheduler record a lost
+// worker's jobs just before the worker).
+func lostRuns(events []trace.Event) map[int]bool {
+	lost := map[int]bool{}
+	for i, e := range events {
+		if e.Kind != trace.Finish || e.Outcome != trace.OutcomeFailed {
+			continue
+		}
+		for _, n := range events[i+1:] {
+			if n.T != e.T {
+				break
+			}
+			if n.Kind == trace.Release && n.Pool == e.Pool && n.Worker == e.Worker {
+				lost[i] = true
+				break
+			}
+		}
+	}
+	return lost
+}
+
+// cancelsAt says whether the trace's client cancels j at the instant t:
+// a run that would end just then is cancelled, as the record says the
+// cancel came first.
+func (r *replaySource) cancelsAt(j *job, t float64) bool {
+	at, ok := r.cancels[j.traceID]
+	return ok && at == t
 }
 
 func firstPositive(ds ...Duration) Duration {
@@ -212,7 +263,7 @@ func (r *replaySource) handle(s *simulation, e *event) {
 	case evReplaySubmit:
 		s.liveStreams--
 		st := r.clients[[2]string{te.Pool, te.Client}]
-		j := s.submit(st, jobSeed{hint: te.Hint, urgent: te.Urgent, cancel: -1})
+		j := s.submit(st, jobSeed{hint: te.Hint, urgent: te.Urgent, cancel: -1, ends: r.ends[te.Job]})
 		j.batch = -1
 		j.traceID = te.Job
 		r.jobs[te.Job] = j
@@ -229,10 +280,13 @@ func (r *replaySource) handle(s *simulation, e *event) {
 // recorded runs of its hint in the new cache state; failing that, the
 // median of its pool's runs in that state; failing that, its own recorded
 // time scaled by the ratio of its pool's medians, or the core's estimate.
-// Medians use successful runs only. A run that did not complete tells its
-// job's duration when the trace gives planned; otherwise it is a lower
+// Medians use successful runs only. A run that failed by itself (not lost
+// with its worker) ran its course; a run that did not complete tells its
+// job's duration when the trace gives planned, otherwise it is a lower
 // bound on it. A job that ran more than once (re-queued after losing its
-// worker) is known in each cache state it ran in.
+// worker) is known in each cache state it ran in. A job the trace knows
+// only from its submit (planned: an SWF log without wait times) runs that
+// long, uncached.
 type durationModel struct {
 	job      map[jobKey]float64
 	atLeast  map[[2]any]float64
@@ -257,22 +311,38 @@ type poolKey struct {
 	cached bool
 }
 
-func newDurationModel(events []trace.Event) durationModel {
+func newDurationModel(events []trace.Event, lost map[int]bool) durationModel {
 	m := durationModel{job: map[jobKey]float64{}, atLeast: map[[2]any]float64{}, byHint: map[hintKey]float64{}, byPool: map[poolKey]float64{}}
 	hints := map[[2]any]string{}
 	started := map[[2]any]bool{}
 	hintRuns := map[hintKey][]float64{}
 	poolRuns := map[poolKey][]float64{}
-	for _, e := range events {
+	for i, e := range events {
 		key := [2]any{e.Pool, e.Job}
 		switch e.Kind {
 		case trace.Submit:
 			hints[key] = e.Hint
+			if e.Planned <= 0 {
+				continue
+			}
+			m.job[jobKey{e.Pool, e.Job, false}] = e.Planned
+			if e.Outcome == "" || e.Outcome == trace.OutcomeOK {
+				if e.Hint != "" {
+					k := hintKey{e.Pool, e.Hint, false}
+					hintRuns[k] = append(hintRuns[k], e.Planned)
+				}
+				pk := poolKey{e.Pool, false}
+				poolRuns[pk] = append(poolRuns[pk], e.Planned)
+			}
 		case trace.Start:
 			started[key] = e.Cached
 		case trace.Finish:
 			cached := started[key]
 			jk := jobKey{e.Pool, e.Job, cached}
+			if e.Outcome == trace.OutcomeFailed && !lost[i] && e.Planned == 0 {
+				m.job[jk] = e.Duration
+				continue
+			}
 			if e.Outcome != trace.OutcomeOK {
 				if e.Planned > 0 {
 					m.job[jk] = e.Planned

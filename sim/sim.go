@@ -603,12 +603,20 @@ func (s *simulation) finishRun(ri int32) {
 		return
 	}
 	j := r.job
+	if j.seed.ends == trace.OutcomeCancelled || s.replay != nil && s.replay.cancelsAt(j, s.now) {
+		s.cancel(j)
+		return
+	}
+	outcome, state := trace.OutcomeOK, jobOK
+	if j.seed.ends == trace.OutcomeFailed {
+		outcome, state = trace.OutcomeFailed, jobFailed
+	}
 	s.stopRun(r)
 	if err := w.conn.Finish(j.ticket); err != nil {
 		panic(fmt.Sprintf("finish on %s: %v", w.name, err))
 	}
-	s.record(trace.Event{Kind: trace.Finish, Pool: w.pool.name, Job: j.id, Worker: w.name, Outcome: trace.OutcomeOK, Duration: r.duration})
-	s.jobDone(j, jobOK)
+	s.record(trace.Event{Kind: trace.Finish, Pool: w.pool.name, Job: j.id, Worker: w.name, Outcome: outcome, Duration: r.duration})
+	s.jobDone(j, state)
 	s.fill(w)
 	s.checkDrained(w)
 }

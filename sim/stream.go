@@ -119,6 +119,10 @@ type jobSeed struct {
 	urgent bool
 	size   float64 // the job's quantile in every duration distribution
 	cancel float64 // when the client cancels it after submission, or -1
+	// ends is how a replayed job's run ends wherever it runs, when the
+	// trace says it did not succeed by itself: trace.OutcomeFailed or
+	// trace.OutcomeCancelled; "" for success.
+	ends string
 }
 
 // generate makes the jobs of one batch, drawing everything from the

@@ -59,10 +59,10 @@ import (
 // job as several lines sharing one job number need Lenient: only the first
 // of those lines is kept.
 //
-// Mapping. Each SWF job becomes one trace job of one slot: processor
-// counts, memory, requested time and the other unused fields are ignored,
-// so a 64-processor job occupies the same single slot as a 1-processor
-// one.
+// Mapping. Each SWF job becomes one trace job of one slot (the scheduler
+// gives a job one slot of a worker): memory, requested time and the other
+// unused fields are ignored, and processor counts serve only to size the
+// workers (see Workers below).
 //
 //	SWF                        trace
 //	job number                 job id
@@ -79,14 +79,18 @@ import (
 //
 // A cancelled job (status 5) whose run time is more than 0 and whose wait
 // time is known ran and was cancelled while running: start and finish
-// with outcome cancelled. Any other cancelled job never ran (or its run
-// cannot be placed): it gets a cancel event at submit + wait, or at submit
-// when the wait time is missing. A job whose submit time is missing is
-// dropped, even in strict mode, and counted in SWFStats.Skipped (its job
-// number still counts as used). A job that is not cancelled and misses its
-// wait or run time keeps its submit event but has no start or finish; it
-// is counted in SWFStats.NoRuntime. SWFStats.Jobs counts the jobs kept,
-// that is the submit events.
+// with outcome cancelled. A replay needs only a job's run time, so a job
+// whose wait time is missing but whose run time is known (over 0, for a
+// cancelled job) keeps it on its submit event, as Planned, with the
+// outcome its run ends with (failed for status 0, cancelled for status 5);
+// it has no start or finish and is counted in SWFStats.NoWait. Any other
+// cancelled job never ran: it gets a cancel event at submit + wait, or at
+// submit when the wait time is missing. A job whose submit time is
+// missing is dropped, even in strict mode, and counted in
+// SWFStats.Skipped (its job number still counts as used). A job that is
+// not cancelled and misses its run time keeps its submit event only; it
+// is counted in SWFStats.NoRuntime, and a replay gives it an estimate.
+// SWFStats.Jobs counts the jobs kept, that is the submit events.
 //
 // Time. An event's t is its SWF time minus the smallest submit time of
 // the jobs kept, so the first submit is at t = 0. When the log gives
@@ -96,13 +100,23 @@ import (
 // that order, then smaller job ids first.
 //
 // Workers. SWF names no machines, so each pool gets one worker named
-// "swf", registered at t = 0, with capacity SWFOptions.Capacity when it
-// is set, else the header's MaxProcs (the same for every pool), else the
-// most jobs of that pool that the emitted trace shows running at once
-// (at least 1). That maximum is counted in the trace's own order, in
-// which starts at an instant come before finishes: a job that finishes at
-// the instant another starts overlaps it. The header has Source "swf"
-// and Pools, the sorted pools that the events name.
+// "swf", registered at t = 0. Its capacity, in jobs, is chosen so that a
+// replay meets the contention the log recorded, and SWFStats.Mapping says
+// which rule chose it:
+//
+//   - SWFOptions.Capacity, when it is set;
+//   - else, when at least half the kept jobs have a start, the most jobs
+//     of that pool that the trace shows running at once (at least 1),
+//     counted in the trace's own order, in which starts at an instant
+//     come before finishes;
+//   - else, when the header gives MaxProcs and jobs give their allocated
+//     (else requested) processors, MaxProcs divided by the mean
+//     processors of a job, rounded (at least 1), the same for every pool:
+//     the jobs of an average size the machine holds at once;
+//   - else the most jobs running at once, as above.
+//
+// The header has Source "swf" and Pools, the sorted pools that the events
+// name.
 //
 // A log with no kept job is an error, since a trace must list a pool.
 func ReadSWF(r io.Reader, opts SWFOptions) (Header, []Event, SWFStats, error) {
@@ -136,9 +150,12 @@ type SWFOptions struct {
 type SWFStats struct {
 	Jobs           int   // jobs kept: one submit event each
 	Skipped        int   // jobs dropped for want of a submit time
-	NoRuntime      int   // jobs kept with a submit event only (wait or run time missing)
+	NoWait         int   // jobs kept with their run time but no start (wait time missing)
+	NoRuntime      int   // jobs kept with a submit event only (run time missing)
 	Malformed      int   // lines skipped as malformed (Lenient only)
 	MalformedLines []int // the first 20 of those, by line number
+	// Mapping says how the workers' capacity was chosen, for the user.
+	Mapping string
 }
 
 // maxMalformedLines bounds SWFStats.MalformedLines.
@@ -162,6 +179,8 @@ const (
 	swfSubmit = 2
 	swfWait   = 3
 	swfRun    = 4
+	swfProcs  = 5
+	swfAsked  = 8
 	swfStatus = 11
 	swfUser   = 12
 	swfExe    = 14
@@ -182,6 +201,7 @@ type swfJobRec struct {
 	id                 uint64
 	submit, wait, run  float64
 	status             float64
+	procs              float64 // allocated (else requested) processors; -1 when neither is given
 	pool, client, hint string
 }
 
@@ -370,12 +390,16 @@ func (imp *swfImport) parseJob(fields []string) (swfJobRec, error) {
 		wait:   v[swfWait],
 		run:    v[swfRun],
 		status: v[swfStatus],
+		procs:  -1,
 		client: imp.name("user-", v[swfUser], "user-unknown"),
 		hint:   imp.name("exe-", v[swfExe], ""),
 		pool:   imp.opts.Pool,
 	}
 	if j.pool == "" {
 		j.pool = imp.name("queue-", v[swfQueue], "default")
+	}
+	if p := cmp.Or(max(v[swfProcs], 0), max(v[swfAsked], 0)); p > 0 && p <= math.MaxInt32 {
+		j.procs = p
 	}
 	return j, nil
 }
@@ -443,52 +467,80 @@ func (imp *swfImport) build() (Header, []Event) {
 	for _, p := range h.Pools {
 		events = append(events, Event{Kind: Register, Pool: p, Worker: swfWorker})
 	}
+	started := 0
 	for _, j := range imp.jobs {
 		t := j.submit - first
-		events = append(events, Event{T: t, Kind: Submit, Pool: j.pool, Job: j.id, Client: j.client, Hint: j.hint})
+		submit := Event{T: t, Kind: Submit, Pool: j.pool, Job: j.id, Client: j.client, Hint: j.hint}
 		outcome := OutcomeOK
 		switch j.status {
 		case 0:
 			outcome = OutcomeFailed
 		case 5:
-			if j.wait != -1 && j.run > 0 {
-				outcome = OutcomeCancelled
+			outcome = OutcomeCancelled
+			if j.run > 0 {
 				break
 			}
 			at := t
 			if j.wait != -1 {
 				at = t + j.wait
 			}
-			events = append(events, Event{T: at, Kind: Cancel, Pool: j.pool, Job: j.id})
+			events = append(events, submit, Event{T: at, Kind: Cancel, Pool: j.pool, Job: j.id})
 			continue
 		}
-		if j.wait == -1 || j.run == -1 {
+		switch {
+		case j.run == -1:
 			imp.stats.NoRuntime++
-			continue
+			events = append(events, submit)
+		case j.wait == -1:
+			imp.stats.NoWait++
+			submit.Planned = j.run
+			if outcome != OutcomeOK {
+				submit.Outcome = outcome
+			}
+			events = append(events, submit)
+		default:
+			started++
+			start := t + j.wait
+			events = append(events, submit,
+				Event{T: start, Kind: Start, Pool: j.pool, Job: j.id, Worker: swfWorker},
+				Event{T: start + j.run, Kind: Finish, Pool: j.pool, Job: j.id, Worker: swfWorker, Outcome: outcome, Duration: j.run})
 		}
-		start := t + j.wait
-		events = append(events,
-			Event{T: start, Kind: Start, Pool: j.pool, Job: j.id, Worker: swfWorker},
-			Event{T: start + j.run, Kind: Finish, Pool: j.pool, Job: j.id, Worker: swfWorker, Outcome: outcome, Duration: j.run})
 	}
 	slices.SortStableFunc(events, compareSWFEvents)
 
 	// Capacities, once the order is final.
 	capacity := map[string]int{}
-	if c := cmp.Or(imp.opts.Capacity, imp.maxProcs); c > 0 {
+	running := map[string]int{}
+	for _, e := range events {
+		switch e.Kind {
+		case Start:
+			running[e.Pool]++
+			capacity[e.Pool] = max(capacity[e.Pool], running[e.Pool])
+		case Finish:
+			running[e.Pool]--
+		}
+	}
+	imp.stats.Mapping = "one worker per pool, its capacity the most jobs the log runs at once in that pool"
+	procs, sized := 0.0, 0
+	for _, j := range imp.jobs {
+		if j.procs > 0 {
+			procs += j.procs
+			sized++
+		}
+	}
+	switch {
+	case imp.opts.Capacity > 0:
+		imp.stats.Mapping = fmt.Sprintf("one worker per pool, of the capacity given: %d jobs", imp.opts.Capacity)
+		for _, p := range h.Pools {
+			capacity[p] = imp.opts.Capacity
+		}
+	case 2*started >= len(imp.jobs):
+	case imp.maxProcs > 0 && sized > 0:
+		mean := procs / float64(sized)
+		c := int(max(1, math.Round(float64(imp.maxProcs)/mean)))
+		imp.stats.Mapping = fmt.Sprintf("one worker per pool of %d jobs: MaxProcs %d over the %.1f processors a job has on average (too few jobs have a wait time to count how many ran at once)", c, imp.maxProcs, mean)
 		for _, p := range h.Pools {
 			capacity[p] = c
-		}
-	} else {
-		running := map[string]int{}
-		for _, e := range events {
-			switch e.Kind {
-			case Start:
-				running[e.Pool]++
-				capacity[e.Pool] = max(capacity[e.Pool], running[e.Pool])
-			case Finish:
-				running[e.Pool]--
-			}
 		}
 	}
 	for i := range h.Pools {

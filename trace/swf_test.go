@@ -13,7 +13,16 @@ import (
 	"testing"
 	"testing/iotest"
 	"time"
+
+	"github.com/stretchr/testify/assert"
 )
+
+// counts is what an import kept and dropped, without the words for the
+// user.
+func kept(st SWFStats) SWFStats {
+	st.Mapping = ""
+	return st
+}
 
 // swfLine builds one SWF job line from the fields the import reads; the
 // unused ones get plausible values.
@@ -67,10 +76,7 @@ func TestReadSWFSample(t *testing.T) {
 	if !reflect.DeepEqual(h, wantHeader) {
 		t.Errorf("header\n got %+v\nwant %+v", h, wantHeader)
 	}
-	wantStats := SWFStats{Jobs: 29, Skipped: 1, NoRuntime: 1}
-	if !reflect.DeepEqual(st, wantStats) {
-		t.Errorf("stats %+v, want %+v", st, wantStats)
-	}
+	assert.Equal(t, SWFStats{Jobs: 29, Skipped: 1, NoRuntime: 1}, kept(st))
 
 	counts := map[Kind]int{}
 	clients, hints := map[string]bool{}, map[string]bool{}
@@ -94,9 +100,11 @@ func TestReadSWFSample(t *testing.T) {
 		t.Errorf("hints %v, want %v", got, want)
 	}
 
+	// The sample gives wait times, so its workers hold the most jobs it
+	// runs at once (MaxProcs, 128, counts processors).
 	wantRegister := []Event{
-		{T: 0, Kind: Register, Pool: "queue-1", Worker: "swf", Capacity: 128},
-		{T: 0, Kind: Register, Pool: "queue-2", Worker: "swf", Capacity: 128},
+		{T: 0, Kind: Register, Pool: "queue-1", Worker: "swf", Capacity: 4},
+		{T: 0, Kind: Register, Pool: "queue-2", Worker: "swf", Capacity: 2},
 	}
 	if !reflect.DeepEqual(events[:2], wantRegister) {
 		t.Errorf("first events\n got %+v\nwant %+v", events[:2], wantRegister)
@@ -217,51 +225,63 @@ func TestReadSWFMapping(t *testing.T) {
 		return Event{T: at, Kind: Finish, Pool: p, Job: job, Worker: "swf", Outcome: outcome, Duration: d}
 	}
 	cancel := func(job uint64, at float64) Event { return Event{T: at, Kind: Cancel, Pool: p, Job: job} }
+	// planned is a submit that carries its run time, for want of a wait
+	// time to place the run.
+	planned := func(job uint64, run float64, outcome string) Event {
+		e := submit(job)
+		e.Planned, e.Outcome = run, outcome
+		return e
+	}
 	tests := []struct {
 		name      string
 		line      string
 		opts      SWFOptions
 		want      []Event // after the register event
 		noRuntime int
+		noWait    int
 	}{
 		{"ok", swfLine("7", "1000", "10", "50", "1", "2", "5", "3"), SWFOptions{},
-			[]Event{submit(7), start(7, 10), finish(7, 60, OutcomeOK, 50)}, 0},
+			[]Event{submit(7), start(7, 10), finish(7, 60, OutcomeOK, 50)}, 0, 0},
 		{"failed", swfLine("7", "1000", "10", "50", "0", "2", "5", "3"), SWFOptions{},
-			[]Event{submit(7), start(7, 10), finish(7, 60, OutcomeFailed, 50)}, 0},
+			[]Event{submit(7), start(7, 10), finish(7, 60, OutcomeFailed, 50)}, 0, 0},
 		{"partial (2) is ok", swfLine("7", "1000", "10", "50", "2", "2", "5", "3"), SWFOptions{},
-			[]Event{submit(7), start(7, 10), finish(7, 60, OutcomeOK, 50)}, 0},
+			[]Event{submit(7), start(7, 10), finish(7, 60, OutcomeOK, 50)}, 0, 0},
 		{"last partial (3) is ok", swfLine("7", "1000", "10", "50", "3", "2", "5", "3"), SWFOptions{},
-			[]Event{submit(7), start(7, 10), finish(7, 60, OutcomeOK, 50)}, 0},
+			[]Event{submit(7), start(7, 10), finish(7, 60, OutcomeOK, 50)}, 0, 0},
 		{"last partial failed (4) is ok", swfLine("7", "1000", "10", "50", "4", "2", "5", "3"), SWFOptions{},
-			[]Event{submit(7), start(7, 10), finish(7, 60, OutcomeOK, 50)}, 0},
+			[]Event{submit(7), start(7, 10), finish(7, 60, OutcomeOK, 50)}, 0, 0},
 		{"unknown status is ok", swfLine("7", "1000", "10", "50", "-1", "2", "5", "3"), SWFOptions{},
-			[]Event{submit(7), start(7, 10), finish(7, 60, OutcomeOK, 50)}, 0},
+			[]Event{submit(7), start(7, 10), finish(7, 60, OutcomeOK, 50)}, 0, 0},
 		{"cancelled while running", swfLine("7", "1000", "10", "50", "5", "2", "5", "3"), SWFOptions{},
-			[]Event{submit(7), start(7, 10), finish(7, 60, OutcomeCancelled, 50)}, 0},
+			[]Event{submit(7), start(7, 10), finish(7, 60, OutcomeCancelled, 50)}, 0, 0},
 		{"cancelled, never ran", swfLine("7", "1000", "10", "0", "5", "2", "5", "3"), SWFOptions{},
-			[]Event{submit(7), cancel(7, 10)}, 0},
+			[]Event{submit(7), cancel(7, 10)}, 0, 0},
 		{"cancelled, no run time", swfLine("7", "1000", "10", "-1", "5", "2", "5", "3"), SWFOptions{},
-			[]Event{submit(7), cancel(7, 10)}, 0},
+			[]Event{submit(7), cancel(7, 10)}, 0, 0},
 		{"cancelled, no wait time", swfLine("7", "1000", "-1", "50", "5", "2", "5", "3"), SWFOptions{},
-			[]Event{submit(7), cancel(7, 0)}, 0},
+			[]Event{planned(7, 50, OutcomeCancelled)}, 0, 1},
+		{"cancelled, no wait time, never ran", swfLine("7", "1000", "-1", "0", "5", "2", "5", "3"), SWFOptions{},
+			[]Event{submit(7), cancel(7, 0)}, 0, 0},
 		{"no run time", swfLine("7", "1000", "10", "-1", "1", "2", "5", "3"), SWFOptions{},
-			[]Event{submit(7)}, 1},
-		{"no wait time", swfLine("7", "1000", "-1", "50", "0", "2", "5", "3"), SWFOptions{},
-			[]Event{submit(7)}, 1},
+			[]Event{submit(7)}, 1, 0},
+		{"no wait time", swfLine("7", "1000", "-1", "50", "1", "2", "5", "3"), SWFOptions{},
+			[]Event{planned(7, 50, "")}, 0, 1},
+		{"failed, no wait time", swfLine("7", "1000", "-1", "50", "0", "2", "5", "3"), SWFOptions{},
+			[]Event{planned(7, 50, OutcomeFailed)}, 0, 1},
 		{"decimals and exponents", swfLine("7.0", "1e3", "0.5", "2.5e1", "1", "2.0", "5", "3"), SWFOptions{},
-			[]Event{submit(7), start(7, 0.5), finish(7, 25.5, OutcomeOK, 25)}, 0},
+			[]Event{submit(7), start(7, 0.5), finish(7, 25.5, OutcomeOK, 25)}, 0, 0},
 		{"missing user, queue and executable", swfLine("7", "1000", "10", "50", "1", "-1", "-1", "-1"), SWFOptions{},
 			[]Event{
 				{T: 0, Kind: Submit, Pool: "default", Job: 7, Client: "user-unknown"},
 				{T: 10, Kind: Start, Pool: "default", Job: 7, Worker: "swf"},
 				{T: 60, Kind: Finish, Pool: "default", Job: 7, Worker: "swf", Outcome: OutcomeOK, Duration: 50},
-			}, 0},
+			}, 0, 0},
 		{"forced pool", swfLine("7", "1000", "10", "50", "1", "2", "5", "3"), SWFOptions{Pool: "hpc"},
 			[]Event{
 				{T: 0, Kind: Submit, Pool: "hpc", Job: 7, Client: "user-2", Hint: "exe-5"},
 				{T: 10, Kind: Start, Pool: "hpc", Job: 7, Worker: "swf"},
 				{T: 60, Kind: Finish, Pool: "hpc", Job: 7, Worker: "swf", Outcome: OutcomeOK, Duration: 50},
-			}, 0},
+			}, 0, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,10 +299,7 @@ func TestReadSWFMapping(t *testing.T) {
 			if got := events[1:]; !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("events\n got %+v\nwant %+v", got, tt.want)
 			}
-			want := SWFStats{Jobs: 1, NoRuntime: tt.noRuntime}
-			if !reflect.DeepEqual(st, want) {
-				t.Errorf("stats %+v, want %+v", st, want)
-			}
+			assert.Equal(t, SWFStats{Jobs: 1, NoRuntime: tt.noRuntime, NoWait: tt.noWait}, kept(st))
 		})
 	}
 }
@@ -294,9 +311,7 @@ func TestReadSWFSkipsMissingSubmit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (SWFStats{Jobs: 1, Skipped: 1}); !reflect.DeepEqual(st, want) {
-		t.Errorf("stats %+v, want %+v", st, want)
-	}
+	assert.Equal(t, SWFStats{Jobs: 1, Skipped: 1}, kept(st))
 	if len(jobEvents(events, 1)) != 0 || len(jobEvents(events, 2)) != 3 {
 		t.Errorf("events %+v: want job 2 only", events)
 	}
@@ -351,20 +366,37 @@ func TestReadSWFCapacity(t *testing.T) {
 	}, "\n") + "\n"
 	queuedOnly := swfLine("1", "0", "3", "0", "5", "1", "1", "1") + "\n" +
 		swfLine("2", "0", "-1", "-1", "1", "1", "1", "1") + "\n"
+	// No wait times: jobs of 4, 8 and 12 processors (field 5), 8 on
+	// average, and one (field 5 missing) that asked for 8 (field 8).
+	noWaits := strings.Join([]string{
+		"1 0 -1 10 4 -1 -1 4 -1 -1 1 1 1 1 1 1 -1 -1",
+		"2 5 -1 10 8 -1 -1 8 -1 -1 1 1 1 1 1 1 -1 -1",
+		"3 9 -1 10 12 -1 -1 12 -1 -1 1 1 1 1 2 1 -1 -1",
+		"4 9 -1 10 -1 -1 -1 8 -1 -1 1 1 1 1 2 1 -1 -1",
+	}, "\n") + "\n"
+	const counted = "one worker per pool, its capacity the most jobs the log runs at once in that pool"
 	tests := []struct {
-		name string
-		in   string
-		opts SWFOptions
-		want map[string]int
+		name    string
+		in      string
+		opts    SWFOptions
+		want    map[string]int
+		mapping string
 	}{
-		{"computed per pool", jobs, SWFOptions{}, map[string]int{"queue-1": 3, "queue-2": 1}},
-		{"computed, one pool", jobs, SWFOptions{Pool: "all"}, map[string]int{"all": 3}},
-		{"computed, nothing runs", queuedOnly, SWFOptions{}, map[string]int{"queue-1": 1}},
-		{"MaxProcs", "; MaxProcs: 64\n" + jobs, SWFOptions{}, map[string]int{"queue-1": 64, "queue-2": 64}},
-		{"MaxProcs -1 is absent", "; MaxProcs: -1\n" + jobs, SWFOptions{}, map[string]int{"queue-1": 3, "queue-2": 1}},
-		{"MaxProcs, any case, trailing words", ";maxprocs:  32 (8 nodes)\n" + jobs, SWFOptions{}, map[string]int{"queue-1": 32, "queue-2": 32}},
-		{"option over MaxProcs", "; MaxProcs: 64\n" + jobs, SWFOptions{Capacity: 7}, map[string]int{"queue-1": 7, "queue-2": 7}},
-		{"option over computed", jobs, SWFOptions{Capacity: 2}, map[string]int{"queue-1": 2, "queue-2": 2}},
+		{"computed per pool", jobs, SWFOptions{}, map[string]int{"queue-1": 3, "queue-2": 1}, counted},
+		{"computed, one pool", jobs, SWFOptions{Pool: "all"}, map[string]int{"all": 3}, counted},
+		{"computed, nothing runs", queuedOnly, SWFOptions{}, map[string]int{"queue-1": 1}, counted},
+		// MaxProcs counts processors, not jobs: where the log says how
+		// many jobs ran at once, that is the contention to replay.
+		{"MaxProcs with wait times", "; MaxProcs: 64\n" + jobs, SWFOptions{}, map[string]int{"queue-1": 3, "queue-2": 1}, counted},
+		{"MaxProcs over mean processors", "; MaxProcs: 64\n" + noWaits, SWFOptions{}, map[string]int{"queue-1": 8, "queue-2": 8},
+			"one worker per pool of 8 jobs: MaxProcs 64 over the 8.0 processors a job has on average (too few jobs have a wait time to count how many ran at once)"},
+		{"MaxProcs, any case, trailing words", ";maxprocs:  32 (8 nodes)\n" + noWaits, SWFOptions{}, map[string]int{"queue-1": 4, "queue-2": 4},
+			"one worker per pool of 4 jobs: MaxProcs 32 over the 8.0 processors a job has on average (too few jobs have a wait time to count how many ran at once)"},
+		{"MaxProcs -1 is absent", "; MaxProcs: -1\n" + noWaits, SWFOptions{}, map[string]int{"queue-1": 1, "queue-2": 1}, counted},
+		{"option over MaxProcs", "; MaxProcs: 64\n" + noWaits, SWFOptions{Capacity: 7}, map[string]int{"queue-1": 7, "queue-2": 7},
+			"one worker per pool, of the capacity given: 7 jobs"},
+		{"option over computed", jobs, SWFOptions{Capacity: 2}, map[string]int{"queue-1": 2, "queue-2": 2},
+			"one worker per pool, of the capacity given: 2 jobs"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -382,9 +414,8 @@ func TestReadSWFCapacity(t *testing.T) {
 					got[e.Pool] = e.Capacity
 				}
 			}
-			if !reflect.DeepEqual(got, tt.want) {
-				t.Errorf("capacities %v, want %v", got, tt.want)
-			}
+			assert.Equal(t, tt.want, got, "capacities")
+			assert.Equal(t, tt.mapping, st.Mapping)
 		})
 	}
 }
@@ -513,10 +544,7 @@ func TestReadSWFLenient(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSWFTrace(t, h, events, st)
-	want := SWFStats{Jobs: 3, Skipped: 1, NoRuntime: 1, Malformed: 5, MalformedLines: []int{3, 4, 5, 6, 7}}
-	if !reflect.DeepEqual(st, want) {
-		t.Errorf("stats %+v, want %+v", st, want)
-	}
+	assert.Equal(t, SWFStats{Jobs: 3, Skipped: 1, NoRuntime: 1, Malformed: 5, MalformedLines: []int{3, 4, 5, 6, 7}}, kept(st))
 	// Job 1 keeps line 2's times, not line 5's.
 	if got := jobEvents(events, 1); len(got) != 3 || got[0].T != 0 || got[2].T != 2 {
 		t.Errorf("job 1: %+v", got)
@@ -643,7 +671,7 @@ func checkSWFTrace(t *testing.T, h Header, events []Event, st SWFStats) map[stri
 			t.Fatalf("pool %s registered %d times", p, registered[p])
 		}
 	}
-	submitOnly := 0
+	submitOnly, planned := 0, 0
 	for job, es := range byJob {
 		var kinds []Kind
 		for _, e := range es {
@@ -653,6 +681,8 @@ func checkSWFTrace(t *testing.T, h Header, events []Event, st SWFStats) map[stri
 			}
 		}
 		switch {
+		case slices.Equal(kinds, []Kind{Submit}) && es[0].Planned > 0:
+			planned++
 		case slices.Equal(kinds, []Kind{Submit}):
 			submitOnly++
 		case slices.Equal(kinds, []Kind{Submit, Cancel}):
@@ -664,8 +694,9 @@ func checkSWFTrace(t *testing.T, h Header, events []Event, st SWFStats) map[stri
 			t.Fatalf("job %d has events %v", job, kinds)
 		}
 	}
-	if len(byJob) != st.Jobs || submitOnly != st.NoRuntime {
-		t.Fatalf("%d jobs (%d with a submit only) but stats %+v", len(byJob), submitOnly, st)
+	// A job without a wait time and a run time of 0 has a submit only.
+	if len(byJob) != st.Jobs || planned > st.NoWait || planned+submitOnly != st.NoWait+st.NoRuntime {
+		t.Fatalf("%d jobs (%d with a run time on their submit, %d with a submit only) but stats %+v", len(byJob), planned, submitOnly, st)
 	}
 
 	var buf bytes.Buffer
@@ -731,7 +762,7 @@ func FuzzReadSWF(f *testing.F) {
 			return
 		}
 		most := checkSWFTrace(t, h, events, st)
-		if !bytes.Contains(bytes.ToLower(in), []byte("maxprocs")) {
+		if !strings.Contains(st.Mapping, "MaxProcs") {
 			// Capacities come from the log: each is what the trace needs.
 			for _, e := range events[:len(h.Pools)] {
 				if e.Capacity != max(1, most[e.Pool]) {

@@ -79,7 +79,13 @@ type Event struct {
 	Cache    int     `json:"cache,omitempty"`
 	Crash    bool    `json:"crash,omitempty"`
 	Rate     float64 `json:"rate,omitempty"`
-	Planned  float64 `json:"planned,omitempty"`
+	// Planned is, on a finish event, how long the run would have taken
+	// had it not been cut short. On a submit event it is the job's run
+	// time when the trace knows it but not when the job started (an SWF
+	// log without wait times), and Outcome then says how that run ends:
+	// "" or ok, failed, or cancelled (its client cancels it once it has
+	// run that long).
+	Planned float64 `json:"planned,omitempty"`
 	// Size, Stream and CancelAfter describe a submitted job of a simulated
 	// run, so that a live cluster can be given the very same job: its
 	// quantile in the scenario's run-time distributions, which of its
@@ -253,6 +259,9 @@ func (e *Event) validate() error {
 	case Submit:
 		if !(e.Size >= 0 && e.Size < 1) || e.Stream < 0 || !(e.CancelAfter >= 0) || math.IsInf(e.CancelAfter, 0) {
 			return fmt.Errorf("submit event with size %v, stream %d and cancel_after %v (size must be in [0, 1), stream 0 or more, cancel_after finite, 0 or more)", e.Size, e.Stream, e.CancelAfter)
+		}
+		if !(e.Planned >= 0) || math.IsInf(e.Planned, 0) || !slices.Contains([]string{"", OutcomeOK, OutcomeFailed, OutcomeCancelled}, e.Outcome) {
+			return fmt.Errorf("submit event with planned %v and outcome %q (planned must be finite, 0 or more; outcome ok, failed or cancelled)", e.Planned, e.Outcome)
 		}
 		return errors.Join(need(e.Job != 0, "job"), need(e.Client != "", "client"))
 	case Start:

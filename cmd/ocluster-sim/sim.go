@@ -305,7 +305,7 @@ func compareTraces(files []string, policies []policyflag.Variant, timeScale floa
 	}
 	var traces []loaded
 	for _, f := range files {
-		h, events, err := readTrace(f, false, false)
+		h, events, err := readTrace(f, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -334,21 +334,19 @@ func compareTraces(files []string, policies []policyflag.Variant, timeScale floa
 	return sim.Compare(name, specs(policies), files, runs)
 }
 
-// readTrace reads a trace file, or imports an SWF log.
-func readTrace(path string, swf, lenient bool) (trace.Header, []trace.Event, error) {
+// readTrace reads a trace file, or imports an SWF log when swf is set.
+func readTrace(path string, swf *trace.SWFOptions) (trace.Header, []trace.Event, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return trace.Header{}, nil, &exitError{2, err}
 	}
 	defer f.Close()
-	if swf {
-		h, events, stats, err := trace.ReadSWF(f, trace.SWFOptions{Lenient: lenient})
+	if swf != nil {
+		h, events, stats, err := trace.ReadSWF(f, *swf)
 		if err != nil {
 			return h, nil, &exitError{2, fmt.Errorf("%s: %w", path, err)}
 		}
-		if stats.Malformed+stats.Skipped > 0 {
-			fmt.Fprintf(os.Stderr, "%s: %d jobs imported, %d malformed lines skipped, %d jobs without a submit time skipped\n", path, stats.Jobs, stats.Malformed, stats.Skipped)
-		}
+		fmt.Fprintf(os.Stderr, "%s: %s\n", path, swfSummary(stats))
 		return h, events, nil
 	}
 	tr, err := trace.NewReader(f)
@@ -372,9 +370,30 @@ func readTrace(path string, swf, lenient bool) (trace.Header, []trace.Event, err
 	return tr.Header(), events, nil
 }
 
+// swfSummary says what an SWF import kept, dropped and assumed: a replay
+// of a log whose jobs lack their times rests on estimates, and the user
+// must know.
+func swfSummary(st trace.SWFStats) string {
+	parts := []string{fmt.Sprintf("%d jobs imported", st.Jobs)}
+	if st.NoWait > 0 {
+		parts = append(parts, fmt.Sprintf("%d without a wait time (replayed with their run time)", st.NoWait))
+	}
+	if st.NoRuntime > 0 {
+		parts = append(parts, fmt.Sprintf("%d without a run time (replayed with the policy's default estimates)", st.NoRuntime))
+	}
+	if st.Skipped > 0 {
+		parts = append(parts, fmt.Sprintf("%d without a submit time skipped", st.Skipped))
+	}
+	if st.Malformed > 0 {
+		parts = append(parts, fmt.Sprintf("%d malformed lines skipped (the first: %v)", st.Malformed, st.MalformedLines))
+	}
+	return strings.Join(parts, ", ") + "; workers: " + st.Mapping
+}
+
 func replayCommand() *cobra.Command {
 	var tracePath, swfPath, policy string
-	var lenient, check bool
+	var check bool
+	var swf trace.SWFOptions
 	var sample, window string
 	var timeScale float64
 	var o output
@@ -394,27 +413,33 @@ an SWF log maps onto it.`,
 			if (tracePath == "") == (swfPath == "") {
 				return &exitError{2, fmt.Errorf("give exactly one of --trace FILE or --swf FILE")}
 			}
-			path := tracePath
-			if swfPath != "" {
-				path = swfPath
+			if swfPath == "" && (swf.Lenient || swf.Capacity != 0 || swf.Pool != "") {
+				return &exitError{2, fmt.Errorf("--lenient, --swf-capacity and --swf-pool go with --swf FILE")}
 			}
-			h, events, err := readTrace(path, swfPath != "", lenient)
+			if swf.Capacity < 0 {
+				return &exitError{2, fmt.Errorf("--swf-capacity %d: give a number of jobs, 1 or more (0: chosen from the log)", swf.Capacity)}
+			}
+			path, opts := tracePath, (*trace.SWFOptions)(nil)
+			if swfPath != "" {
+				path, opts = swfPath, &swf
+			}
+			h, events, err := readTrace(path, opts)
 			if err != nil {
 				return err
 			}
-			opts := sim.ReplayOptions{Options: sim.Options{Policy: policy, Check: check}, TimeScale: timeScale}
+			ro := sim.ReplayOptions{Options: sim.Options{Policy: policy, Check: check}, TimeScale: timeScale}
 			for _, d := range []struct {
 				text string
 				to   *sim.Duration
 				flag string
-			}{{sample, &opts.Sample, "--sample"}, {window, &opts.Window, "--window"}} {
+			}{{sample, &ro.Sample, "--sample"}, {window, &ro.Window, "--window"}} {
 				if d.text != "" {
 					if *d.to, err = sim.ParseDuration(d.text); err != nil {
 						return &exitError{2, fmt.Errorf("%s: %w", d.flag, err)}
 					}
 				}
 			}
-			r, err := sim.Replay(h, events, opts)
+			r, err := sim.Replay(h, events, ro)
 			if err != nil {
 				return err
 			}
@@ -423,7 +448,9 @@ an SWF log maps onto it.`,
 	}
 	cmd.Flags().StringVar(&tracePath, "trace", "", "trace file (JSON Lines, as ocluster-scheduler --trace or ocluster-sim run --trace write)")
 	cmd.Flags().StringVar(&swfPath, "swf", "", "Standard Workload Format log (Parallel Workloads Archive)")
-	cmd.Flags().BoolVar(&lenient, "lenient", false, "with --swf: skip malformed lines (counting them) instead of failing")
+	cmd.Flags().BoolVar(&swf.Lenient, "lenient", false, "with --swf: skip malformed lines (counting them) instead of failing")
+	cmd.Flags().IntVar(&swf.Capacity, "swf-capacity", 0, "with --swf: jobs each pool's worker runs at once (0: the most the log ran at once, or MaxProcs over a job's mean processors when the log has no wait times)")
+	cmd.Flags().StringVar(&swf.Pool, "swf-pool", "", "with --swf: put every job in this pool instead of one pool per queue")
 	cmd.Flags().Float64Var(&timeScale, "time-scale", 1, "multiply the trace's times, e.g. by the --speed of the ocluster-stress run that recorded it")
 	cmd.Flags().StringVar(&policy, "policy", "", "scheduling policy (default "+core.DefaultPolicy+")")
 	cmd.Flags().StringVar(&sample, "sample", "", "sampling interval of the series (default: the trace's, else span/400)")
