@@ -90,7 +90,7 @@ func TestBadInputIsAnErrorValue(t *testing.T) {
 	}
 	_, err = p.Register("x", -1)
 	check("negative capacity", err, ErrInvalidCapacity)
-	for _, rate := range []float64{0, -1, math.NaN(), math.Inf(1), math.Inf(-1)} {
+	for _, rate := range []float64{0, -1, math.NaN(), math.Inf(1), math.Inf(-1), 1e-320, MinRate / 2, MaxRate * 2} {
 		check("rate", p.SetRate("c", rate), ErrInvalidRate)
 	}
 	check("rate for no client", p.SetRate("", 1), ErrEmptyClientID)

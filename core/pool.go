@@ -2,7 +2,6 @@ package core
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strings"
 )
@@ -248,6 +247,14 @@ func (p *Pool) Rate(clientID string) float64 {
 	return 1
 }
 
+// The rates a client may be given. Shares far outside these make the
+// policies' fair-start arithmetic lose its precision (a rate of 1e-320
+// gives infinite costs) and mean nothing to an operator.
+const (
+	MinRate = 1e-6
+	MaxRate = 1e6
+)
+
 // SetRate stores the client's rate: roughly how many jobs it expects to run
 // at once when others compete. It applies to later submissions, and makes
 // the client known like Touch.
@@ -255,7 +262,7 @@ func (p *Pool) SetRate(clientID string, rate float64) error {
 	if clientID == "" {
 		return fmt.Errorf("set rate in pool %q: %w", p.name, ErrEmptyClientID)
 	}
-	if math.IsNaN(rate) || math.IsInf(rate, 0) || rate <= 0 {
+	if !(rate >= MinRate && rate <= MaxRate) {
 		return fmt.Errorf("set rate of %q to %v: %w", clientID, rate, ErrInvalidRate)
 	}
 	p.client(clientID)

@@ -186,11 +186,13 @@ pools:
 	for _, c := range []struct {
 		name, cap, proc, hint, want string
 	}{
-		{"capacity", "0", "poisson", "uniform", "test.yaml:6: pools[0].workers[0].capacity: must be 1 or more"},
+		{"capacity", "0", "poisson", "uniform", "test.yaml:6: pools[0].workers[0].capacity: must be from 1 to"},
 		{"process", "1", "sometimes", "uniform", `test.yaml:9: pools[0].clients[0].arrivals.process: "sometimes" is not one of`},
 		{"hint kind", "1", "poisson", "warm", `test.yaml:10: pools[0].clients[0].hints.kind: "warm" is not one of`},
 		{"zipf exponent", "1", "poisson", "zipf", "test.yaml:10: pools[0].clients[0].hints.s: the Zipf exponent must be more than 1"},
 		{"unknown field", "1\n        colour: red", "poisson", "uniform", "line 7: field colour not found"},
+		{"workers past the limit", "1\n        count: 10000000", "poisson", "uniform", "pools[0].workers[0].count: must be from 1 to 1000000"},
+		{"capacity past the limit", "4294967297", "poisson", "uniform", "pools[0].workers[0].capacity: must be from 1 to 1048576"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			src := strings.NewReplacer("%CAP%", c.cap, "%PROC%", c.proc, "%HINT%", c.hint).Replace(base)
@@ -208,6 +210,10 @@ pools:
 		{"duration: 1h\npools:\n  - name: p\n    workers: []\n    clients: [{name: c, arrivals: {process: head, space: nope}}]", `hint space "nope" is not defined`},
 		{"duration: 1h\npools:\n  - name: p\n    workers: [{name: w, capacity: 1}]\n    clients: [{name: c, arrivals: {process: closed}, batch: 0}]", "a closed stream with no pause needs batches of at least one job"},
 		{"duration: 1h\npools:\n  - name: p\n    workers: [{name: w, capacity: 1, cached: {dist: lognormal, median: 0s}}]\n    clients: [{name: c, arrivals: {process: poisson, mean: 1s}}]", "median must be more than 0"},
+		{"duration: 100000000d\npools: []", "duration: must be at most 10 years"},
+		{"duration: 1h\npools:\n  - name: p\n    workers: [{name: w, capacity: 1}]\n    clients: [{name: c, arrivals: {process: poisson, mean: 1s}, hints: {kind: zipf, s: 1.1, count: 2000000000}}]", "hints.count: must be from 1 to 10000000"},
+		{"duration: 1h\npools:\n  - name: p\n    workers: [{name: w, capacity: 1}]\n    clients: [{name: c, arrivals: {process: poisson, mean: 1s}, batch: 2000000000}]", "batch: must hold at most 1000000 jobs"},
+		{"duration: 3650d\npools:\n  - name: p\n    workers: [{name: w, capacity: 1}]\n    clients: [{name: c, arrivals: {process: periodic, every: 1s}, batch: 10}]", "the streams would submit about 3.15e+09 jobs"},
 	} {
 		if _, err := LoadScenario("test.yaml", []byte(c.src)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: got %v, want an error containing %q", c.src, err, c.want)

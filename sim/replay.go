@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/trace"
 )
 
@@ -104,6 +105,9 @@ func replayScenario(h trace.Header, events []trace.Event, opts ReplayOptions) (*
 				p.Workers = append(p.Workers, WorkerSpec{Name: e.Worker, Count: 1, Capacity: e.Capacity, Cache: e.Cache, Speed: 1})
 			}
 		case trace.Submit, trace.Rate:
+			if e.Kind == trace.Rate && !(e.Rate >= core.MinRate && e.Rate <= core.MaxRate) {
+				return nil, nil, fmt.Errorf("trace: client %q is given rate %g at t = %g, outside the rates a scheduler accepts (%g to %g)", e.Client, e.Rate, e.T, core.MinRate, core.MaxRate)
+			}
 			key := [2]string{e.Pool, e.Client}
 			i, ok := clientIdx[key]
 			if !ok {

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/ocluster-go/ocluster/core"
 )
 
 // Scenario describes a simulated cluster and its workload. It is written
@@ -291,14 +293,33 @@ func (c *checker) fail(format string, args ...any) error {
 
 func finiteIn(x, lo, hi float64) bool { return !math.IsNaN(x) && x >= lo && x <= hi }
 
+// Limits on what a scenario may ask for. Each keeps a run within the
+// memory and time of one machine (a million workers, a hundred million
+// jobs); a value past one is far more often a typo than a plan, and
+// without them a scenario could exhaust memory before the run says a word.
+const (
+	maxSpan         = Duration(10 * 365 * 86400) // duration and drain
+	maxWorkers      = 1_000_000                  // worker processes over all pools
+	maxCapacity     = 1 << 20                    // slots of one worker, and entries of its cache
+	maxHints        = 10_000_000                 // distinct hints of one stream
+	maxBatch        = 1_000_000                  // jobs of one batch
+	maxExpectedJobs = 100_000_000                // jobs the timed streams are expected to submit
+)
+
 // check validates the scenario and fills in defaults.
 func (sc *Scenario) check() error {
 	c := &checker{}
 	if sc.Duration <= 0 {
 		return c.at("duration").fail("must be more than 0 (e.g. 2h): arrivals stop then")
 	}
+	if sc.Duration > maxSpan {
+		return c.at("duration").fail("must be at most 10 years (3650d), got %v", sc.Duration)
+	}
 	if sc.Drain == 0 {
 		sc.Drain = defaultDrain
+	}
+	if sc.Drain < 0 || sc.Drain > maxSpan {
+		return c.at("drain").fail("must be from 0 to 10 years (3650d), got %v", sc.Drain)
 	}
 	if sc.Costs != nil && (sc.Costs.Cached < 0 || sc.Costs.Uncached < 0) {
 		return c.at("costs").fail("cached and uncached must be 0 or more")
@@ -344,6 +365,9 @@ func (sc *Scenario) check() error {
 				return err
 			}
 			workerIDs += p.Workers[j].Count
+			if workerIDs > maxWorkers {
+				return pc.at("workers", j, "count").fail("brings the scenario's workers past %d, the most a run may simulate", maxWorkers)
+			}
 		}
 		if len(p.Clients) == 0 {
 			return pc.at("clients").fail("must list at least one client")
@@ -358,7 +382,40 @@ func (sc *Scenario) check() error {
 	if workerIDs == 0 {
 		return c.at("pools").fail("no pool has a worker: nothing would ever run")
 	}
+	if n := sc.expectedJobs(); n > maxExpectedJobs {
+		return c.at("pools").fail("the streams would submit about %.3g jobs over the duration, more than a run may simulate (%d): shorten the duration or space the arrivals", n, maxExpectedJobs)
+	}
 	return nil
+}
+
+// expectedJobs is how many jobs the scenario's timed streams (poisson,
+// periodic, diurnal) submit on average; closed and head streams follow
+// the run, and a jobs limit caps a stream.
+func (sc *Scenario) expectedJobs() float64 {
+	total := 0.0
+	for _, p := range sc.Pools {
+		for _, cl := range p.Clients {
+			for _, s := range cl.Streams {
+				gap := s.Arrivals.Mean
+				if s.Arrivals.Process == "periodic" {
+					gap = s.Arrivals.Every
+				}
+				if gap <= 0 {
+					continue
+				}
+				span := sc.Duration - s.Start
+				if s.Stop > 0 {
+					span = min(s.Stop, sc.Duration) - s.Start
+				}
+				n := max(0, span.Seconds()) / gap.Seconds() * s.Batch.MeanValue()
+				if s.Jobs > 0 {
+					n = min(n, float64(s.Jobs))
+				}
+				total += n
+			}
+		}
+	}
+	return total
 }
 
 var workerEventKinds = []string{"disconnect", "crash", "pause", "drain", "force-pause", "hang", "prune"}
@@ -370,8 +427,8 @@ func (w *WorkerSpec) check(c *checker, names map[string]bool) error {
 	if w.Count == 0 {
 		w.Count = 1
 	}
-	if w.Count < 0 {
-		return c.at("count").fail("must be 1 or more")
+	if w.Count < 0 || w.Count > maxWorkers {
+		return c.at("count").fail("must be from 1 to %d", maxWorkers)
 	}
 	for _, n := range w.Names() {
 		if names[n] {
@@ -379,8 +436,8 @@ func (w *WorkerSpec) check(c *checker, names map[string]bool) error {
 		}
 		names[n] = true
 	}
-	if w.Capacity < 1 {
-		return c.at("capacity").fail("must be 1 or more (jobs it runs at once)")
+	if w.Capacity < 1 || w.Capacity > maxCapacity {
+		return c.at("capacity").fail("must be from 1 to %d (jobs it runs at once)", maxCapacity)
 	}
 	if w.Speed == 0 {
 		w.Speed = 1
@@ -388,8 +445,8 @@ func (w *WorkerSpec) check(c *checker, names map[string]bool) error {
 	if !finiteIn(w.Speed, 1e-9, math.MaxFloat64) {
 		return c.at("speed").fail("must be more than 0")
 	}
-	if w.Cache < 0 {
-		return c.at("cache").fail("must be 0 (unbounded) or more")
+	if w.Cache < 0 || w.Cache > maxCapacity {
+		return c.at("cache").fail("must be 0 (unbounded) or up to %d", maxCapacity)
 	}
 	for i, e := range w.Events {
 		if !slices.Contains(workerEventKinds, e.Kind) {
@@ -436,8 +493,8 @@ func (cl *ClientSpec) check(c *checker, names, spaces map[string]bool) error {
 	if cl.Rate == 0 {
 		cl.Rate = 1
 	}
-	if !finiteIn(cl.Rate, 1e-300, math.MaxFloat64) {
-		return c.at("rate").fail("must be a finite number more than 0")
+	if !finiteIn(cl.Rate, core.MinRate, core.MaxRate) {
+		return c.at("rate").fail("must be a number from %g to %g (rates are relative shares)", core.MinRate, core.MaxRate)
 	}
 	inline := cl.StreamSpec.Arrivals != nil
 	switch {
@@ -494,6 +551,9 @@ func (s *StreamSpec) check(c *checker, client string, spaces map[string]bool) er
 		one := FixedCount(1)
 		s.Batch = &one
 	}
+	if s.Batch.N > maxBatch || s.Batch.Max > maxBatch || s.Batch.Mean > maxBatch {
+		return c.at("batch").fail("must hold at most %d jobs", maxBatch)
+	}
 	if a.Process == "closed" && a.Pause == 0 && s.Batch.canBeZero() {
 		// Empty batches back to back would never let virtual time move.
 		return c.at("batch").fail("a closed stream with no pause needs batches of at least one job")
@@ -540,8 +600,8 @@ func (h *HintSpec) check(c *checker, client string, spaces map[string]bool) erro
 			return c.at("values").fail("must list at least one hint")
 		}
 	case "uniform", "zipf", "hot":
-		if h.Count < 1 {
-			return c.at("count").fail("must be 1 or more (how many distinct hints)")
+		if h.Count < 1 || h.Count > maxHints {
+			return c.at("count").fail("must be from 1 to %d (how many distinct hints)", maxHints)
 		}
 		if h.Kind == "zipf" && !(h.S > 1) {
 			return c.at("s").fail("the Zipf exponent must be more than 1")
