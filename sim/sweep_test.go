@@ -29,7 +29,7 @@ func TestApplySetsPathsByIndexAndName(t *testing.T) {
 	for _, c := range []struct{ path, value, want string }{
 		{"pools[nope].workers[0].capacity", "1", `no element named "nope"`},
 		{"pools[0].workers[9].capacity", "1", "index 9 out of range"},
-		{"pools[0].workers[0].capacity", "-3", "capacity: must be 1 or more"},
+		{"pools[0].workers[0].capacity", "-3", "capacity: must be from 1 to"},
 		{"pools[0].workers", "1", "pools[0].workers"},
 	} {
 		if _, err := Apply("s", src, []Setting{{c.path, c.value}}); err == nil || !strings.Contains(err.Error(), c.want) {
