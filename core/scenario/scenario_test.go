@@ -1,75 +1,9 @@
 package scenario
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
-
-// scenarioDirs are the folders whose .scn files every test run executes:
-// the project's own, the shared ones beside the project when that folder
-// exists, and any listed in OCLUSTER_SCENARIOS (separated by the OS's list
-// separator).
-func scenarioDirs(t *testing.T) []string {
-	dirs := []string{filepath.Join("..", "testdata")}
-	root := moduleRoot(t)
-	shared := filepath.Join(root, "..", "shared", "scenarios")
-	if fi, err := os.Stat(shared); err == nil && fi.IsDir() {
-		dirs = append(dirs, shared)
-	}
-	if extra := os.Getenv("OCLUSTER_SCENARIOS"); extra != "" {
-		dirs = append(dirs, filepath.SplitList(extra)...)
-	}
-	return dirs
-}
-
-func moduleRoot(t *testing.T) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
-
-func TestScenarios(t *testing.T) {
-	ran := 0
-	for _, dir := range scenarioDirs(t) {
-		files, err := filepath.Glob(filepath.Join(dir, "*.scn"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, file := range files {
-			ran++
-			t.Run(filepath.Base(dir)+"/"+filepath.Base(file), func(t *testing.T) {
-				src, err := os.ReadFile(file)
-				if err != nil {
-					t.Fatal(err)
-				}
-				// The scenarios hold OCluster's own expected outputs.
-				res, err := Run(file, string(src), Options{Policy: "ocluster", CheckInvariants: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !res.Match {
-					t.Errorf("output differs:\n%s", res.Diff)
-				}
-			})
-		}
-	}
-	if ran == 0 {
-		t.Fatal("found no scenarios to run")
-	}
-}
 
 func TestScriptErrors(t *testing.T) {
 	for _, tc := range []struct {
