@@ -71,15 +71,10 @@ func (r *runner) loseWorker(w *core.Worker) ([]string, error) {
 // requeue puts W's oldest running job back: lost with the worker (counted
 // against its attempts) or, with forced, moved off a worker that is fine.
 func (r *runner) requeue(a *args) ([]string, error) {
-	w := r.handle(a.pos[0])
-	if w == nil {
-		return r.missing(a.pos[0]), nil
+	w, t, why := r.oldestRunning(a.pos[0])
+	if why != nil {
+		return why, nil
 	}
-	running := w.Running()
-	if len(running) == 0 {
-		return errorLine("nothing running"), nil
-	}
-	t := running[0]
 	switch err := w.Requeue(t, !a.flags["forced"]); {
 	case err == nil:
 		return []string{"requeued " + label(t)}, nil

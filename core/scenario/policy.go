@@ -1,6 +1,7 @@
 package scenario
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 
@@ -28,51 +29,55 @@ func (r *runner) choosePolicy(c *command) error {
 // applySettings sets in o the settings a gives. Their values are checked
 // by the core when it starts.
 func applySettings(o *core.Override, a *args) error {
-	bad := func(key, want string) error {
-		return fmt.Errorf("line %d: %s=%q is not %s", a.line, key, a.opts[key], want)
-	}
 	for _, key := range settingKeys {
 		text, ok := a.opts[key]
 		if !ok {
 			continue
 		}
+		var err error
+		want := "a number of seconds"
 		switch key {
-		case "max-attempts", "cache-limit":
-			n, err := strconv.Atoi(text)
-			if err != nil {
-				return bad(key, "a whole number")
-			}
-			if key == "max-attempts" {
-				o.MaxAttempts = &n
-			} else {
-				o.CacheLimit = &n
-			}
-		case "lease", "half-life", "cache-age":
-			x, ok := finite(text)
-			if !ok {
-				return bad(key, "a number of seconds")
-			}
-			switch key {
-			case "lease":
-				o.Lease = &x
-			case "half-life":
-				o.HalfLife = &x
-			default:
-				o.CacheAge = &x
-			}
-		default: // trust-prunes, steal
-			b, err := strconv.ParseBool(text)
-			if err != nil {
-				return bad(key, "true or false")
-			}
-			if key == "steal" {
-				o.Steal = &b
-			} else {
-				o.TrustPrunes = &b
-			}
+		case "max-attempts":
+			o.MaxAttempts, err = parsed(strconv.Atoi, text)
+			want = "a whole number"
+		case "cache-limit":
+			o.CacheLimit, err = parsed(strconv.Atoi, text)
+			want = "a whole number"
+		case "lease":
+			o.Lease, err = parsed(seconds, text)
+		case "half-life":
+			o.HalfLife, err = parsed(seconds, text)
+		case "cache-age":
+			o.CacheAge, err = parsed(seconds, text)
+		case "trust-prunes":
+			o.TrustPrunes, err = parsed(strconv.ParseBool, text)
+			want = "true or false"
+		case "steal":
+			o.Steal, err = parsed(strconv.ParseBool, text)
+			want = "true or false"
+		}
+		if err != nil {
+			return fmt.Errorf("line %d: %s=%q is not %s", a.line, key, text, want)
 		}
 	}
 	return nil
+}
+
+// parsed is parse's value of text, to point an Override's field at.
+func parsed[T any](parse func(string) (T, error), text string) (*T, error) {
+	v, err := parse(text)
+	if err != nil {
+		return nil, err
+	}
+	return &v, nil
+}
+
+func seconds(text string) (float64, error) {
+	x, ok := finite(text)
+	if !ok {
+		return 0, errors.New("not a finite number")
+	}
+	return x, nil
 }
 
 // oracle is what the ideal policy knows: a job runs for its takes= (the

@@ -140,7 +140,9 @@ func newRunner(opts Options) *runner {
 	}
 }
 
-func (r *runner) start() error {
+// start builds a new instance over the store; line is the command's, for
+// the error of a policy or settings the core refuses.
+func (r *runner) start(line int) error {
 	s, err := core.New(core.Config{
 		Pools:    []string{r.pool},
 		Policy:   r.policy,
@@ -150,7 +152,7 @@ func (r *runner) start() error {
 		Clock:    func() float64 { return r.now },
 	}, &r.stored)
 	if err != nil {
-		return err
+		return fmt.Errorf("line %d: %w", line, err)
 	}
 	r.sched = s
 	r.p, _ = s.Pool(r.pool)
@@ -198,7 +200,7 @@ func (r *runner) exec(c *command) ([]string, error) {
 			return nil, fmt.Errorf("line %d: the pool is already created; a script drives one pool", c.line)
 		}
 		r.pool = a.pos[0]
-		return nil, r.start()
+		return nil, r.start(c.line)
 	}
 	if r.sched == nil {
 		return nil, fmt.Errorf("line %d: %q before \"pool NAME\": a script starts by creating its pool", c.line, name)
@@ -292,7 +294,7 @@ func (r *runner) restart(a *args) ([]string, error) {
 	if err := applySettings(&r.set, a); err != nil {
 		return nil, err
 	}
-	return nil, r.start()
+	return nil, r.start(a.line)
 }
 
 func (r *runner) register(a *args) ([]string, error) {
@@ -410,15 +412,25 @@ func (r *runner) record(w *core.Worker, p *pop, run func() (*core.Ticket, error)
 }
 
 func (r *runner) finish(a *args) ([]string, error) {
-	w := r.handle(a.pos[0])
+	w, t, why := r.oldestRunning(a.pos[0])
+	if why != nil {
+		return why, nil
+	}
+	return nil, w.Finish(t)
+}
+
+// oldestRunning is the named worker's oldest running job, or the line that
+// says why there is none.
+func (r *runner) oldestRunning(name string) (*core.Worker, *core.Ticket, []string) {
+	w := r.handle(name)
 	if w == nil {
-		return r.missing(a.pos[0]), nil
+		return nil, nil, r.missing(name)
 	}
 	running := w.Running()
 	if len(running) == 0 {
-		return errorLine("nothing running"), nil
+		return nil, nil, errorLine("nothing running")
 	}
-	return nil, w.Finish(running[0])
+	return w, running[0], nil
 }
 
 func (r *runner) yield(*args) ([]string, error) {
