@@ -29,6 +29,39 @@ func mustPool(t *testing.T, s *Scheduler, name string) *Pool {
 	return p
 }
 
+func newPolicyScheduler(t *testing.T, policy string, o Override) (*Scheduler, *Pool, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{t: 1}
+	s, err := New(Config{Pools: []string{"p"}, Policy: policy, Costs: Costs{Cached: 2, Uncached: 10}, Override: o, Clock: clock.now}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, mustPool(t, s, "p"), clock
+}
+
+func activeWorker(t *testing.T, p *Pool, name string, capacity int) *Worker {
+	t.Helper()
+	w, err := p.Register(name, capacity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SetActive(true); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func submit(t *testing.T, p *Pool, client, hint string) *Ticket {
+	t.Helper()
+	j, err := p.Submit(client, Job{Hint: hint}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+func ptr[T any](v T) *T { return &v }
+
 func TestNewRefusesBadConfig(t *testing.T) {
 	clock := func() float64 { return 0 }
 	for _, tc := range []struct {
@@ -54,6 +87,9 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}
 	if _, err := New(Config{Pools: []string{"a"}}, nil); err == nil {
 		t.Fatal("a scheduler without a clock was built")
+	}
+	if _, err := New(Config{Pools: []string{"a"}, Policy: "ideal", Clock: clock}, nil); err == nil {
+		t.Fatal("the ideal policy was built without an oracle")
 	}
 }
 

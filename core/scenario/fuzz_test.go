@@ -9,7 +9,7 @@ import (
 // FuzzRun feeds arbitrary scripts to the runner: it must answer with a
 // result or an error, never panic, and the core must stay consistent.
 func FuzzRun(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join("..", "testdata", "*.scn"))
+	files, _ := filepath.Glob(filepath.Join("..", "testdata", "*", "*.scn"))
 	for _, file := range files {
 		if src, err := os.ReadFile(file); err == nil {
 			f.Add(string(src))

@@ -2,6 +2,7 @@ package scenario
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -65,7 +66,8 @@ func parse(src string) (*script, error) {
 }
 
 // args splits a command's words after the first few positional ones into
-// key=value options and bare flags, refusing any it does not know.
+// key=value options and bare flags, refusing any it does not know; a
+// variadic command takes any other word as one more positional.
 type args struct {
 	cmd   string
 	line  int
@@ -74,13 +76,15 @@ type args struct {
 	flags map[string]bool
 }
 
-func parseArgs(c *command, positional int, keys, flags []string) (*args, error) {
+func parseArgs(c *command, positional int, variadic bool, keys, flags []string) (*args, error) {
 	a := &args{cmd: c.words[0], line: c.line, opts: map[string]string{}, flags: map[string]bool{}}
 	rest := c.words[1:]
 	if len(rest) < positional {
 		return nil, fmt.Errorf("line %d: %s needs %d argument(s), got %d", c.line, a.cmd, positional, len(rest))
 	}
-	a.pos, rest = rest[:positional], rest[positional:]
+	// Clipped, so that a variadic word appended to pos cannot overwrite
+	// the command's own words.
+	a.pos, rest = slices.Clip(rest[:positional]), rest[positional:]
 next:
 	for _, w := range rest {
 		if k, v, ok := strings.Cut(w, "="); ok {
@@ -100,6 +104,10 @@ next:
 				a.flags[w] = true
 				continue next
 			}
+		}
+		if variadic {
+			a.pos = append(a.pos, w)
+			continue
 		}
 		return nil, fmt.Errorf("line %d: %s: unexpected argument %q", c.line, a.cmd, w)
 	}

@@ -14,7 +14,8 @@ import (
 
 // Options tune a run.
 type Options struct {
-	// Policy names the core policy; empty means the core's default.
+	// Policy names the core policy of a script that does not choose its
+	// own with a "policy" line; empty means the core's default.
 	Policy string
 	// CheckInvariants runs the core's CheckInvariants after every command
 	// and checks that the reported changes add up to the core's snapshot.
@@ -111,6 +112,8 @@ func (p *pop) String() string {
 
 type runner struct {
 	opts   Options
+	policy string        // the script's, else opts.Policy
+	set    core.Override // the script's settings for the policy
 	now    float64
 	costs  core.Costs
 	pool   string
@@ -122,25 +125,34 @@ type runner struct {
 	latest  map[string]*pop         // the latest pop of each worker name
 	waiting map[*core.Worker]*pop   // pops that are pending
 	jobs    map[[2]string]*core.Ticket
+	// paces say how many times as long as a job's takes= each worker
+	// runs it, for the ideal policy's oracle; 1 when not given.
+	paces map[string]float64
 }
 
 func newRunner(opts Options) *runner {
 	return &runner{
-		opts:  opts,
-		now:   1.0,
-		costs: core.DefaultCosts,
+		opts:   opts,
+		policy: opts.Policy,
+		now:    1.0,
+		costs:  core.DefaultCosts,
+		paces:  map[string]float64{},
 	}
 }
 
-func (r *runner) start() error {
+// start builds a new instance over the store; line is the command's, for
+// the error of a policy or settings the core refuses.
+func (r *runner) start(line int) error {
 	s, err := core.New(core.Config{
-		Pools:  []string{r.pool},
-		Policy: r.opts.Policy,
-		Costs:  r.costs,
-		Clock:  func() float64 { return r.now },
+		Pools:    []string{r.pool},
+		Policy:   r.policy,
+		Costs:    r.costs,
+		Override: r.set,
+		Oracle:   oracle{r},
+		Clock:    func() float64 { return r.now },
 	}, &r.stored)
 	if err != nil {
-		return err
+		return fmt.Errorf("line %d: %w", line, err)
 	}
 	r.sched = s
 	r.p, _ = s.Pool(r.pool)
@@ -176,8 +188,11 @@ func (r *runner) settle(c *command) error {
 
 func (r *runner) exec(c *command) ([]string, error) {
 	name := c.words[0]
+	if name == "policy" {
+		return nil, r.choosePolicy(c)
+	}
 	if name == "pool" {
-		a, err := parseArgs(c, 1, nil, nil)
+		a, err := parseArgs(c, 1, false, nil, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +200,7 @@ func (r *runner) exec(c *command) ([]string, error) {
 			return nil, fmt.Errorf("line %d: the pool is already created; a script drives one pool", c.line)
 		}
 		r.pool = a.pos[0]
-		return nil, r.start()
+		return nil, r.start(c.line)
 	}
 	if r.sched == nil {
 		return nil, fmt.Errorf("line %d: %q before \"pool NAME\": a script starts by creating its pool", c.line, name)
@@ -194,7 +209,7 @@ func (r *runner) exec(c *command) ([]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("line %d: unknown command %q (known: %s)", c.line, name, commandNames())
 	}
-	a, err := parseArgs(c, h.positional, h.keys, h.flags)
+	a, err := parseArgs(c, h.positional, h.variadic, h.keys, h.flags)
 	if err != nil {
 		return nil, err
 	}
@@ -206,36 +221,45 @@ type handler struct {
 	keys       []string
 	flags      []string
 	run        func(r *runner, a *args) ([]string, error)
+	// variadic takes any number of further positional words.
+	variadic bool
 }
 
 var commands map[string]handler
 
 func init() {
 	commands = map[string]handler{
-		"costs":      {2, nil, nil, (*runner).costsCmd},
-		"restart":    {0, nil, nil, (*runner).restart},
-		"register":   {1, []string{"capacity"}, nil, (*runner).register},
-		"activate":   {1, []string{"reason"}, nil, func(r *runner, a *args) ([]string, error) { return r.setActive(a, true) }},
-		"deactivate": {1, []string{"reason"}, nil, func(r *runner, a *args) ([]string, error) { return r.setActive(a, false) }},
-		"shutdown":   {1, nil, nil, (*runner).shutdown},
-		"release":    {1, nil, nil, (*runner).release},
-		"pop":        {1, nil, nil, (*runner).pop},
-		"finish":     {1, nil, nil, (*runner).finish},
-		"yield":      {0, nil, nil, (*runner).yield},
-		"client":     {1, nil, nil, (*runner).client},
-		"rate":       {2, nil, nil, (*runner).rate},
-		"submit":     {2, []string{"hint"}, []string{"urgent"}, (*runner).submit},
-		"cancel":     {2, nil, nil, (*runner).cancel},
-		"advance":    {1, nil, nil, (*runner).advance},
-		"state":      {1, nil, nil, (*runner).state},
-		"flush":      {1, nil, nil, (*runner).flush},
-		"forget":     {1, nil, nil, (*runner).forget},
-		"show":       {0, nil, nil, (*runner).show},
+		"costs":      {2, nil, nil, (*runner).costsCmd, false},
+		"restart":    {0, settingKeys, nil, (*runner).restart, false},
+		"register":   {1, []string{"capacity", "pace"}, nil, (*runner).register, false},
+		"activate":   {1, []string{"reason"}, nil, func(r *runner, a *args) ([]string, error) { return r.setActive(a, true) }, false},
+		"deactivate": {1, []string{"reason"}, nil, func(r *runner, a *args) ([]string, error) { return r.setActive(a, false) }, false},
+		"shutdown":   {1, nil, nil, (*runner).shutdown, false},
+		"release":    {1, nil, nil, (*runner).release, false},
+		"pop":        {1, nil, nil, (*runner).pop, false},
+		"finish":     {1, nil, nil, (*runner).finish, false},
+		"yield":      {0, nil, nil, (*runner).yield, false},
+		"client":     {1, nil, nil, (*runner).client, false},
+		"rate":       {2, nil, nil, (*runner).rate, false},
+		"submit":     {2, []string{"hint", "estimate", "takes"}, []string{"urgent"}, (*runner).submit, false},
+		"cancel":     {2, nil, nil, (*runner).cancel, false},
+		"advance":    {1, nil, nil, (*runner).advance, false},
+		"state":      {1, nil, nil, (*runner).state, false},
+		"flush":      {1, nil, nil, (*runner).flush, false},
+		"forget":     {1, nil, nil, (*runner).forget, false},
+		"show":       {0, nil, nil, (*runner).show, false},
+		"heartbeat":  {1, nil, nil, (*runner).heartbeat, false},
+		"expire":     {0, nil, nil, (*runner).expire, false},
+		"lose":       {1, nil, nil, (*runner).lose, false},
+		"requeue":    {1, nil, []string{"forced"}, (*runner).requeue, false},
+		"prune":      {1, nil, nil, (*runner).prune, true},
+		"job":        {2, nil, nil, (*runner).job, false},
+		"stats":      {0, nil, nil, (*runner).stats, false},
 	}
 }
 
 func commandNames() string {
-	names := []string{"pool"}
+	names := []string{"policy", "pool"}
 	for n := range commands {
 		names = append(names, n)
 	}
@@ -264,8 +288,13 @@ func (r *runner) costsCmd(a *args) ([]string, error) {
 	return nil, nil
 }
 
-func (r *runner) restart(*args) ([]string, error) {
-	return nil, r.start()
+// restart starts a new instance over the store, under the script's
+// policy with the settings given here replacing its own.
+func (r *runner) restart(a *args) ([]string, error) {
+	if err := applySettings(&r.set, a); err != nil {
+		return nil, err
+	}
+	return nil, r.start(a.line)
 }
 
 func (r *runner) register(a *args) ([]string, error) {
@@ -277,6 +306,12 @@ func (r *runner) register(a *args) ([]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("line %d: capacity=%q is not a whole number", a.line, text)
 	}
+	pace := 1.0
+	if text, ok := a.opts["pace"]; ok {
+		if pace, ok = finite(text); !ok || pace <= 0 {
+			return nil, fmt.Errorf("line %d: pace=%q is not a number greater than 0", a.line, text)
+		}
+	}
 	w, err := r.p.Register(a.pos[0], capacity)
 	switch {
 	case errors.Is(err, core.ErrNameTaken):
@@ -287,6 +322,7 @@ func (r *runner) register(a *args) ([]string, error) {
 		return nil, fmt.Errorf("line %d: %w", a.line, err)
 	}
 	r.handles[w.Name()] = w
+	r.paces[w.Name()] = pace
 	return nil, nil
 }
 
@@ -376,15 +412,25 @@ func (r *runner) record(w *core.Worker, p *pop, run func() (*core.Ticket, error)
 }
 
 func (r *runner) finish(a *args) ([]string, error) {
-	w := r.handle(a.pos[0])
+	w, t, why := r.oldestRunning(a.pos[0])
+	if why != nil {
+		return why, nil
+	}
+	return nil, w.Finish(t)
+}
+
+// oldestRunning is the named worker's oldest running job, or the line that
+// says why there is none.
+func (r *runner) oldestRunning(name string) (*core.Worker, *core.Ticket, []string) {
+	w := r.handle(name)
 	if w == nil {
-		return r.missing(a.pos[0]), nil
+		return nil, nil, r.missing(name)
 	}
 	running := w.Running()
 	if len(running) == 0 {
-		return errorLine("nothing running"), nil
+		return nil, nil, errorLine("nothing running")
 	}
-	return nil, w.Finish(running[0])
+	return w, running[0], nil
 }
 
 func (r *runner) yield(*args) ([]string, error) {
@@ -420,7 +466,22 @@ func (r *runner) rate(a *args) ([]string, error) {
 
 func (r *runner) submit(a *args) ([]string, error) {
 	client, job := a.pos[0], a.pos[1]
-	t, err := r.p.Submit(client, core.Job{Label: job, Hint: a.opts["hint"]}, a.flags["urgent"])
+	j := core.Job{Label: job, Hint: a.opts["hint"]}
+	if text, ok := a.opts["estimate"]; ok {
+		if j.Estimate, ok = finite(text); !ok || j.Estimate <= 0 {
+			return nil, fmt.Errorf("line %d: estimate=%q is not a number of seconds greater than 0", a.line, text)
+		}
+	}
+	// The oracle reads a job's true run time from its payload, which the
+	// core never looks at.
+	if text, ok := a.opts["takes"]; ok {
+		takes, ok := finite(text)
+		if !ok || takes < 0 {
+			return nil, fmt.Errorf("line %d: takes=%q is not a number of seconds, 0 or more", a.line, text)
+		}
+		j.Payload = takes
+	}
+	t, err := r.p.Submit(client, j, a.flags["urgent"])
 	if err != nil {
 		return nil, fmt.Errorf("line %d: %w", a.line, err)
 	}

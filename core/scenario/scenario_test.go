@@ -1,75 +1,9 @@
 package scenario
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 )
-
-// scenarioDirs are the folders whose .scn files every test run executes:
-// the project's own, the shared ones beside the project when that folder
-// exists, and any listed in OCLUSTER_SCENARIOS (separated by the OS's list
-// separator).
-func scenarioDirs(t *testing.T) []string {
-	dirs := []string{filepath.Join("..", "testdata")}
-	root := moduleRoot(t)
-	shared := filepath.Join(root, "..", "shared", "scenarios")
-	if fi, err := os.Stat(shared); err == nil && fi.IsDir() {
-		dirs = append(dirs, shared)
-	}
-	if extra := os.Getenv("OCLUSTER_SCENARIOS"); extra != "" {
-		dirs = append(dirs, filepath.SplitList(extra)...)
-	}
-	return dirs
-}
-
-func moduleRoot(t *testing.T) string {
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's directory")
-		}
-		dir = parent
-	}
-}
-
-func TestScenarios(t *testing.T) {
-	ran := 0
-	for _, dir := range scenarioDirs(t) {
-		files, err := filepath.Glob(filepath.Join(dir, "*.scn"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, file := range files {
-			ran++
-			t.Run(filepath.Base(dir)+"/"+filepath.Base(file), func(t *testing.T) {
-				src, err := os.ReadFile(file)
-				if err != nil {
-					t.Fatal(err)
-				}
-				// The scenarios hold OCluster's own expected outputs.
-				res, err := Run(file, string(src), Options{Policy: "ocluster", CheckInvariants: true})
-				if err != nil {
-					t.Fatal(err)
-				}
-				if !res.Match {
-					t.Errorf("output differs:\n%s", res.Diff)
-				}
-			})
-		}
-	}
-	if ran == 0 {
-		t.Fatal("found no scenarios to run")
-	}
-}
 
 func TestScriptErrors(t *testing.T) {
 	for _, tc := range []struct {
@@ -89,6 +23,17 @@ func TestScriptErrors(t *testing.T) {
 		{"negative advance", "pool p\nadvance -1\n", "line 2: advance takes a number of seconds"},
 		{"bad costs", "pool p\ncosts 2 x\n", "line 2: costs takes two numbers"},
 		{"negative costs", "pool p\ncosts -2 10\n", "line 2: invalid costs"},
+		{"policy after pool", "pool p\npolicy combined\n", "line 2: policy comes before"},
+		{"unknown policy", "policy magic\npool p\n", `line 2: core.New: unknown policy "magic"`},
+		{"unknown setting", "policy combined colour=red\npool p\n", "line 1: policy does not take colour="},
+		{"bad seconds", "policy combined lease=soon\npool p\n", `line 1: lease="soon" is not a number of seconds`},
+		{"bad whole number", "policy combined max-attempts=2.5\npool p\n", `line 1: max-attempts="2.5" is not a whole number`},
+		{"bad boolean", "policy combined steal=maybe\npool p\n", `line 1: steal="maybe" is not true or false`},
+		{"setting refused", "policy combined lease=0.5\npool p\n", "line 2: core.New: invalid setting: lease"},
+		{"restart setting refused", "pool p\nrestart max-attempts=0\n", "line 2: core.New: invalid setting: max attempts"},
+		{"bad pace", "pool p\nregister w capacity=1 pace=0\n", `line 2: pace="0" is not a number greater than 0`},
+		{"bad estimate", "pool p\nsubmit c j estimate=-1\n", `line 2: estimate="-1" is not a number of seconds greater than 0`},
+		{"bad takes", "pool p\nsubmit c j takes=never\n", `line 2: takes="never" is not a number of seconds`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Run("t.scn", tc.src, Options{CheckInvariants: true})

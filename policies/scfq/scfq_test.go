@@ -1,8 +1,6 @@
 package scfq_test
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -12,30 +10,16 @@ import (
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/core/coretest"
 	"github.com/ocluster-go/ocluster/core/scenario"
+	"github.com/ocluster-go/ocluster/core/scenario/scenariotest"
 	"github.com/ocluster-go/ocluster/policies/scfq"
 	"github.com/ocluster-go/ocluster/sim/simtest"
 )
 
 // The policy's scenarios, run as the core's are, with its invariants
-// checked after every command. OCLUSTER_REWRITE=1 writes what the policy
-// does into the files instead, to be read and committed.
+// checked after every command. go test -rewrite writes what the policy
+// does into the files whose output differs, to be read and committed.
 func TestScenarios(t *testing.T) {
-	files, err := filepath.Glob(filepath.Join("testdata", "*.scn"))
-	require.NoError(t, err)
-	require.NotEmpty(t, files)
-	for _, file := range files {
-		t.Run(filepath.Base(file), func(t *testing.T) {
-			src, err := os.ReadFile(file)
-			require.NoError(t, err)
-			res, err := scenario.Run(file, string(src), scenario.Options{Policy: scfq.Name, CheckInvariants: true})
-			require.NoError(t, err)
-			if os.Getenv("OCLUSTER_REWRITE") != "" {
-				require.NoError(t, os.WriteFile(file, []byte(res.Actual), 0o644))
-				return
-			}
-			assert.True(t, res.Match, "%s", res.Diff)
-		})
-	}
+	require.NotZero(t, scenariotest.RunDir(t, "testdata", scenario.Options{Policy: scfq.Name}))
 }
 
 // What the finish tags change: under OCluster's start tags the same
