@@ -81,7 +81,7 @@ rates, known workers and their pauses, clients) lives in --state-dir.`,
 	for _, required := range []string{"capnp-secret-key-file", "capnp-listen-address", "state-dir", "pools"} {
 		cmd.MarkFlagRequired(required)
 	}
-	cli.Exit(cmd.Execute())
+	cli.Execute(cmd)
 }
 
 // tcpAddress reads tcp:HOST:PORT.
