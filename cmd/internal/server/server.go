@@ -64,9 +64,10 @@ type Server struct {
 	// name; MetricsAddr the one metrics are served on (empty: none).
 	Addr, PublicAddr, MetricsAddr string
 
-	store  *store.Store
-	trace  *os.File
-	served chan error
+	listener net.Listener
+	store    *store.Store
+	trace    *os.File
+	served   chan error
 }
 
 // Start starts a scheduler serving until Close; its trace is flushed every
@@ -150,6 +151,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		go http.Serve(ml, srv.MetricsHandler())
 		srv.MetricsAddr = ml.Addr().String()
 	}
+	srv.listener = l
 	go srv.FlushTraceEvery(ctx)
 	go func() { srv.served <- srv.Serve(l) }()
 	return srv, nil
@@ -160,7 +162,13 @@ func (s *Server) Served() <-chan error { return s.served }
 
 // Close stops the scheduler, then closes its trace and its store.
 func (s *Server) Close() error {
-	return errors.Join(s.Scheduler.Close(), s.closeFiles())
+	err := s.Scheduler.Close()
+	// The scheduler closes the listener only once Serve has begun: a
+	// Close straight after Start would leave it open.
+	if lerr := s.listener.Close(); !errors.Is(lerr, net.ErrClosed) {
+		err = errors.Join(err, lerr)
+	}
+	return errors.Join(err, s.closeFiles())
 }
 
 func (s *Server) closeFiles() error {
