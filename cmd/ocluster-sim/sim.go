@@ -184,7 +184,7 @@ func policyList(s string) ([]string, error) {
 }
 
 // variantList reads --policies for compare: policies or variants of them
-// (see policyflag.Variant); "all" is every policy as it is.
+// (see policyflag.ParseVariant); "all" is every policy as it is.
 func variantList(s string) ([]sim.Variant, error) {
 	list := splitList(s)
 	if s == "" || s == "all" {
