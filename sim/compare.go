@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strconv"
 	"sync"
 
 	"gonum.org/v1/gonum/stat"
 	"gonum.org/v1/gonum/stat/distuv"
+
+	"github.com/ocluster-go/ocluster/core"
+	"github.com/ocluster-go/ocluster/trace"
 )
 
 // Metric is one number a run is judged by.
@@ -179,4 +183,93 @@ func Compare(scenario string, policies, samples []string, runs [][]*Result) (*Co
 		c.Metrics = append(c.Metrics, mc)
 	}
 	return c, nil
+}
+
+// Variant is a policy with some of its settings overridden: what a
+// comparison needs to measure one piece of a policy on its own.
+type Variant struct {
+	Spec     string // its name in the comparison
+	Policy   string
+	Override core.Override
+}
+
+// CompareOptions tune a comparison's runs.
+type CompareOptions struct {
+	// Parallel is the number of runs at once; 0 means GOMAXPROCS.
+	Parallel int
+	// Check runs the core's CheckInvariants after every event (slow).
+	Check bool
+	// Progress, when set, is called after each run with the runs done and
+	// their total.
+	Progress func(done, total int)
+}
+
+// CompareSeeds runs every policy on every seed of the scenario, in
+// parallel, and compares them; the first policy is the baseline.
+func CompareSeeds(sc *Scenario, policies []Variant, seeds []uint64, opts CompareOptions) (*Comparison, error) {
+	samples := make([]string, len(seeds))
+	for i, seed := range seeds {
+		samples[i] = strconv.FormatUint(seed, 10)
+	}
+	return compareRuns(sc.Name, policies, samples, opts, func(v Variant, i int) (*Result, error) {
+		return Run(sc, Options{Policy: v.Policy, Override: v.Override, Seed: seeds[i], Check: opts.Check})
+	})
+}
+
+// TraceSample is one recorded trace of a comparison.
+type TraceSample struct {
+	Name   string // as the comparison shows it, e.g. its file
+	Header trace.Header
+	Events []trace.Event
+}
+
+// CompareTraces replays every trace under every policy, in parallel, and
+// compares them; the first policy is the baseline. timeScale multiplies
+// the traces' times, as ReplayOptions.TimeScale. The comparison is named
+// after the first trace's scenario.
+func CompareTraces(traces []TraceSample, policies []Variant, timeScale float64, opts CompareOptions) (*Comparison, error) {
+	if len(traces) == 0 {
+		return nil, errors.New("compare: no trace to replay")
+	}
+	samples := make([]string, len(traces))
+	for i, t := range traces {
+		samples[i] = t.Name
+	}
+	name := traces[0].Header.Scenario
+	if name == "" {
+		name = "replay"
+	}
+	return compareRuns(name, policies, samples, opts, func(v Variant, i int) (*Result, error) {
+		return Replay(traces[i].Header, traces[i].Events, ReplayOptions{Options: Options{Policy: v.Policy, Override: v.Override, Check: opts.Check}, TimeScale: timeScale})
+	})
+}
+
+// compareRuns runs every policy on every sample and compares them:
+// CompareSeeds and CompareTraces differ only in what one run is.
+func compareRuns(scenario string, policies []Variant, samples []string, opts CompareOptions, run func(v Variant, sample int) (*Result, error)) (*Comparison, error) {
+	var jobs []Job
+	for _, v := range policies {
+		for i := range samples {
+			jobs = append(jobs, func() (*Result, error) { return run(v, i) })
+		}
+	}
+	var done func()
+	if opts.Progress != nil {
+		n := 0
+		done = func() {
+			n++
+			opts.Progress(n, len(jobs))
+		}
+	}
+	results, err := RunAll(jobs, opts.Parallel, done)
+	if err != nil {
+		return nil, err
+	}
+	specs := make([]string, len(policies))
+	runs := make([][]*Result, len(policies))
+	for i, v := range policies {
+		specs[i] = v.Spec
+		runs[i] = results[i*len(samples) : (i+1)*len(samples)]
+	}
+	return Compare(scenario, specs, samples, runs)
 }

@@ -60,17 +60,7 @@ func Replay(h trace.Header, events []trace.Event, opts ReplayOptions) (*Result, 
 	if err != nil {
 		return nil, err
 	}
-	s, err := newSimulation(sc, opts.Options, src)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.loop(); err != nil {
-		return nil, err
-	}
-	if s.traceErr != nil {
-		return nil, fmt.Errorf("recording the trace: %w", s.traceErr)
-	}
-	return s.metrics.result(s), nil
+	return simulate(sc, opts.Options, src)
 }
 
 // replayScenario builds the shape of the recorded cluster (pools, workers,

@@ -138,7 +138,13 @@ type simulation struct {
 
 // Run simulates the scenario once.
 func Run(sc *Scenario, opts Options) (*Result, error) {
-	s, err := newSimulation(sc, opts, nil)
+	return simulate(sc, opts, nil)
+}
+
+// simulate runs a simulation to its end, generating the scenario's jobs
+// or, with replay, the recorded ones: Run and Replay differ only there.
+func simulate(sc *Scenario, opts Options, replay *replaySource) (*Result, error) {
+	s, err := newSimulation(sc, opts, replay)
 	if err != nil {
 		return nil, err
 	}

@@ -146,3 +146,29 @@ func firstDiff(a, b []byte) string {
 	}
 	return "lengths differ"
 }
+
+// CompareSeeds and CompareTraces put each run where Compare expects it
+// (Runs[policy][sample]) and count every run in their progress.
+func TestCompareSeedsAndTraces(t *testing.T) {
+	sc := mustOpen(t, "small")
+	policies := []Variant{{Spec: "ocluster", Policy: "ocluster"}, {Spec: "combined", Policy: "combined"}}
+	var calls, total int
+	c, err := CompareSeeds(sc, policies, []uint64{3, 4}, CompareOptions{Parallel: 2, Progress: func(done, n int) { calls, total = done, n }})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"3", "4"}, c.Samples)
+	assert.Equal(t, []string{"ocluster", "combined"}, c.Policies)
+	assert.Equal(t, 4, calls)
+	assert.Equal(t, 4, total)
+	want, err := Run(sc, Options{Policy: "combined", Seed: 4})
+	require.NoError(t, err)
+	assert.Equal(t, mustJSON(t, want), mustJSON(t, c.Runs[1][1]))
+
+	_, h, events := recordRun(t, sc, "combined", 4)
+	c, err = CompareTraces([]TraceSample{{Name: "a", Header: h, Events: events}}, policies, 1, CompareOptions{})
+	require.NoError(t, err)
+	assert.Equal(t, []string{"a"}, c.Samples)
+	assert.Equal(t, "small", c.Scenario)
+	want, err = Replay(h, events, ReplayOptions{Options: Options{Policy: "ocluster"}})
+	require.NoError(t, err)
+	assert.Equal(t, mustJSON(t, want), mustJSON(t, c.Runs[0][0]))
+}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"slices"
 	"strconv"
 	"time"
@@ -392,14 +393,43 @@ func ReadAll(r io.Reader) (Header, []Event, error) {
 	if err != nil {
 		return Header{}, nil, err
 	}
+	events, err := tr.rest()
+	if err != nil {
+		return Header{}, nil, err
+	}
+	return tr.Header(), events, nil
+}
+
+// ReadFile reads a whole trace file, as ReadAll does; truncated says that
+// its last line was cut off mid-write (the recorder was killed), so that
+// the caller can tell its user that line was dropped. Its errors name the
+// file.
+func ReadFile(path string) (h Header, events []Event, truncated bool, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return Header{}, nil, false, err
+	}
+	defer f.Close()
+	tr, err := NewReader(f)
+	if err != nil {
+		return Header{}, nil, false, fmt.Errorf("%s: %w", path, err)
+	}
+	if events, err = tr.rest(); err != nil {
+		return Header{}, nil, false, fmt.Errorf("%s: %w", path, err)
+	}
+	return tr.Header(), events, tr.Truncated(), nil
+}
+
+// rest reads the events up to the end.
+func (r *Reader) rest() ([]Event, error) {
 	var events []Event
 	for {
-		e, err := tr.Next()
+		e, err := r.Next()
 		if err == io.EOF {
-			return tr.Header(), events, nil
+			return events, nil
 		}
 		if err != nil {
-			return Header{}, nil, err
+			return nil, err
 		}
 		events = append(events, e)
 	}

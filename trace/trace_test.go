@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"math"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -110,6 +112,29 @@ func TestACutLastLineIsDropped(t *testing.T) {
 	if _, _, err := ReadAll(strings.NewReader(header + `{"t":2,"event":"canc"}`)); err == nil {
 		t.Fatal("a bad last line was dropped")
 	}
+}
+
+// ReadFile tells a cut last line from a whole trace, and names the file
+// in its errors.
+func TestReadFile(t *testing.T) {
+	dir := t.TempDir()
+	whole := header + `{"t":1,"event":"cancel","pool":"p","job":1}` + "\n"
+	for _, c := range []struct {
+		text      string
+		truncated bool
+	}{{whole, false}, {whole + `{"t":2,"event":"canc`, true}} {
+		path := filepath.Join(dir, "trace.jsonl")
+		require.NoError(t, os.WriteFile(path, []byte(c.text), 0o644))
+		h, events, truncated, err := ReadFile(path)
+		require.NoError(t, err)
+		assert.Equal(t, "test", h.Source)
+		assert.Len(t, events, 1)
+		assert.Equal(t, c.truncated, truncated)
+	}
+	bad := filepath.Join(dir, "bad.jsonl")
+	require.NoError(t, os.WriteFile(bad, []byte(header+`{"t":2,"event":"canc"}`+"\n"), 0o644))
+	_, _, _, err := ReadFile(bad)
+	assert.ErrorContains(t, err, bad+": ")
 }
 
 // FuzzRead feeds arbitrary text to the reader: it errors or returns events

@@ -42,7 +42,7 @@ func main() {
 		simple("forget POOL [WORKER]", "Forget a disconnected worker", -1, forget),
 		execCommand(),
 	)
-	cli.Exit(root.Execute())
+	cli.Execute(root)
 }
 
 // session connects with the admin capability and runs f.

@@ -67,7 +67,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(dockerCommand(), obuilderCommand())
-	cli.Exit(root.Execute())
+	cli.Execute(root)
 }
 
 func dockerCommand() *cobra.Command {

@@ -5,14 +5,11 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"math"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -20,10 +17,9 @@ import (
 
 	"github.com/ocluster-go/ocluster/cmd/internal/cli"
 	"github.com/ocluster-go/ocluster/cmd/internal/policyflag"
+	"github.com/ocluster-go/ocluster/cmd/internal/server"
 	"github.com/ocluster-go/ocluster/core"
-	"github.com/ocluster-go/ocluster/store"
 	"github.com/ocluster-go/ocluster/trace"
-	"github.com/ocluster-go/ocluster/transport"
 )
 
 func main() {
@@ -81,7 +77,7 @@ rates, known workers and their pauses, clients) lives in --state-dir.`,
 	for _, required := range []string{"capnp-secret-key-file", "capnp-listen-address", "state-dir", "pools"} {
 		cmd.MarkFlagRequired(required)
 	}
-	cli.Exit(cmd.Execute())
+	cli.Execute(cmd)
 }
 
 // tcpAddress reads tcp:HOST:PORT.
@@ -113,86 +109,47 @@ func serve(log *slog.Logger, keyFile, listen, public, stateDir, pools, secretsDi
 			clients = append(clients, c)
 		}
 	}
-	for _, dir := range []string{stateDir, secretsDir} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return err
-		}
-	}
-	id, err := transport.LoadOrCreateIdentity(keyFile)
-	if err != nil {
-		return err
-	}
-	st, err := store.Open(filepath.Join(stateDir, "scheduler.db"))
-	if err != nil {
-		return err
-	}
-	defer st.Close()
-	l, err := net.Listen("tcp", listenAddr)
-	if err != nil {
-		return err
-	}
-	publicAddr := l.Addr().String()
+	var publicAddr string
 	if public != "" {
 		if publicAddr, err = tcpAddress("capnp-public-address", public); err != nil {
 			return err
 		}
-	} else if host, _, _ := net.SplitHostPort(listenAddr); host == "" || net.ParseIP(host).IsUnspecified() {
-		_, port, _ := net.SplitHostPort(l.Addr().String())
-		publicAddr = net.JoinHostPort("127.0.0.1", port)
-		log.Warn("listening on every address without --capnp-public-address: the .cap files name 127.0.0.1, which only this machine can reach", "address", publicAddr)
 	}
-	var tw *trace.Writer
-	if tracePath != "" {
-		f, err := os.OpenFile(tracePath, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err != nil {
-			return fmt.Errorf("--trace: %w (a trace is never overwritten: move the old one away)", err)
-		}
-		defer f.Close()
-		h := trace.Header{Source: "ocluster-scheduler", Pools: poolNames, Policy: policy}
-		if h.Policy == "" {
-			h.Policy = core.DefaultPolicy
-		}
-		if tw, err = trace.NewWriter(f, h); err != nil {
-			return err
-		}
+	h := trace.Header{Source: "ocluster-scheduler", Pools: poolNames, Policy: policy}
+	if h.Policy == "" {
+		h.Policy = core.DefaultPolicy
 	}
-	s, err := transport.NewScheduler(transport.SchedulerConfig{
-		Pools:      poolNames,
-		Policy:     policy,
-		Override:   override,
-		Identity:   id,
-		PublicAddr: publicAddr,
-		Store:      st,
-		Trace:      tw,
-		TimeScale:  timeScale,
-		Logger:     log,
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	s, err := server.Start(ctx, server.Config{
+		KeyFile:        keyFile,
+		Listen:         listenAddr,
+		PublicAddr:     publicAddr,
+		StateDir:       stateDir,
+		SecretsDir:     secretsDir,
+		Clients:        clients,
+		Pools:          poolNames,
+		Policy:         policy,
+		Override:       override,
+		TimeScale:      timeScale,
+		Trace:          tracePath,
+		TraceHeader:    h,
+		PrometheusPort: prometheusPort,
+		Logger:         log,
 	})
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	if err := s.WriteCapFiles(secretsDir, clients); err != nil {
-		return err
+	if s.MetricsAddr != "" {
+		log.Info("Prometheus metrics", "address", s.MetricsAddr)
 	}
-	if prometheusPort != 0 {
-		ml, err := net.Listen("tcp", fmt.Sprintf(":%d", prometheusPort))
-		if err != nil {
-			return fmt.Errorf("--listen-prometheus: %w", err)
-		}
-		go http.Serve(ml, s.MetricsHandler())
-		log.Info("Prometheus metrics", "address", ml.Addr().String())
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go s.FlushTraceEvery(ctx)
-	errc := make(chan error, 1)
-	go func() { errc <- s.Serve(l) }()
-	log.Info("scheduler running", "listen", l.Addr().String(), "public", publicAddr, "pools", poolNames)
+	log.Info("scheduler running", "listen", s.Addr, "public", s.PublicAddr, "pools", poolNames)
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
 		return nil
-	case err := <-errc:
+	case err := <-s.Served():
 		return err
 	}
 }

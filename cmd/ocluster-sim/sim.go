@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -185,13 +184,13 @@ func policyList(s string) ([]string, error) {
 }
 
 // variantList reads --policies for compare: policies or variants of them
-// (see policyflag.Variant); "all" is every policy as it is.
-func variantList(s string) ([]policyflag.Variant, error) {
+// (see policyflag.ParseVariant); "all" is every policy as it is.
+func variantList(s string) ([]sim.Variant, error) {
 	list := splitList(s)
 	if s == "" || s == "all" {
 		list = allPolicies()
 	}
-	var variants []policyflag.Variant
+	var variants []sim.Variant
 	for _, spec := range list {
 		v, err := policyflag.ParseVariant(spec)
 		if err != nil {
@@ -203,44 +202,19 @@ func variantList(s string) ([]policyflag.Variant, error) {
 }
 
 // compareScenario runs every policy on seeds first..first+n-1, in
-// parallel, and compares them.
-func compareScenario(sc *sim.Scenario, policies []policyflag.Variant, first uint64, n, parallel int, check bool) (*sim.Comparison, error) {
-	var jobs []sim.Job
-	var samples []string
-	for i := range n {
-		samples = append(samples, strconv.FormatUint(first+uint64(i), 10))
-	}
-	for _, v := range policies {
-		for i := range n {
-			seed := first + uint64(i)
-			jobs = append(jobs, func() (*sim.Result, error) {
-				return sim.Run(sc, sim.Options{Policy: v.Policy, Override: v.Override, Seed: seed, Check: check})
-			})
-		}
+// parallel, and compares them, showing its progress.
+func compareScenario(sc *sim.Scenario, policies []sim.Variant, first uint64, n, parallel int, check bool) (*sim.Comparison, error) {
+	seeds := make([]uint64, n)
+	for i := range seeds {
+		seeds[i] = first + uint64(i)
 	}
 	progress := report.NewProgress(os.Stderr)
-	done := 0
-	results, err := sim.RunAll(jobs, parallel, func() {
-		done++
-		progress.Update(float64(done), float64(len(jobs)), fmt.Sprintf("%d of %d runs", done, len(jobs)))
-	})
+	c, err := sim.CompareSeeds(sc, policies, seeds, sim.CompareOptions{Parallel: parallel, Check: check,
+		Progress: func(done, total int) {
+			progress.Update(float64(done), float64(total), fmt.Sprintf("%d of %d runs", done, total))
+		}})
 	progress.Done()
-	if err != nil {
-		return nil, err
-	}
-	runs := make([][]*sim.Result, len(policies))
-	for i := range policies {
-		runs[i] = results[i*n : (i+1)*n]
-	}
-	return sim.Compare(sc.Name, specs(policies), samples, runs)
-}
-
-func specs(variants []policyflag.Variant) []string {
-	out := make([]string, len(variants))
-	for i, v := range variants {
-		out[i] = v.Spec
-	}
-	return out
+	return c, err
 }
 
 func compareCommand() *cobra.Command {
@@ -298,76 +272,41 @@ only where that interval excludes zero. Runs go in parallel on all cores.`,
 	return cmd
 }
 
-func compareTraces(files []string, policies []policyflag.Variant, timeScale float64, parallel int, check bool) (*sim.Comparison, error) {
-	type loaded struct {
-		h      trace.Header
-		events []trace.Event
-	}
-	var traces []loaded
+func compareTraces(files []string, policies []sim.Variant, timeScale float64, parallel int, check bool) (*sim.Comparison, error) {
+	var traces []sim.TraceSample
 	for _, f := range files {
 		h, events, err := readTrace(f, nil)
 		if err != nil {
 			return nil, err
 		}
-		traces = append(traces, loaded{h, events})
+		traces = append(traces, sim.TraceSample{Name: f, Header: h, Events: events})
 	}
-	var jobs []sim.Job
-	for _, v := range policies {
-		for _, t := range traces {
-			jobs = append(jobs, func() (*sim.Result, error) {
-				return sim.Replay(t.h, t.events, sim.ReplayOptions{Options: sim.Options{Policy: v.Policy, Override: v.Override, Check: check}, TimeScale: timeScale})
-			})
-		}
-	}
-	results, err := sim.RunAll(jobs, parallel, nil)
-	if err != nil {
-		return nil, err
-	}
-	runs := make([][]*sim.Result, len(policies))
-	for i := range policies {
-		runs[i] = results[i*len(traces) : (i+1)*len(traces)]
-	}
-	name := traces[0].h.Scenario
-	if name == "" {
-		name = "replay"
-	}
-	return sim.Compare(name, specs(policies), files, runs)
+	return sim.CompareTraces(traces, policies, timeScale, sim.CompareOptions{Parallel: parallel, Check: check})
 }
 
 // readTrace reads a trace file, or imports an SWF log when swf is set.
 func readTrace(path string, swf *trace.SWFOptions) (trace.Header, []trace.Event, error) {
+	if swf == nil {
+		h, events, truncated, err := trace.ReadFile(path)
+		if err != nil {
+			return trace.Header{}, nil, &exitError{2, err}
+		}
+		if truncated {
+			fmt.Fprintf(os.Stderr, "%s: its last line was cut off mid-write (was the recorder killed?) and is ignored\n", path)
+		}
+		return h, events, nil
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return trace.Header{}, nil, &exitError{2, err}
 	}
 	defer f.Close()
-	if swf != nil {
-		h, events, stats, err := trace.ReadSWF(f, *swf)
-		if err != nil {
-			return h, nil, &exitError{2, fmt.Errorf("%s: %w", path, err)}
-		}
-		fmt.Fprintf(os.Stderr, "%s: %s\n", path, swfSummary(stats))
-		return h, events, nil
-	}
-	tr, err := trace.NewReader(f)
+	h, events, stats, err := trace.ReadSWF(f, *swf)
 	if err != nil {
-		return trace.Header{}, nil, &exitError{2, fmt.Errorf("%s: %w", path, err)}
+		return h, nil, &exitError{2, fmt.Errorf("%s: %w", path, err)}
 	}
-	var events []trace.Event
-	for {
-		e, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return trace.Header{}, nil, &exitError{2, fmt.Errorf("%s: %w", path, err)}
-		}
-		events = append(events, e)
-	}
-	if tr.Truncated() {
-		fmt.Fprintf(os.Stderr, "%s: its last line was cut off mid-write (was the recorder killed?) and is ignored\n", path)
-	}
-	return tr.Header(), events, nil
+	fmt.Fprintf(os.Stderr, "%s: %s\n", path, swfSummary(stats))
+	return h, events, nil
 }
 
 // swfSummary says what an SWF import kept, dropped and assumed: a replay

@@ -55,7 +55,7 @@ fidelity.csv, and each run's results and traces under POLICY/SEED/.`,
 			if seeds < 1 {
 				return cli.Usagef("--seeds %d: must be 1 or more", seeds)
 			}
-			var variants []policyflag.Variant
+			var variants []sim.Variant
 			for _, spec := range strings.Split(policies, ",") {
 				v, err := policyflag.ParseVariant(strings.TrimSpace(spec))
 				if err != nil {
@@ -79,7 +79,7 @@ fidelity.csv, and each run's results and traces under POLICY/SEED/.`,
 	return cmd
 }
 
-func runFidelity(ctx context.Context, scenario string, variants []policyflag.Variant, first uint64, n int, speed float64, duration time.Duration, out string) error {
+func runFidelity(ctx context.Context, scenario string, variants []sim.Variant, first uint64, n int, speed float64, duration time.Duration, out string) error {
 	dir := out
 	if dir == "" {
 		var err error

@@ -26,7 +26,7 @@ func main() {
 		SilenceErrors: true,
 	}
 	root.AddCommand(workerCommand(), clientsCommand(), allCommand(), fidelityCommand(), compareCommand())
-	cli.Exit(root.Execute())
+	cli.Execute(root)
 }
 
 func workerCommand() *cobra.Command {

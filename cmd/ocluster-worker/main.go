@@ -69,7 +69,7 @@ status 0, for its service manager to start the new version.`,
 	for _, required := range []string{"connect", "name", "state-dir"} {
 		cmd.MarkFlagRequired(required)
 	}
-	cli.Exit(cmd.Execute())
+	cli.Execute(cmd)
 }
 
 func run(o options) error {

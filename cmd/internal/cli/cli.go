@@ -10,15 +10,16 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
+
+	"github.com/spf13/cobra"
 
 	"github.com/ocluster-go/ocluster/transport"
 )
 
-// usageError is a mistake in how a command was called: Exit ends the
-// command with 2 for it, as for cobra's own complaints about flags and
-// arguments.
+// usageError is a mistake in how a command was called: exit ends the
+// command with 2 for it, as Execute does for cobra's own complaints about
+// flags and arguments.
 type usageError struct{ error }
 
 func (e usageError) Unwrap() error { return e.error }
@@ -32,13 +33,13 @@ func Usagef(format string, args ...any) error {
 }
 
 // ErrShown is a failure the command has already told the user about, in
-// its own words on its own output: Exit exits with 1 and prints nothing.
+// its own words on its own output: Execute exits with 1 and prints nothing.
 var ErrShown = errors.New("failed (as shown)")
 
-// Exit ends a command that returned err: it prints err and exits with 2
+// exit ends a command that returned err: it prints err and exits with 2
 // for a usage error, 0 for a worker that stops to be restarted on a new
 // version, 1 for anything else. A nil err returns.
-func Exit(err error) {
+func exit(err error) {
 	if err == nil {
 		return
 	}
@@ -54,18 +55,46 @@ func Exit(err error) {
 	os.Exit(1)
 }
 
-// isUsage recognises usage errors, cobra's own among them.
 func isUsage(err error) bool {
 	var ue usageError
-	if errors.As(err, &ue) {
-		return true
+	return errors.As(err, &ue)
+}
+
+// Execute runs a command tree and ends as exit does. Whatever cobra itself
+// refuses (an unknown command or flag, a bad flag value, a missing
+// required flag, arguments the command does not take) is a usage error;
+// an error a command returns is what that command made it.
+func Execute(root *cobra.Command) { exit(execute(root)) }
+
+func execute(root *cobra.Command) error {
+	markCommandErrors(root)
+	err := root.Execute()
+	var ce commandError
+	switch {
+	case errors.As(err, &ce):
+		return ce.error
+	case err != nil:
+		return usageError{err}
 	}
-	for _, prefix := range []string{"required flag", "unknown flag", "unknown shorthand flag", "unknown command", "invalid argument", "bad flag syntax", "flag needs", "accepts ", "requires "} {
-		if strings.HasPrefix(err.Error(), prefix) {
-			return true
+	return nil
+}
+
+// commandError is an error that a command's RunE returned, told apart
+// from the errors cobra returns before it runs the command.
+type commandError struct{ error }
+
+func markCommandErrors(c *cobra.Command) {
+	if run := c.RunE; run != nil {
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if err := run(cmd, args); err != nil {
+				return commandError{err}
+			}
+			return nil
 		}
 	}
-	return false
+	for _, sub := range c.Commands() {
+		markCommandErrors(sub)
+	}
 }
 
 // Connect reads a .cap file, connects to the scheduler it names and runs

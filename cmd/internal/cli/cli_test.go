@@ -10,28 +10,30 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/spf13/cobra"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
 	"github.com/ocluster-go/ocluster/transport"
 )
 
 var endings = map[string]error{
 	"nil":        nil,
 	"usage":      Usagef("RATE %q is not a number", "x"),
-	"cobra":      errors.New(`unknown flag: --nope`),
 	"wrapped":    fmt.Errorf("reading options: %w", Usage(errors.New("bad"))),
 	"update":     fmt.Errorf("worker: %w", transport.ErrSelfUpdate),
 	"failed":     errors.New(`No such user "nobody"`),
 	"not-cobras": errors.New("requirement unmet"),
-	"pflag":      errors.New("bad flag syntax: ---x"),
 	"shown":      fmt.Errorf("the job: %w", ErrShown),
 }
 
-// Exit is run in a child process, since it ends the process.
+// exit is run in a child process, since it ends the process.
 func TestExitCodes(t *testing.T) {
 	if name := os.Getenv("CLI_TEST_ENDING"); name != "" {
-		Exit(endings[name])
-		os.Exit(3) // Exit returned
+		exit(endings[name])
+		os.Exit(3) // exit returned
 	}
-	want := map[string]int{"nil": 3, "usage": 2, "cobra": 2, "wrapped": 2, "update": 0, "failed": 1, "not-cobras": 1, "pflag": 2, "shown": 1}
+	want := map[string]int{"nil": 3, "usage": 2, "wrapped": 2, "update": 0, "failed": 1, "not-cobras": 1, "shown": 1}
 	for name, code := range want {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestExitCodes$")
 		cmd.Env = append(os.Environ(), "CLI_TEST_ENDING="+name)
@@ -53,6 +55,38 @@ func TestExitCodes(t *testing.T) {
 			}
 		case e != nil && !strings.Contains(string(out), e.Error()):
 			t.Errorf("%s: the output %q does not say %q", name, out, e)
+		}
+	}
+}
+
+// What cobra itself refuses is a usage error, told by where it comes
+// from: a command's own error that reads like one of cobra's is not.
+func TestExecuteMarksCobrasRefusals(t *testing.T) {
+	failure := errors.New("requires a scheduler")
+	newRoot := func() *cobra.Command {
+		root := &cobra.Command{Use: "tool", SilenceUsage: true, SilenceErrors: true}
+		sub := &cobra.Command{Use: "sub", Args: cobra.NoArgs, RunE: func(*cobra.Command, []string) error { return failure }}
+		sub.Flags().Int("n", 0, "")
+		sub.Flags().String("must", "", "")
+		sub.MarkFlagRequired("must")
+		root.AddCommand(sub)
+		return root
+	}
+	for args, usage := range map[string]bool{
+		"nope":                true, // unknown command
+		"sub --must x --nope": true, // unknown flag
+		"sub --must x --n x":  true, // bad flag value
+		"sub":                 true, // required flag missing
+		"sub --must x extra":  true, // an argument it does not take
+		"sub --must x":        false,
+	} {
+		root := newRoot()
+		root.SetArgs(strings.Fields(args))
+		err := execute(root)
+		require.Error(t, err, args)
+		assert.Equal(t, usage, isUsage(err), "%s: %v", args, err)
+		if !usage {
+			assert.Equal(t, failure, err, "the command's error comes back as it made it")
 		}
 	}
 }

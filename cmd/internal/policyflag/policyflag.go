@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/ocluster-go/ocluster/core"
+	"github.com/ocluster-go/ocluster/sim"
 )
 
 // Flags are the override flags of one command.
@@ -90,20 +91,12 @@ func Known(name string) error {
 	return fmt.Errorf("unknown policy %q (there are %s; see `ocluster-sim policies`)", name, strings.Join(names, ", "))
 }
 
-// Variant is a policy with some of its settings overridden, written
-// NAME[+SETTING=VALUE...] with the settings named as the flags are, e.g.
-// combined+lease=0s+max-attempts=1: what a comparison needs to measure one
-// piece of a policy on its own.
-type Variant struct {
-	Spec     string // as written
-	Policy   string
-	Override core.Override
-}
-
-// ParseVariant reads a variant, checking the policy and every setting.
-func ParseVariant(spec string) (Variant, error) {
+// ParseVariant reads a variant, written NAME[+SETTING=VALUE...] with the
+// settings named as the flags are, e.g. combined+lease=0s+max-attempts=1,
+// checking the policy and every setting.
+func ParseVariant(spec string) (sim.Variant, error) {
 	parts := strings.Split(spec, "+")
-	v := Variant{Spec: spec, Policy: parts[0]}
+	v := sim.Variant{Spec: spec, Policy: parts[0]}
 	if err := Known(v.Policy); err != nil {
 		return v, fmt.Errorf("%q: %w", spec, err)
 	}

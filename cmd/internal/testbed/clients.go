@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 
 	"github.com/ocluster-go/ocluster/transport"
@@ -40,8 +41,12 @@ func setUpClients(ctx context.Context, ac *transport.AdminClient, wl *Workload, 
 			c()
 		}
 	}
+	earlier, err := ac.ListClients(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, name := range transport.LoadClients(wl.Events) {
-		sub, closeSub, err := addClient(ctx, ac, name, log)
+		sub, closeSub, err := addClient(ctx, ac, name, slices.Contains(earlier, name), log)
 		if err != nil {
 			closeAll()
 			return nil, nil, err
@@ -69,14 +74,18 @@ func setUpClients(ctx context.Context, ac *transport.AdminClient, wl *Workload, 
 	return subs, closeAll, nil
 }
 
-// addClient (re)creates a client and connects with its capability.
-func addClient(ctx context.Context, ac *transport.AdminClient, name string, log *slog.Logger) (schema.Submission, func(), error) {
-	text, err := ac.AddClient(ctx, name)
-	if err != nil && strings.Contains(err.Error(), "already") {
-		// A client of an earlier run: its secret is gone with that run.
-		if err = ac.RemoveClient(ctx, name); err == nil {
-			text, err = ac.AddClient(ctx, name)
-		}
+// addClient (re)creates a client and connects with its capability. A
+// client of an earlier run (exists) is removed first: its secret is gone
+// with that run. Asking the scheduler which clients it has, rather than
+// reading AddClient's refusal, keeps the refusal's text free to change.
+func addClient(ctx context.Context, ac *transport.AdminClient, name string, exists bool, log *slog.Logger) (schema.Submission, func(), error) {
+	var err error
+	if exists {
+		err = ac.RemoveClient(ctx, name)
+	}
+	var text string
+	if err == nil {
+		text, err = ac.AddClient(ctx, name)
 	}
 	if err != nil {
 		return schema.Submission{}, nil, fmt.Errorf("adding client %s: %w", name, err)

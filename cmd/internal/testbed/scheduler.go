@@ -3,34 +3,26 @@ package testbed
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
-	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/ocluster-go/ocluster/cmd/internal/server"
 	"github.com/ocluster-go/ocluster/sim"
-	"github.com/ocluster-go/ocluster/store"
 	"github.com/ocluster-go/ocluster/trace"
 	"github.com/ocluster-go/ocluster/transport"
 )
 
 // liveScheduler is the run's scheduler.
 type liveScheduler struct {
-	s       *transport.Scheduler
-	st      *store.Store
-	trace   *os.File
-	tee     *traceTee
-	metrics http.Handler
-	admin   transport.SturdyRef
-	pools   map[string]transport.SturdyRef
-	once    sync.Once
-	err     error
+	*server.Server
+	tee   *traceTee
+	admin transport.SturdyRef
+	pools map[string]transport.SturdyRef
+	once  sync.Once
+	err   error
 }
 
 func startScheduler(ctx context.Context, wl *Workload, opts Options, origin time.Time, state string, log *slog.Logger) (*liveScheduler, error) {
@@ -38,62 +30,33 @@ func startScheduler(ctx context.Context, wl *Workload, opts Options, origin time
 	for _, p := range wl.Scenario.Pools {
 		poolNames = append(poolNames, p.Name)
 	}
-	id, err := transport.LoadOrCreateIdentity(filepath.Join(state, "key.pem"))
-	if err != nil {
-		return nil, err
-	}
-	st, err := store.Open(filepath.Join(state, "scheduler.db"))
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(opts.Trace, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		st.Close()
-		return nil, err
-	}
 	tee := &traceTee{}
-	h := trace.Header{Source: "ocluster-stress", Pools: poolNames, Policy: wl.Policy, Scenario: wl.Scenario.Name, Seed: wl.Seed}
-	tw, err := trace.NewWriter(io.MultiWriter(f, tee), h)
+	secrets := filepath.Join(state, "capnp-secrets")
+	s, err := server.Start(ctx, server.Config{
+		KeyFile:        filepath.Join(state, "key.pem"),
+		Listen:         "127.0.0.1:0",
+		StateDir:       state,
+		SecretsDir:     secrets,
+		Pools:          poolNames,
+		Policy:         wl.Policy,
+		Override:       wl.Override,
+		Costs:          wl.Scenario.SchedulerCosts(),
+		TimeScale:      opts.Speed,
+		Origin:         origin,
+		Trace:          opts.Trace,
+		TraceHeader:    trace.Header{Source: "ocluster-stress", Pools: poolNames, Policy: wl.Policy, Scenario: wl.Scenario.Name, Seed: wl.Seed},
+		TraceCopy:      tee,
+		PrometheusPort: opts.PrometheusPort,
+		Logger:         log,
+	})
 	if err != nil {
-		f.Close()
-		st.Close()
 		return nil, err
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.Close()
-		st.Close()
-		return nil, err
-	}
-	s, err := transport.NewScheduler(transport.SchedulerConfig{Pools: poolNames, Policy: wl.Policy, Override: wl.Override, Costs: wl.Scenario.SchedulerCosts(), Identity: id,
-		PublicAddr: l.Addr().String(), Store: st, Trace: tw, TimeScale: opts.Speed, Origin: origin, Logger: log})
-	if err != nil {
-		l.Close()
-		f.Close()
-		st.Close()
-		return nil, err
-	}
-	ls := &liveScheduler{s: s, st: st, trace: f, tee: tee, metrics: s.MetricsHandler(), pools: map[string]transport.SturdyRef{}}
+	ls := &liveScheduler{Server: s, tee: tee, pools: map[string]transport.SturdyRef{}}
 	fail := func(err error) (*liveScheduler, error) {
 		ls.close()
 		return nil, err
 	}
-	secrets := filepath.Join(state, "capnp-secrets")
-	if err := os.Mkdir(secrets, 0o700); err != nil {
-		return fail(err)
-	}
-	if err := s.WriteCapFiles(secrets, nil); err != nil {
-		return fail(err)
-	}
-	if opts.PrometheusPort != 0 {
-		ml, err := net.Listen("tcp", fmt.Sprintf(":%d", opts.PrometheusPort))
-		if err != nil {
-			return fail(fmt.Errorf("--listen-prometheus: %w", err))
-		}
-		go http.Serve(ml, ls.metrics)
-	}
-	go s.Serve(l)
-	go s.FlushTraceEvery(ctx)
 	if ls.admin, err = transport.ReadCapFile(filepath.Join(secrets, "admin.cap")); err != nil {
 		return fail(err)
 	}
@@ -106,9 +69,7 @@ func startScheduler(ctx context.Context, wl *Workload, opts Options, origin time
 }
 
 func (ls *liveScheduler) close() error {
-	ls.once.Do(func() {
-		ls.err = errors.Join(ls.s.Close(), ls.trace.Close(), ls.st.Close())
-	})
+	ls.once.Do(func() { ls.err = ls.Server.Close() })
 	return ls.err
 }
 
