@@ -53,6 +53,13 @@ func open(path string, steps []migration) (*Store, error) {
 	case !info.IsDir():
 		return nil, fmt.Errorf("open state database %s: %s is not a directory", abs, dir)
 	}
+	// The database holds the clients' secret hashes: only its owner may
+	// read it (SQLite gives its -wal and -shm files the same mode).
+	f, err := os.OpenFile(abs, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open state database %s: %w", abs, err)
+	}
+	f.Close()
 	db, err := sql.Open("sqlite", dataSourceName(abs))
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", abs, err)

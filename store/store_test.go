@@ -11,7 +11,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/ocluster-go/ocluster/core"
 )
@@ -276,5 +280,22 @@ func TestFailedMigrationRollsBack(t *testing.T) {
 	}
 	if n != 0 {
 		t.Errorf("the failed migration's table exists; want its transaction rolled back")
+	}
+}
+
+// The database holds the clients' secret hashes: other users of the host
+// must not read it, whatever the umask.
+func TestDatabaseIsPrivate(t *testing.T) {
+	old := syscall.Umask(0o022)
+	defer syscall.Umask(old)
+	path := filepath.Join(t.TempDir(), "scheduler.db")
+	s, err := Open(path)
+	require.NoError(t, err)
+	defer s.Close()
+	require.NoError(t, s.AddClient("c", make([]byte, 32)))
+	for _, name := range []string{path, path + "-wal"} {
+		info, err := os.Stat(name)
+		require.NoError(t, err)
+		assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), name)
 	}
 }

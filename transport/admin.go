@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"time"
 
 	"capnproto.org/go/capnp/v3/exc"
@@ -425,11 +424,12 @@ func (pa *poolAdminServer) SetRate(ctx context.Context, call schema.PoolAdmin_se
 		switch {
 		case !st.core.HasClient(client):
 			failure = failed("No such user %q (see list-clients)", client)
-		case math.IsNaN(rate) || math.IsInf(rate, 0) || rate <= 0:
-			failure = failed("Rate %v must be a finite number more than 0", rate)
+		case !(rate >= core.MinRate && rate <= core.MaxRate):
+			failure = failed("Rate %v must be a number from %g to %g (rates are relative shares: 1 and 2 give one client twice the other's share)", rate, core.MinRate, core.MaxRate)
 		default:
-			failure = p.core.SetRate(client, rate)
-			s.record(st, trace.Event{Kind: trace.Rate, Pool: p.name, Client: client, Rate: rate})
+			if failure = p.core.SetRate(client, rate); failure == nil {
+				s.record(st, trace.Event{Kind: trace.Rate, Pool: p.name, Client: client, Rate: rate})
+			}
 		}
 	})
 	if failure != nil {

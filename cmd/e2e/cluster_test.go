@@ -18,7 +18,7 @@ func TestProductionQuickStart(t *testing.T) {
 	sched := startScheduler(t, dir, port, metrics, "--trace", "trace.jsonl")
 	sched.waitFor(t, "Wrote capability reference to capnp-secrets/admin.cap")
 	sched.waitFor(t, "Wrote capability reference to capnp-secrets/pool-linux-x86_64.cap")
-	for _, f := range []string{"key.pem", "capnp-secrets/admin.cap", "capnp-secrets/pool-linux-x86_64.cap"} {
+	for _, f := range []string{"key.pem", "capnp-secrets/admin.cap", "capnp-secrets/pool-linux-x86_64.cap", "var/scheduler.db"} {
 		if fi, err := os.Stat(filepath.Join(dir, f)); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Fatalf("%s: %v %v (want mode 0600)", f, fi.Mode(), err)
 		}
@@ -26,11 +26,26 @@ func TestProductionQuickStart(t *testing.T) {
 	admin := func(args ...string) (string, int) {
 		return run(t, dir, "ocluster-admin", append([]string{"-c", "capnp-secrets/admin.cap"}, args...)...)
 	}
-	capFile, code := admin("add-client", "test-user")
-	if code != 0 || !strings.HasPrefix(capFile, "capnp://sha-256:") {
+	// --out writes the capability in a file only its owner reads, and
+	// never over another; without it, the capability is printed.
+	if out, code := admin("add-client", "test-user", "--out", "submission.cap"); code != 0 || out != "Wrote submission.cap (readable by you only).\n" {
+		t.Fatalf("add-client --out: exit %d %q", code, out)
+	}
+	if fi, err := os.Stat(filepath.Join(dir, "submission.cap")); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("submission.cap: %v %v (want mode 0600)", fi, err)
+	}
+	if capFile, err := os.ReadFile(filepath.Join(dir, "submission.cap")); err != nil || !strings.HasPrefix(string(capFile), "capnp://sha-256:") {
+		t.Fatalf("submission.cap: %v %q", err, capFile)
+	}
+	if out, code := admin("add-client", "other", "--out", "submission.cap"); code != 2 || !strings.Contains(out, "never overwritten") {
+		t.Fatalf("add-client --out over an existing file: exit %d %q", code, out)
+	}
+	if capFile, code := admin("add-client", "other"); code != 0 || !strings.HasPrefix(capFile, "capnp://sha-256:") {
 		t.Fatalf("add-client: %d %s", code, capFile)
 	}
-	os.WriteFile(filepath.Join(dir, "submission.cap"), []byte(capFile), 0o600)
+	if out, _ := admin("remove-client", "other"); out != "Removed client other: its capability no longer works.\n" {
+		t.Fatalf("remove-client: %q", out)
+	}
 	start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", "worker-1", "--state-dir", "wvar", "--speed", "600")
 	sched.waitFor(t, `msg="Registered new worker" worker=worker-1 `)
 	os.WriteFile(filepath.Join(dir, "Dockerfile.test"), []byte("FROM busybox\nRUN date\n"), 0o644)
@@ -48,7 +63,8 @@ func TestProductionQuickStart(t *testing.T) {
 		{[]string{"pause", "linux-x86_64", "worker-1"}, "Success.\n", 0},
 		{[]string{"show", "linux-x86_64", "worker-1"}, "worker-1: Paused\n", 0},
 		{[]string{"unpause", "linux-x86_64", "worker-1"}, "Success.\n", 0},
-		{[]string{"set-rate", "linux-x86_64", "test-user", "3"}, "", 0},
+		{[]string{"set-rate", "linux-x86_64", "test-user", "3"}, "Rate of test-user in linux-x86_64 set to 3.\n", 0},
+		{[]string{"set-rate", "linux-x86_64", "test-user", "1e-320"}, "Rate 1e-320 must be a number from 1e-06 to 1e+06 (rates are relative shares: 1 and 2 give one client twice the other's share)\n", 1},
 		{[]string{"list-clients"}, "test-user\n", 0},
 		{[]string{"forget", "linux-x86_64", "worker-1"}, "Worker \"worker-1\" is still connected!\n", 1},
 		{[]string{"set-rate", "linux-x86_64", "nobody", "3"}, "No such user \"nobody\" (see list-clients)\n", 1},

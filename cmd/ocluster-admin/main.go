@@ -31,7 +31,7 @@ func main() {
 	root.PersistentFlags().StringVarP(&capPath, "connect", "c", "", "the admin.cap file the scheduler wrote")
 	root.MarkPersistentFlagRequired("connect")
 	root.AddCommand(
-		simple("add-client ID", "Register a client and print its capability", 1, addClient),
+		addClientCommand(),
 		simple("remove-client ID", "Revoke a client", 1, removeClient),
 		simple("list-clients", "List the clients", 0, listClients),
 		simple("set-rate POOL CLIENT RATE", "Set a client's rate in a pool", 3, setRate),
@@ -79,20 +79,59 @@ func simple(use, short string, n int, run func(cmd *cobra.Command, args []string
 	return &cobra.Command{Use: use, Short: short, Args: args, RunE: run}
 }
 
-func addClient(cmd *cobra.Command, args []string) error {
-	return session(func(ctx context.Context, a *transport.AdminClient) error {
-		capFile, err := a.AddClient(ctx, args[0])
-		if err != nil {
+func addClientCommand() *cobra.Command {
+	var out string
+	cmd := &cobra.Command{
+		Use:   "add-client ID [--out FILE]",
+		Short: "Register a client and print its capability (or write it to a file only you can read)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			// The file is made before the client is registered, so that a
+			// name already taken loses no capability; a shell redirection
+			// would make it readable by everyone (mode 0644).
+			var f *os.File
+			if out != "" {
+				var err error
+				if f, err = os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600); err != nil {
+					return cli.Usagef("--out: %v (a capability file is never overwritten: remove it or choose another)", err)
+				}
+				defer f.Close()
+			}
+			err := session(func(ctx context.Context, a *transport.AdminClient) error {
+				capFile, err := a.AddClient(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				if f == nil {
+					fmt.Fprint(cmd.OutOrStdout(), capFile)
+					return nil
+				}
+				if _, err := f.WriteString(capFile); err != nil {
+					return err
+				}
+				if err := f.Close(); err != nil {
+					return err
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "Wrote %s (readable by you only).\n", out)
+				return nil
+			})
+			if err != nil && f != nil {
+				os.Remove(out)
+			}
 			return err
-		}
-		fmt.Fprint(cmd.OutOrStdout(), capFile)
-		return nil
-	})
+		},
+	}
+	cmd.Flags().StringVar(&out, "out", "", "write the capability to this new file, mode 0600, instead of printing it")
+	return cmd
 }
 
 func removeClient(cmd *cobra.Command, args []string) error {
 	return session(func(ctx context.Context, a *transport.AdminClient) error {
-		return a.RemoveClient(ctx, args[0])
+		if err := a.RemoveClient(ctx, args[0]); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "Removed client %s: its capability no longer works.\n", args[0])
+		return nil
 	})
 }
 
@@ -118,7 +157,11 @@ func setRate(cmd *cobra.Command, args []string) error {
 		return cli.Usagef("RATE %q is not a number", args[2])
 	}
 	return withPool(args[0], func(ctx context.Context, p *transport.PoolClient) error {
-		return p.SetRate(ctx, args[1], rate)
+		if err := p.SetRate(ctx, args[1], rate); err != nil {
+			return err
+		}
+		fmt.Fprintf(cmd.OutOrStdout(), "Rate of %s in %s set to %g.\n", args[1], args[0], rate)
+		return nil
 	})
 }
 
@@ -336,7 +379,11 @@ func update(cmd *cobra.Command, args []string) error {
 func forget(cmd *cobra.Command, args []string) error {
 	return withPool(args[0], func(ctx context.Context, p *transport.PoolClient) error {
 		if len(args) == 2 {
-			return p.Forget(ctx, args[1])
+			if err := p.Forget(ctx, args[1]); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Forgot worker %s.\n", args[1])
+			return nil
 		}
 		workers, err := p.Workers(ctx)
 		if err != nil {

@@ -24,7 +24,7 @@ import (
 
 func main() {
 	var keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy string
-	var prometheusPort int
+	var metrics string
 	var timeScale float64
 	var verbose bool
 	var settings *policyflag.Flags
@@ -57,7 +57,7 @@ rates, known workers and their pauses, clients) lives in --state-dir.`,
 			if !(timeScale > 0) || math.IsInf(timeScale, 0) {
 				return cli.Usagef("--time-scale %v: must be a finite number more than 0", timeScale)
 			}
-			return serve(log, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy, override, timeScale, prometheusPort)
+			return serve(log, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy, override, timeScale, metrics)
 		},
 	}
 	f := cmd.Flags()
@@ -68,7 +68,7 @@ rates, known workers and their pauses, clients) lives in --state-dir.`,
 	f.StringVar(&pools, "pools", "", "comma-separated pool names")
 	f.StringVar(&secretsDir, "secrets-dir", "./capnp-secrets", "folder for the .cap files")
 	f.StringVar(&defaultClients, "default-clients", "", "comma-separated clients to create (with submit-<id>.cap) if missing")
-	f.IntVar(&prometheusPort, "listen-prometheus", 0, "serve Prometheus metrics on this port")
+	f.StringVar(&metrics, "listen-prometheus", "", "serve Prometheus metrics on this `PORT` (every interface) or HOST:PORT")
 	f.StringVar(&tracePath, "trace", "", "record every job and worker event in this file, for replay in ocluster-sim")
 	f.StringVar(&policy, "policy", "", "scheduling policy (default "+core.DefaultPolicy+"; see `ocluster-sim policies`)")
 	settings = policyflag.Add(f)
@@ -89,7 +89,7 @@ func tcpAddress(flag, s string) (string, error) {
 	return rest, nil
 }
 
-func serve(log *slog.Logger, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy string, override core.Override, timeScale float64, prometheusPort int) error {
+func serve(log *slog.Logger, keyFile, listen, public, stateDir, pools, secretsDir, defaultClients, tracePath, policy string, override core.Override, timeScale float64, metrics string) error {
 	listenAddr, err := tcpAddress("capnp-listen-address", listen)
 	if err != nil {
 		return err
@@ -122,20 +122,20 @@ func serve(log *slog.Logger, keyFile, listen, public, stateDir, pools, secretsDi
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	s, err := server.Start(ctx, server.Config{
-		KeyFile:        keyFile,
-		Listen:         listenAddr,
-		PublicAddr:     publicAddr,
-		StateDir:       stateDir,
-		SecretsDir:     secretsDir,
-		Clients:        clients,
-		Pools:          poolNames,
-		Policy:         policy,
-		Override:       override,
-		TimeScale:      timeScale,
-		Trace:          tracePath,
-		TraceHeader:    h,
-		PrometheusPort: prometheusPort,
-		Logger:         log,
+		KeyFile:     keyFile,
+		Listen:      listenAddr,
+		PublicAddr:  publicAddr,
+		StateDir:    stateDir,
+		SecretsDir:  secretsDir,
+		Clients:     clients,
+		Pools:       poolNames,
+		Policy:      policy,
+		Override:    override,
+		TimeScale:   timeScale,
+		Trace:       tracePath,
+		TraceHeader: h,
+		Metrics:     metrics,
+		Logger:      log,
 	})
 	if err != nil {
 		return err

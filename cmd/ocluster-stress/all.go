@@ -24,7 +24,7 @@ import (
 func allCommand() *cobra.Command {
 	var lf loadFlags
 	var out string
-	var prometheusPort int
+	var metrics string
 	var every time.Duration
 	cmd := &cobra.Command{
 		Use:   "all [--scenario NAME|FILE] [--speed X] [--duration D] [--out DIR] [--listen-prometheus PORT]",
@@ -54,17 +54,17 @@ counts.`,
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			return runAll(ctx, lf, out, prometheusPort, every)
+			return runAll(ctx, lf, out, metrics, every)
 		},
 	}
 	lf.add(cmd)
 	cmd.Flags().StringVar(&out, "out", "", "write the results (sim/result.json, live/result.json), their traces in scenario time (sim/trace, live/trace), the scheduler's own trace, the jobs that differ (jobs.txt) and the clients' counts (clients.json) into this folder")
-	cmd.Flags().IntVar(&prometheusPort, "listen-prometheus", 0, "serve the scheduler's metrics on this port (0: not served)")
+	cmd.Flags().StringVar(&metrics, "listen-prometheus", "", "serve the scheduler's metrics on this `PORT` (every interface) or HOST:PORT (default: not served)")
 	cmd.Flags().DurationVar(&every, "summary-every", 5*time.Second, "time between summary lines")
 	return cmd
 }
 
-func runAll(ctx context.Context, lf loadFlags, out string, prometheusPort int, every time.Duration) error {
+func runAll(ctx context.Context, lf loadFlags, out string, metrics string, every time.Duration) error {
 	wl, err := lf.simulate()
 	if err != nil {
 		return err
@@ -83,7 +83,7 @@ func runAll(ctx context.Context, lf loadFlags, out string, prometheusPort int, e
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	outcome, err := testbed.Play(ctx, wl, testbed.Options{Speed: lf.speed, Trace: filepath.Join(dir, "trace"),
-		PrometheusPort: prometheusPort, Summary: func(line string) { fmt.Println(line) }, SummaryEvery: every, Log: log})
+		Metrics: metrics, Summary: func(line string) { fmt.Println(line) }, SummaryEvery: every, Log: log})
 	if err != nil {
 		return err
 	}

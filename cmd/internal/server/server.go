@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/ocluster-go/ocluster/core"
@@ -46,9 +47,11 @@ type Config struct {
 	Trace       string
 	TraceHeader trace.Header
 	TraceCopy   io.Writer
-	// PrometheusPort, when set, serves the scheduler's metrics there.
-	PrometheusPort int
-	Logger         *slog.Logger
+	// Metrics, when set, is where the scheduler's metrics are served: a
+	// port (on every interface, as OCluster) or HOST:PORT, e.g. to keep
+	// them on 127.0.0.1.
+	Metrics string
+	Logger  *slog.Logger
 }
 
 // Server is a running scheduler.
@@ -67,6 +70,13 @@ type Server struct {
 // Start starts a scheduler serving until Close; its trace is flushed every
 // second until ctx ends.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
+	metrics := ""
+	if cfg.Metrics != "" {
+		var err error
+		if metrics, err = metricsAddress(cfg.Metrics); err != nil {
+			return nil, err
+		}
+	}
 	for _, dir := range []string{cfg.StateDir, cfg.SecretsDir} {
 		if err := os.MkdirAll(dir, 0o700); err != nil {
 			return nil, err
@@ -136,8 +146,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		srv.Scheduler.Close()
 		return fail(err)
 	}
-	if cfg.PrometheusPort != 0 {
-		ml, err := net.Listen("tcp", fmt.Sprintf(":%d", cfg.PrometheusPort))
+	if metrics != "" {
+		ml, err := net.Listen("tcp", metrics)
 		if err != nil {
 			srv.Scheduler.Close()
 			return fail(fmt.Errorf("--listen-prometheus: %w", err))
@@ -174,4 +184,18 @@ func (s *Server) closeFiles() error {
 		errs = append(errs, s.store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// metricsAddress reads --listen-prometheus: a port, or HOST:PORT.
+func metricsAddress(flag string) (string, error) {
+	if port, err := strconv.Atoi(flag); err == nil {
+		if port < 1 || port > 65535 {
+			return "", fmt.Errorf("--listen-prometheus %d: a port goes from 1 to 65535", port)
+		}
+		return fmt.Sprintf(":%d", port), nil
+	}
+	if _, _, err := net.SplitHostPort(flag); err != nil {
+		return "", fmt.Errorf("--listen-prometheus %q: give a port (9090) or HOST:PORT (127.0.0.1:9090)", flag)
+	}
+	return flag, nil
 }

@@ -53,3 +53,34 @@ func TestStartWritesCapsAndKeepsThemAcrossRestarts(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, string(admin), string(again), "the same key, secret and address")
 }
+
+// Metrics are served on a port of every interface, as OCluster's, or on
+// the HOST:PORT given, so that an operator can keep them on loopback; a
+// bad value is refused before anything is created.
+func TestMetricsAddress(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{
+		KeyFile:    filepath.Join(dir, "key.pem"),
+		Listen:     "127.0.0.1:0",
+		StateDir:   filepath.Join(dir, "state"),
+		SecretsDir: filepath.Join(dir, "secrets"),
+		Pools:      []string{"a"},
+		Metrics:    "127.0.0.1:0",
+		Logger:     slog.New(slog.DiscardHandler),
+	}
+	s, err := Start(context.Background(), cfg)
+	require.NoError(t, err)
+	assert.Regexp(t, `^127\.0\.0\.1:\d+$`, s.MetricsAddr)
+	require.NoError(t, s.Close())
+
+	for _, bad := range []string{"0", "65536", "nine", "localhost"} {
+		cfg.Metrics = bad
+		cfg.StateDir = filepath.Join(dir, "never-"+bad)
+		_, err := Start(context.Background(), cfg)
+		assert.ErrorContains(t, err, "--listen-prometheus", bad)
+		assert.NoDirExists(t, cfg.StateDir, bad)
+	}
+	addr, err := metricsAddress("9090")
+	require.NoError(t, err)
+	assert.Equal(t, ":9090", addr)
+}

@@ -33,21 +33,21 @@ func startScheduler(ctx context.Context, wl *Workload, opts Options, origin time
 	tee := &traceTee{}
 	secrets := filepath.Join(state, "capnp-secrets")
 	s, err := server.Start(ctx, server.Config{
-		KeyFile:        filepath.Join(state, "key.pem"),
-		Listen:         "127.0.0.1:0",
-		StateDir:       state,
-		SecretsDir:     secrets,
-		Pools:          poolNames,
-		Policy:         wl.Policy,
-		Override:       wl.Override,
-		Costs:          wl.Scenario.SchedulerCosts(),
-		TimeScale:      opts.Speed,
-		Origin:         origin,
-		Trace:          opts.Trace,
-		TraceHeader:    trace.Header{Source: "ocluster-stress", Pools: poolNames, Policy: wl.Policy, Scenario: wl.Scenario.Name, Seed: wl.Seed},
-		TraceCopy:      tee,
-		PrometheusPort: opts.PrometheusPort,
-		Logger:         log,
+		KeyFile:     filepath.Join(state, "key.pem"),
+		Listen:      "127.0.0.1:0",
+		StateDir:    state,
+		SecretsDir:  secrets,
+		Pools:       poolNames,
+		Policy:      wl.Policy,
+		Override:    wl.Override,
+		Costs:       wl.Scenario.SchedulerCosts(),
+		TimeScale:   opts.Speed,
+		Origin:      origin,
+		Trace:       opts.Trace,
+		TraceHeader: trace.Header{Source: "ocluster-stress", Pools: poolNames, Policy: wl.Policy, Scenario: wl.Scenario.Name, Seed: wl.Seed},
+		TraceCopy:   tee,
+		Metrics:     opts.Metrics,
+		Logger:      log,
 	})
 	if err != nil {
 		return nil, err

@@ -23,8 +23,9 @@ type Options struct {
 	Speed float64
 	// Trace is where the scheduler's trace goes (required).
 	Trace string
-	// PrometheusPort, when set, serves the scheduler's metrics there.
-	PrometheusPort int
+	// Metrics, when set, serves the scheduler's metrics there: a port or
+	// HOST:PORT.
+	Metrics string
 	// Summary, when set, is given a line on the run's state every
 	// SummaryEvery (default 5 s).
 	Summary      func(string)
