@@ -225,7 +225,7 @@ func (c *benchCluster) submissions(b *testing.B, n int) []schema.Submission {
 // returns the time from the submission to the start.
 func runJob(ctx context.Context, sub schema.Submission, hint string) (time.Duration, error) {
 	start := time.Now()
-	ticket, err := transport.Submit(ctx, sub, "pool", &runners.Job{CacheHint: hint, Docker: &runners.DockerBuild{DockerfileContents: "x"}}, false)
+	ticket, err := transport.Submit(ctx, sub, "pool", &runners.Job{Hint: hint, Docker: &runners.DockerBuild{DockerfileContents: "x"}}, false)
 	if err != nil {
 		return 0, err
 	}
@@ -416,7 +416,7 @@ func BenchmarkSchedulerMemory(b *testing.B) {
 		pauseAll(b, c)
 		submit := func(n int) float64 {
 			for i := range n {
-				job := &runners.Job{CacheHint: "h" + strconv.Itoa(i%100), Docker: &runners.DockerBuild{DockerfileContents: "FROM busybox\nRUN make\n"}}
+				job := &runners.Job{Hint: "h" + strconv.Itoa(i%100), Docker: &runners.DockerBuild{DockerfileContents: "FROM busybox\nRUN make\n"}}
 				if _, err := transport.Submit(context.Background(), sub, "pool", job, false); err != nil {
 					b.Fatal(err)
 				}

@@ -99,10 +99,6 @@ func (c *Conn) Registration(ctx context.Context) (schema.Registration, error) {
 	return schema.Registration(cl), err
 }
 
-// RemoteMessage is the text a peer gave an error, without the prefixes
-// the RPC layer adds.
-func RemoteMessage(err error) string { return remoteMessage(err) }
-
 // Submit queues a job on a pool and returns its ticket.
 func Submit(ctx context.Context, sub schema.Submission, pool string, job *runners.Job, urgent bool) (schema.Ticket, error) {
 	return sendSubmit(ctx, sub, pool, job, urgent)()

@@ -408,7 +408,7 @@ func (s *session) close() {
 }
 
 func dockerJob(label string) *runners.Job {
-	return &runners.Job{CacheHint: "1", Docker: &runners.DockerBuild{DockerfileContents: label}}
+	return &runners.Job{Hint: "1", Docker: &runners.DockerBuild{DockerfileContents: label}}
 }
 
 // run submits a job and returns its log, then "FAILED" if it failed, as

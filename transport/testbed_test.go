@@ -40,7 +40,7 @@ func TestDroppedHintsReachTheScheduler(t *testing.T) {
 	c.startWorker("worker-1", 1, r, c.pools["pool"])
 	run := func(hint string) {
 		job := dockerJob("job " + hint)
-		job.CacheHint = hint
+		job.Hint = hint
 		log := <-s.startJob(t, job)
 		require.True(t, strings.HasSuffix(log, "Job succeeded\n"), log)
 	}
