@@ -165,22 +165,20 @@ func submit(cmd *cobra.Command, c *common, job *runners.Job) error {
 			return err
 		}
 		defer sub.Release()
-		ticket, err := transport.Submit(ctx, sub, c.pool, job, c.urgent)
+		submitted, err := sub.Submit(ctx, c.pool, job, c.urgent)
 		if err != nil {
 			return err
 		}
-		defer ticket.Release()
-		j, err := transport.TicketJob(ctx, ticket)
-		if err != nil {
+		defer submitted.Release()
+		if err := submitted.Started(ctx); err != nil {
 			return err
 		}
-		defer j.Release()
 		out := cmd.OutOrStdout()
 		fmt.Fprintln(out, "Tailing log:")
-		if err := transport.Tail(ctx, j, out); err != nil {
+		if err := submitted.Tail(ctx, out); err != nil {
 			return err
 		}
-		result, err := transport.Result(ctx, j)
+		result, err := submitted.Result(ctx)
 		if err != nil {
 			fmt.Fprintf(out, "%s.\n", err)
 			return cli.ErrShown
