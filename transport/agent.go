@@ -174,13 +174,14 @@ func (a *Agent) currentQueue(w activeWord) schema.Queue {
 	return a.queue.AddRef()
 }
 
-// observe reads the state, with what is closed when the jobs or the
-// update change next. The copy shares the pauses' map, which the caller
-// must not read.
+// observe reads the jobs and the update, with what is closed when they
+// change next. The copy leaves out the pauses, whose map it would share.
 func (a *Agent) observe() (agentState, <-chan struct{}) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.state, a.changed
+	st := a.state
+	st.paused = nil
+	return st, a.changed
 }
 
 // runners lists the configured runners, each once, in a stable order.
