@@ -12,7 +12,6 @@ import (
 	"github.com/ocluster-go/ocluster/sim"
 	"github.com/ocluster-go/ocluster/trace"
 	"github.com/ocluster-go/ocluster/transport"
-	"github.com/ocluster-go/ocluster/transport/schema"
 )
 
 // BenchmarkTestbed is OCluster's stress testbed on the real transport:
@@ -55,7 +54,7 @@ func BenchmarkTestbed(b *testing.B) {
 				return &synthetic.Runner{RunTime: synthetic.Fixed(15*time.Second, 15*time.Minute, speed)}
 			})
 			sub := c.submissions(b, 1)[0]
-			clients := map[string]schema.Submission{}
+			clients := map[string]*transport.SubmissionClient{}
 			for _, name := range transport.LoadClients(events) {
 				clients[name] = sub
 			}

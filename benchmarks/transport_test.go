@@ -24,7 +24,6 @@ import (
 
 	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/transport"
-	"github.com/ocluster-go/ocluster/transport/schema"
 )
 
 // The scheduler under test runs in a child process (this test binary,
@@ -202,9 +201,9 @@ func (c *benchCluster) waitWorkers(b *testing.B, n int) {
 	b.Fatalf("%d workers never connected", n)
 }
 
-// submissions connects n clients, each with its submission capability.
-func (c *benchCluster) submissions(b *testing.B, n int) []schema.Submission {
-	subs := make([]schema.Submission, n)
+// submissions connects n clients, each with its submission client.
+func (c *benchCluster) submissions(b *testing.B, n int) []*transport.SubmissionClient {
+	subs := make([]*transport.SubmissionClient, n)
 	for i := range subs {
 		conn, err := transport.Connect(context.Background(), c.client, nil)
 		if err != nil {
@@ -223,20 +222,18 @@ func (c *benchCluster) submissions(b *testing.B, n int) []schema.Submission {
 
 // runJob submits a job and waits until it has started and ended. It
 // returns the time from the submission to the start.
-func runJob(ctx context.Context, sub schema.Submission, hint string) (time.Duration, error) {
+func runJob(ctx context.Context, sub *transport.SubmissionClient, hint string) (time.Duration, error) {
 	start := time.Now()
-	ticket, err := transport.Submit(ctx, sub, "pool", &runners.Job{CacheHint: hint, Docker: &runners.DockerBuild{DockerfileContents: "x"}}, false)
+	job, err := sub.Submit(ctx, "pool", &runners.Job{Hint: hint, Docker: &runners.DockerBuild{DockerfileContents: "x"}}, false)
 	if err != nil {
 		return 0, err
 	}
-	defer ticket.Release()
-	job, err := transport.TicketJob(ctx, ticket)
-	if err != nil {
+	defer job.Release()
+	if err := job.Started(ctx); err != nil {
 		return 0, err
 	}
 	started := time.Since(start)
-	defer job.Release()
-	_, err = transport.Result(ctx, job)
+	_, err = job.Result(ctx)
 	return started, err
 }
 
@@ -373,21 +370,16 @@ func BenchmarkLogStreaming(b *testing.B) {
 	b.ResetTimer()
 	for range b.N {
 		ctx := context.Background()
-		ticket, err := transport.Submit(ctx, sub, "pool", &runners.Job{Docker: &runners.DockerBuild{DockerfileContents: "x"}}, false)
-		if err != nil {
-			b.Fatal(err)
-		}
-		job, err := transport.TicketJob(ctx, ticket)
+		job, err := sub.Submit(ctx, "pool", &runners.Job{Docker: &runners.DockerBuild{DockerfileContents: "x"}}, false)
 		if err != nil {
 			b.Fatal(err)
 		}
 		w := &countingWriter{}
-		if err := transport.Tail(ctx, job, w); err != nil {
+		if err := job.Tail(ctx, w); err != nil {
 			b.Fatal(err)
 		}
 		total += w.n
 		job.Release()
-		ticket.Release()
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(total)/1e6/b.Elapsed().Seconds(), "MB/s")
@@ -416,8 +408,8 @@ func BenchmarkSchedulerMemory(b *testing.B) {
 		pauseAll(b, c)
 		submit := func(n int) float64 {
 			for i := range n {
-				job := &runners.Job{CacheHint: "h" + strconv.Itoa(i%100), Docker: &runners.DockerBuild{DockerfileContents: "FROM busybox\nRUN make\n"}}
-				if _, err := transport.Submit(context.Background(), sub, "pool", job, false); err != nil {
+				job := &runners.Job{Hint: "h" + strconv.Itoa(i%100), Docker: &runners.DockerBuild{DockerfileContents: "FROM busybox\nRUN make\n"}}
+				if _, err := sub.Submit(context.Background(), "pool", job, false); err != nil {
 					b.Fatal(err)
 				}
 			}

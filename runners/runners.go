@@ -13,7 +13,7 @@ type Job struct {
 	OBuilder *OBuilderBuild
 	Custom   *Custom
 
-	CacheHint  string
+	Hint       string
 	Repository string   // git URL of the build context, if any
 	Commits    []string // none: no context; several: merged
 	Secrets    []Secret

@@ -75,20 +75,10 @@ type Agent struct {
 	log     *slog.Logger
 	metrics agentMetrics
 
-	mu       sync.Mutex
-	inUse    int
-	held     int           // Job objects the scheduler still holds
-	changed  chan struct{} // closed and replaced when inUse, held or updating changes
-	updating bool
-	queue    schema.Queue // of the current connection
-	// paused holds why the worker keeps itself from taking jobs, by
-	// cause ("prune", "health"); it takes jobs when empty.
-	paused map[string]string
-
-	// activeMu orders what the worker tells the scheduler about being
-	// active, so that the last word sent is the current state.
-	activeMu sync.Mutex
-	told     bool // what the scheduler was last told (it activates a worker as it registers)
+	mu      sync.Mutex
+	state   agentState
+	changed chan struct{} // closed and replaced when the jobs or the update change
+	queue   schema.Queue  // of the current connection
 }
 
 type agentMetrics struct {
@@ -135,7 +125,7 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	a := &Agent{cfg: cfg, log: log, changed: make(chan struct{}), paused: map[string]string{}}
+	a := &Agent{cfg: cfg, log: log, state: newAgentState(cfg.Capacity), changed: make(chan struct{})}
 	a.metrics = agentMetrics{
 		accepted:        prometheus.NewCounter(prometheus.CounterOpts{Name: "ocluster_worker_jobs_accepted_total", Help: "Number of jobs accepted in total"}),
 		jobTime:         prometheus.NewSummaryVec(prometheus.SummaryOpts{Name: "ocluster_worker_job_time_seconds", Help: "Time spent running jobs"}, []string{"result"}),
@@ -162,12 +152,36 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 func (a *Agent) Running() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.inUse
+	return a.state.running
 }
 
-func (a *Agent) signal() {
+// jobEvent applies an event of the jobs or the update to the state, and
+// wakes what waits on them.
+func (a *Agent) jobEvent(event func(*agentState)) {
+	a.mu.Lock()
+	event(&a.state)
 	close(a.changed)
 	a.changed = make(chan struct{})
+	a.mu.Unlock()
+}
+
+// currentQueue is a reference to the connection's queue, which a word to
+// send is for (the state sends words only while connected); a.mu is held.
+func (a *Agent) currentQueue(w activeWord) schema.Queue {
+	if !w.send {
+		return schema.Queue{}
+	}
+	return a.queue.AddRef()
+}
+
+// observe reads the jobs and the update, with what is closed when they
+// change next. The copy leaves out the pauses, whose map it would share.
+func (a *Agent) observe() (agentState, <-chan struct{}) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	st := a.state
+	st.paused = nil
+	return st, a.changed
 }
 
 // runners lists the configured runners, each once, in a stable order.
@@ -184,48 +198,43 @@ func (a *Agent) runners() []runners.Runner {
 
 // pause keeps the worker from taking jobs for a cause, until resume.
 func (a *Agent) pause(ctx context.Context, cause, why string) {
-	a.mu.Lock()
-	a.paused[cause] = why
-	a.mu.Unlock()
 	a.log.Warn("taking no jobs", "cause", cause, "why", why)
-	a.syncActive(ctx)
+	a.tell(ctx, func(s *agentState) activeWord { return s.pause(cause, why) })
 }
 
 func (a *Agent) resume(ctx context.Context, cause string) {
-	a.mu.Lock()
-	_, was := a.paused[cause]
-	delete(a.paused, cause)
-	a.mu.Unlock()
-	if was {
-		a.log.Info("taking jobs again", "cause", cause)
-	}
-	a.syncActive(ctx)
+	a.tell(ctx, func(s *agentState) activeWord {
+		w, was := s.resume(cause)
+		if was {
+			a.log.Info("taking jobs again", "cause", cause)
+		}
+		return w
+	})
 }
 
-// syncActive tells the scheduler whether the worker takes jobs, if that
-// changed since it was last told. Without a connection it is told at the
-// next registration.
-func (a *Agent) syncActive(ctx context.Context) error {
-	a.activeMu.Lock()
-	defer a.activeMu.Unlock()
+// tell applies an event of the pauses or the connection to the state and
+// tells the scheduler whether the worker takes jobs, if the state says
+// to; words follow one another until the scheduler knows the current
+// state. Without a connection it is told at the next registration.
+func (a *Agent) tell(ctx context.Context, event func(*agentState) activeWord) error {
 	a.mu.Lock()
-	active := len(a.paused) == 0
-	q := a.queue
-	if q.IsValid() {
-		q = q.AddRef()
-	}
+	w := event(&a.state)
+	q := a.currentQueue(w)
 	a.mu.Unlock()
-	if !q.IsValid() || active == a.told {
+	for w.send {
+		f, release := q.SetActive(ctx, func(p schema.Queue_setActive_Params) error { p.SetActive(w.active); return nil })
+		_, err := f.Struct()
+		release()
 		q.Release()
-		return nil
+		a.mu.Lock()
+		next := a.state.sent(w, err == nil)
+		q = a.currentQueue(next)
+		a.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("telling the scheduler the worker is active=%v: %s", w.active, remoteMessage(err))
+		}
+		w = next
 	}
-	defer q.Release()
-	f, release := q.SetActive(ctx, func(p schema.Queue_setActive_Params) error { p.SetActive(active); return nil })
-	defer release()
-	if _, err := f.Struct(); err != nil {
-		return fmt.Errorf("telling the scheduler the worker is active=%v: %s", active, remoteMessage(err))
-	}
-	a.told = active
 	return nil
 }
 
@@ -323,18 +332,17 @@ func (a *Agent) session(ctx context.Context) error {
 	queue := res.Queue().AddRef()
 	defer queue.Release()
 	a.log.Info("registered", "worker", a.cfg.Name, "capacity", a.cfg.Capacity, "scheduler", a.cfg.Ref.Addr)
-	a.activeMu.Lock()
-	a.mu.Lock()
-	a.queue = queue
-	a.told = true
-	a.mu.Unlock()
-	a.activeMu.Unlock()
 	defer func() {
 		a.mu.Lock()
 		a.queue = schema.Queue{}
+		a.state.disconnected()
 		a.mu.Unlock()
 	}()
-	if err := a.syncActive(ctx); err != nil {
+	err = a.tell(ctx, func(s *agentState) activeWord {
+		a.queue = queue
+		return s.registered()
+	})
+	if err != nil {
 		return err
 	}
 	for _, r := range a.runners() {
@@ -347,13 +355,11 @@ func (a *Agent) session(ctx context.Context) error {
 		}
 	}
 	for {
-		a.mu.Lock()
-		full, updating, changed := a.inUse >= a.cfg.Capacity, a.updating, a.changed
-		a.mu.Unlock()
-		if updating {
+		st, changed := a.observe()
+		switch st.next() {
+		case stepUpdate:
 			return a.awaitUpdate(ctx)
-		}
-		if full {
+		case stepWait:
 			select {
 			case <-changed:
 				continue
@@ -391,13 +397,11 @@ func (a *Agent) prune(ctx context.Context, queue schema.Queue) error {
 			}
 			a.pause(ctx, "prune", why)
 			for {
-				a.mu.Lock()
-				running, changed := a.inUse, a.changed
-				a.mu.Unlock()
-				if running == 0 {
+				st, changed := a.observe()
+				if st.running == 0 {
 					break
 				}
-				a.log.Info("waiting for the running jobs to end before pruning", "running", running)
+				a.log.Info("waiting for the running jobs to end before pruning", "running", st.running)
 				select {
 				case <-changed:
 				case <-ctx.Done():
@@ -419,12 +423,7 @@ func (a *Agent) prune(ctx context.Context, queue schema.Queue) error {
 				}
 			}
 		}
-		a.mu.Lock()
-		_, pruning := a.paused["prune"]
-		a.mu.Unlock()
-		if pruning {
-			a.resume(ctx, "prune")
-		}
+		a.resume(ctx, "prune")
 	}
 	return nil
 }
@@ -532,10 +531,8 @@ func (a *Agent) popOne(ctx context.Context, queue schema.Queue) error {
 	defer stop()
 	go func() {
 		for {
-			a.mu.Lock()
-			updating, changed := a.updating, a.changed
-			a.mu.Unlock()
-			if updating {
+			st, changed := a.observe()
+			if st.updating {
 				stop()
 				return
 			}
@@ -553,10 +550,7 @@ func (a *Agent) popOne(ctx context.Context, queue schema.Queue) error {
 	res, err := f.Struct()
 	if err != nil {
 		release()
-		a.mu.Lock()
-		updating := a.updating
-		a.mu.Unlock()
-		if updating {
+		if st, _ := a.observe(); st.updating {
 			return nil // the session loop sees the update
 		}
 		return fmt.Errorf("waiting for a job: %s", remoteMessage(err))
@@ -571,17 +565,8 @@ func (a *Agent) popOne(ctx context.Context, queue schema.Queue) error {
 		js.complete("", fmt.Errorf("reading the job description: %w", err))
 		return nil
 	}
-	a.mu.Lock()
-	a.inUse++
-	a.held++
-	a.signal()
-	a.mu.Unlock()
-	js.released = func() {
-		a.mu.Lock()
-		a.held--
-		a.signal()
-		a.mu.Unlock()
-	}
+	a.jobEvent((*agentState).taken)
+	js.released = func() { a.jobEvent((*agentState).released) }
 	a.metrics.accepted.Inc()
 	a.metrics.running.Inc()
 	go a.run(js, job)
@@ -611,10 +596,7 @@ func (a *Agent) run(js *jobServer, job *runners.Job) {
 	}
 	a.metrics.jobTime.WithLabelValues(result).Observe(took.Seconds())
 	a.metrics.running.Dec()
-	a.mu.Lock()
-	a.inUse--
-	a.signal()
-	a.mu.Unlock()
+	a.jobEvent((*agentState).ended)
 }
 
 func (a *Agent) execute(js *jobServer, job *runners.Job) (string, error) {
@@ -647,19 +629,19 @@ func (a *Agent) execute(js *jobServer, job *runners.Job) (string, error) {
 func (a *Agent) awaitUpdate(ctx context.Context) error {
 	var grace <-chan time.Time
 	for {
-		a.mu.Lock()
-		running, held, changed := a.inUse, a.held, a.changed
-		a.mu.Unlock()
-		if running == 0 && held == 0 {
+		st, changed := a.observe()
+		switch st.updateNext() {
+		case updateExit:
 			return ErrSelfUpdate
-		}
-		if running == 0 && grace == nil {
-			grace = time.After(a.cfg.UpdateGrace)
+		case updateGrace:
+			if grace == nil {
+				grace = time.After(a.cfg.UpdateGrace)
+			}
 		}
 		select {
 		case <-changed:
 		case <-grace:
-			a.log.Warn("exiting to update while clients still hold jobs", "jobs", held)
+			a.log.Warn("exiting to update while clients still hold jobs", "jobs", st.held)
 			return ErrSelfUpdate
 		case <-ctx.Done():
 			return ctx.Err()
@@ -796,10 +778,7 @@ func (w *workerServer) Ping(context.Context, schema.Worker_ping) error { return 
 func (w *workerServer) SelfUpdate(ctx context.Context, call schema.Worker_selfUpdate) error {
 	call.Go()
 	a := w.a
-	a.mu.Lock()
-	a.updating = true
-	a.signal()
-	a.mu.Unlock()
+	a.jobEvent((*agentState).updateRequested)
 	a.log.Info("the scheduler asked for an update: finishing the running jobs, then exiting")
 	<-ctx.Done() // answered by the connection closing as the worker exits
 	return ctx.Err()

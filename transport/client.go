@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"sync"
 	"syscall"
 
 	capnp "capnproto.org/go/capnp/v3"
@@ -81,10 +82,13 @@ func (c *Conn) restore(ctx context.Context, want schema.Bootstrap_Kind) (capnp.C
 	return res.Cap().AddRef(), nil
 }
 
-// Submission returns the client capability.
-func (c *Conn) Submission(ctx context.Context) (schema.Submission, error) {
+// Submission returns the client's submission capability.
+func (c *Conn) Submission(ctx context.Context) (*SubmissionClient, error) {
 	cl, err := c.restore(ctx, schema.Bootstrap_Kind_submission)
-	return schema.Submission(cl), err
+	if err != nil {
+		return nil, err
+	}
+	return &SubmissionClient{sub: schema.Submission(cl)}, nil
 }
 
 // Admin returns the admin capability.
@@ -99,20 +103,24 @@ func (c *Conn) Registration(ctx context.Context) (schema.Registration, error) {
 	return schema.Registration(cl), err
 }
 
-// RemoteMessage is the text a peer gave an error, without the prefixes
-// the RPC layer adds.
-func RemoteMessage(err error) string { return remoteMessage(err) }
-
-// Submit queues a job on a pool and returns its ticket.
-func Submit(ctx context.Context, sub schema.Submission, pool string, job *runners.Job, urgent bool) (schema.Ticket, error) {
-	return sendSubmit(ctx, sub, pool, job, urgent)()
+// SubmissionClient wraps a client's submission capability.
+type SubmissionClient struct {
+	sub schema.Submission
 }
 
-// sendSubmit sends a submission at once and returns what waits for its
-// ticket: submissions sent one after the other on a connection reach the
+// Release drops the capability.
+func (s *SubmissionClient) Release() { s.sub.Release() }
+
+// Submit queues a job on a pool.
+func (s *SubmissionClient) Submit(ctx context.Context, pool string, job *runners.Job, urgent bool) (*Job, error) {
+	return s.send(ctx, pool, job, urgent)()
+}
+
+// send sends a submission at once and returns what waits for its ticket:
+// submissions sent one after the other on a connection reach the
 // scheduler in that order.
-func sendSubmit(ctx context.Context, sub schema.Submission, pool string, job *runners.Job, urgent bool) func() (schema.Ticket, error) {
-	f, release := sub.Submit(ctx, func(p schema.Submission_submit_Params) error {
+func (s *SubmissionClient) send(ctx context.Context, pool string, job *runners.Job, urgent bool) func() (*Job, error) {
+	f, release := s.sub.Submit(ctx, func(p schema.Submission_submit_Params) error {
 		p.SetUrgent(urgent)
 		if err := p.SetPool(pool); err != nil {
 			return err
@@ -123,30 +131,60 @@ func sendSubmit(ctx context.Context, sub schema.Submission, pool string, job *ru
 		}
 		return fillDescr(d, job)
 	})
-	return func() (schema.Ticket, error) {
+	return func() (*Job, error) {
 		defer release()
 		res, err := f.Struct()
 		if err != nil {
-			return schema.Ticket{}, errors.New(remoteMessage(err))
+			return nil, errors.New(remoteMessage(err))
 		}
-		return res.Ticket().AddRef(), nil
+		return &Job{ticket: res.Ticket().AddRef()}, nil
 	}
 }
 
-// TicketJob waits until a worker takes the ticket's job, and returns it.
-func TicketJob(ctx context.Context, ticket schema.Ticket) (schema.Job, error) {
-	f, release := ticket.Job(ctx, nil)
+// Job is a submitted job, held through its ticket. Cancel may be called
+// while another call waits; Release comes after the others.
+type Job struct {
+	ticket schema.Ticket
+
+	mu      sync.Mutex
+	running schema.Job // the job on its worker, once Started
+}
+
+// Started waits until a worker takes the job (a job queued again after
+// its worker was lost stays the same job).
+func (j *Job) Started(ctx context.Context) error {
+	_, err := j.started(ctx)
+	return err
+}
+
+func (j *Job) started(ctx context.Context) (schema.Job, error) {
+	j.mu.Lock()
+	running := j.running
+	j.mu.Unlock()
+	if running.IsValid() {
+		return running, nil
+	}
+	f, release := j.ticket.Job(ctx, nil)
 	defer release()
 	res, err := f.Struct()
 	if err != nil {
 		return schema.Job{}, errors.New(remoteMessage(err))
 	}
-	return res.Job().AddRef(), nil
+	running = res.Job().AddRef()
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.running.IsValid() { // a concurrent call got there first
+		running.Release()
+	} else {
+		j.running = running
+	}
+	return j.running, nil
 }
 
-// CancelTicket cancels a queued job, or a running build.
-func CancelTicket(ctx context.Context, ticket schema.Ticket) error {
-	f, release := ticket.Cancel(ctx, nil)
+// Cancel cancels the job: a queued one leaves the queue, a running build
+// is stopped.
+func (j *Job) Cancel(ctx context.Context) error {
+	f, release := j.ticket.Cancel(ctx, nil)
 	defer release()
 	if _, err := f.Struct(); err != nil {
 		return errors.New(remoteMessage(err))
@@ -154,11 +192,16 @@ func CancelTicket(ctx context.Context, ticket schema.Ticket) error {
 	return nil
 }
 
-// Tail copies a job's log to w as it arrives, until the log is complete.
-func Tail(ctx context.Context, job schema.Job, w io.Writer) error {
+// Tail copies the job's log to w as it arrives, until the log is
+// complete, waiting first for the job to start.
+func (j *Job) Tail(ctx context.Context, w io.Writer) error {
+	running, err := j.started(ctx)
+	if err != nil {
+		return err
+	}
 	var start int64
 	for {
-		f, release := job.Log(ctx, func(p schema.Job_log_Params) error { p.SetStart(start); return nil })
+		f, release := running.Log(ctx, func(p schema.Job_log_Params) error { p.SetStart(start); return nil })
 		res, err := f.Struct()
 		if err != nil {
 			release()
@@ -180,13 +223,27 @@ func Tail(ctx context.Context, job schema.Job, w io.Writer) error {
 	}
 }
 
-// Result waits for a job's end: its output, or the reason it failed.
-func Result(ctx context.Context, job schema.Job) (string, error) {
-	f, release := job.Result(ctx, nil)
+// Result waits for the job's end: its output, or the reason it failed.
+func (j *Job) Result(ctx context.Context) (string, error) {
+	running, err := j.started(ctx)
+	if err != nil {
+		return "", err
+	}
+	f, release := running.Result(ctx, nil)
 	defer release()
 	res, err := f.Struct()
 	if err != nil {
 		return "", errors.New(remoteMessage(err))
 	}
 	return res.Output()
+}
+
+// Release lets go of the job; as in OCluster, the scheduler then cancels
+// it if it has not ended.
+func (j *Job) Release() {
+	j.mu.Lock()
+	j.running.Release()
+	j.running = schema.Job{}
+	j.mu.Unlock()
+	j.ticket.Release()
 }

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ocluster-go/ocluster/core"
-	"github.com/ocluster-go/ocluster/transport/schema"
 )
 
 // The cases of OCluster's own integration tests, by name, over real TLS
@@ -288,29 +287,28 @@ func (c *cluster) runningOn(worker string) int {
 }
 
 // submitted submits and waits until the ticket's job exists.
-func submitted(t *testing.T, s *session, label string) (schema.Ticket, schema.Job) {
+func submitted(t *testing.T, s *session, label string) *Job {
 	t.Helper()
 	ctx := context.Background()
-	ticket, err := Submit(ctx, s.sub, "pool", dockerJob(label), false)
+	job, err := s.sub.Submit(ctx, "pool", dockerJob(label), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err := TicketJob(ctx, ticket)
-	if err != nil {
+	if err := job.Started(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return ticket, job
+	return job
 }
 
 func TestCancel(t *testing.T) {
 	c, s, m := newTest(t)
 	c.startWorker("worker-1", 1, m, c.pools["pool"])
-	ticket, job := submitted(t, s, "example")
-	defer ticket.Release()
+	job := submitted(t, s, "example")
 	defer job.Release()
 	m.await(t, "example")
 	ctx := context.Background()
-	f, release := job.Cancel(ctx, nil)
+	// The job's own cancel, which the client library does not use.
+	f, release := job.running.Cancel(ctx, nil)
 	if _, err := f.Struct(); err != nil {
 		t.Fatal(err)
 	}
@@ -320,14 +318,14 @@ func TestCancel(t *testing.T) {
 
 // expectCancelled checks the log and result of the job "example",
 // cancelled on worker-1 while it ran.
-func expectCancelled(t *testing.T, ctx context.Context, job schema.Job) {
+func expectCancelled(t *testing.T, ctx context.Context, job *Job) {
 	t.Helper()
 	var log strings.Builder
-	if err := Tail(ctx, job, &log); err != nil {
+	if err := job.Tail(ctx, &log); err != nil {
 		t.Fatal(err)
 	}
 	expect(t, "log", log.String(), "Building on worker-1\nBuilding example\nJob cancelled\n")
-	if _, err := Result(ctx, job); err == nil || err.Error() != "Build cancelled" {
+	if _, err := job.Result(ctx); err == nil || err.Error() != "Build cancelled" {
 		t.Fatalf("result of a cancelled job: %v", err)
 	}
 }
@@ -335,26 +333,25 @@ func expectCancelled(t *testing.T, ctx context.Context, job schema.Job) {
 func TestCancelTicket(t *testing.T) {
 	_, s, _ := newTest(t)
 	ctx := context.Background()
-	ticket, err := Submit(ctx, s.sub, "pool", dockerJob("example"), false)
+	job, err := s.sub.Submit(ctx, "pool", dockerJob("example"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ticket.Release()
-	if err := CancelTicket(ctx, ticket); err != nil {
+	defer job.Release()
+	if err := job.Cancel(ctx); err != nil {
 		t.Fatal(err)
 	}
-	expect(t, "log", readJob(ctx, ticket), "Error tailing logs: Ticket cancelled\nFAILED\n")
+	expect(t, "log", readJob(ctx, job), "Error tailing logs: Ticket cancelled\nFAILED\n")
 }
 
 func TestCancelTicketLate(t *testing.T) {
 	c, s, m := newTest(t)
 	c.startWorker("worker-1", 1, m, c.pools["pool"])
-	ticket, job := submitted(t, s, "example")
-	defer ticket.Release()
+	job := submitted(t, s, "example")
 	defer job.Release()
 	m.await(t, "example")
 	ctx := context.Background()
-	if err := CancelTicket(ctx, ticket); err != nil {
+	if err := job.Cancel(ctx); err != nil {
 		t.Fatal(err)
 	}
 	expectCancelled(t, ctx, job)
@@ -366,14 +363,14 @@ func TestCancelTicketLate(t *testing.T) {
 func TestReleaseTicket(t *testing.T) {
 	c, s, _ := newTest(t)
 	ctx := context.Background()
-	ticket, err := Submit(ctx, s.sub, "pool", dockerJob("example"), false)
+	job, err := s.sub.Submit(ctx, "pool", dockerJob("example"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Abandoning a call still in flight in go-capnp means cancelling it.
 	callCtx, cancel := context.WithCancel(ctx)
-	_, release := ticket.Job(callCtx, nil)
-	ticket.Release()
+	_, release := job.ticket.Job(callCtx, nil)
+	job.Release()
 	cancel()
 	release()
 	deadline := time.Now().Add(10 * time.Second)
@@ -397,17 +394,19 @@ func TestReleaseTicket(t *testing.T) {
 func TestReleaseTicketLate(t *testing.T) {
 	c, s, m := newTest(t)
 	c.startWorker("worker-1", 1, m, c.pools["pool"])
-	ticket, job := submitted(t, s, "example")
+	job := submitted(t, s, "example")
 	m.await(t, "example")
-	ticket.Release()
+	// The client drops the ticket but keeps the running job.
+	running := &Job{running: job.running.AddRef()}
+	job.Release()
 	ctx := context.Background()
 	var log strings.Builder
-	Tail(ctx, job, &log)
+	running.Tail(ctx, &log)
 	expect(t, "log", log.String(), "Building on worker-1\nBuilding example\nJob cancelled\n")
-	if _, err := Result(ctx, job); err == nil || err.Error() != "Build cancelled" {
+	if _, err := running.Result(ctx); err == nil || err.Error() != "Build cancelled" {
 		t.Fatalf("result: %v", err)
 	}
-	job.Release()
+	running.Release()
 }
 
 func TestClients(t *testing.T) {
@@ -436,7 +435,7 @@ func TestClients(t *testing.T) {
 	ctx := context.Background()
 	// A capability restored before the removal stops working...
 	s1 := c.connectClient(two)
-	if _, err := Submit(ctx, s1.sub, "pool", dockerJob("x"), false); err != nil {
+	if _, err := s1.sub.Submit(ctx, "pool", dockerJob("x"), false); err != nil {
 		t.Fatalf("a registered client: %v", err)
 	}
 	conn, err := Connect(ctx, one, testLogger(t))
@@ -457,7 +456,7 @@ func TestRevokedWhileConnected(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
-	_, err := Submit(context.Background(), s.sub, "pool", dockerJob("x"), false)
+	_, err := s.sub.Submit(context.Background(), "pool", dockerJob("x"), false)
 	if err == nil || err.Error() != "Access has been revoked" {
 		t.Fatalf("submitting after revocation: %v", err)
 	}

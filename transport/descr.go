@@ -9,7 +9,7 @@ import (
 
 // fillDescr writes a job into a wire description.
 func fillDescr(d schema.JobDescr, job *runners.Job) error {
-	if err := d.SetCacheHint(job.CacheHint); err != nil {
+	if err := d.SetCacheHint(job.Hint); err != nil {
 		return err
 	}
 	if err := d.SetRepository(job.Repository); err != nil {
@@ -94,7 +94,7 @@ func fillDescr(d schema.JobDescr, job *runners.Job) error {
 func readDescr(d schema.JobDescr) (*runners.Job, error) {
 	var job runners.Job
 	var err error
-	if job.CacheHint, err = d.CacheHint(); err != nil {
+	if job.Hint, err = d.CacheHint(); err != nil {
 		return nil, err
 	}
 	if job.Repository, err = d.Repository(); err != nil {

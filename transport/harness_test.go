@@ -384,7 +384,7 @@ func (m *mockRunner) await(t *testing.T, label string) {
 // session is a client connection with its submission capability.
 type session struct {
 	conn *Conn
-	sub  schema.Submission
+	sub  *SubmissionClient
 }
 
 func (c *cluster) connectClient(ref SturdyRef) *session {
@@ -408,7 +408,7 @@ func (s *session) close() {
 }
 
 func dockerJob(label string) *runners.Job {
-	return &runners.Job{CacheHint: "1", Docker: &runners.DockerBuild{DockerfileContents: label}}
+	return &runners.Job{Hint: "1", Docker: &runners.DockerBuild{DockerfileContents: label}}
 }
 
 // run submits a job and returns its log, then "FAILED" if it failed, as
@@ -429,7 +429,7 @@ func (s *session) startJob(t *testing.T, job *runners.Job) <-chan string {
 	t.Helper()
 	out := make(chan string, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	ticket, err := Submit(ctx, s.sub, "pool", job, false)
+	submitted, err := s.sub.Submit(ctx, "pool", job, false)
 	if err != nil {
 		cancel()
 		out <- "Submit failed: " + err.Error() + "\n"
@@ -437,23 +437,21 @@ func (s *session) startJob(t *testing.T, job *runners.Job) <-chan string {
 	}
 	go func() {
 		defer cancel()
-		defer ticket.Release()
-		out <- readJob(ctx, ticket)
+		defer submitted.Release()
+		out <- readJob(ctx, submitted)
 	}()
 	return out
 }
 
-func readJob(ctx context.Context, ticket schema.Ticket) string {
-	job, err := TicketJob(ctx, ticket)
-	if err != nil {
+func readJob(ctx context.Context, job *Job) string {
+	if err := job.Started(ctx); err != nil {
 		return "Error tailing logs: " + err.Error() + "\nFAILED\n"
 	}
-	defer job.Release()
 	var log strings.Builder
-	if err := Tail(ctx, job, &log); err != nil {
+	if err := job.Tail(ctx, &log); err != nil {
 		return log.String() + err.Error() + "\nFAILED\n"
 	}
-	if _, err := Result(ctx, job); err != nil {
+	if _, err := job.Result(ctx); err != nil {
 		return log.String() + "FAILED\n"
 	}
 	return log.String()

@@ -187,12 +187,11 @@ func TestLogChunks(t *testing.T) {
 		fmt.Fprintf(&want, "line %06d\n", i)
 	}
 	want.WriteString("Job succeeded\n")
-	ticket, job := submitted(t, s, "log")
-	defer ticket.Release()
+	job := submitted(t, s, "log")
 	defer job.Release()
 	ctx := context.Background()
 	read := func(start int64) ([]byte, int64, error) {
-		f, release := job.Log(ctx, func(p schema.Job_log_Params) error { p.SetStart(start); return nil })
+		f, release := job.running.Log(ctx, func(p schema.Job_log_Params) error { p.SetStart(start); return nil })
 		defer release()
 		res, err := f.Struct()
 		if err != nil {
@@ -229,7 +228,7 @@ func TestLogChunks(t *testing.T) {
 	go func() { // tails the same log at once, through the client's Tail
 		defer wg.Done()
 		var got strings.Builder
-		if err := Tail(ctx, job, &got); err != nil {
+		if err := job.Tail(ctx, &got); err != nil {
 			errs <- err
 		} else if got.String() != want.String() {
 			errs <- fmt.Errorf("the second reader's log differs: %d bytes, want %d", got.Len(), want.Len())
@@ -255,7 +254,7 @@ func TestLogChunks(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	if out, err := Result(ctx, job); err != nil || out != "done" {
+	if out, err := job.Result(ctx); err != nil || out != "done" {
 		t.Fatalf("result: %q, %v", out, err)
 	}
 	if data, next, err := read(int64(want.Len())); err != nil || len(data) != 0 || next != int64(want.Len()) {

@@ -11,15 +11,14 @@ import (
 
 	"github.com/ocluster-go/ocluster/runners/synthetic"
 	"github.com/ocluster-go/ocluster/trace"
-	"github.com/ocluster-go/ocluster/transport/schema"
 )
 
 // LoadConfig is a workload to play against a live scheduler: the submit
 // and cancel events of a trace (a simulated run of a scenario, or a
 // recording), played at Speed times their pace.
 type LoadConfig struct {
-	// Clients holds each client's submission capability, by name.
-	Clients map[string]schema.Submission
+	// Clients holds each client's submission client, by name.
+	Clients map[string]*SubmissionClient
 	// Events are trace events in time order; Submit and Cancel are played,
 	// the others ignored.
 	Events []trace.Event
@@ -98,11 +97,11 @@ func Load(ctx context.Context, cfg LoadConfig, progress func(map[string]LoadCoun
 			// order, as the simulator did.
 			job := synthetic.NewJob(fmt.Sprintf("%s job %d", e.Client, e.Job), e.Hint,
 				synthetic.Draw{Job: e.Job, Client: e.Client, Stream: e.Stream, Size: e.Size})
-			ticket := sendSubmit(ctx, cfg.Clients[e.Client], e.Pool, job, e.Urgent)
+			submitted := cfg.Clients[e.Client].send(ctx, e.Pool, job, e.Urgent)
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				l.run(ctx, e, ticket, t)
+				l.run(ctx, e, submitted, t)
 				if progress != nil {
 					progress(l.snapshot())
 				}
@@ -156,28 +155,24 @@ func (l *load) count(client string, f func(*LoadCounts)) {
 	l.mu.Unlock()
 }
 
-func (l *load) run(ctx context.Context, e trace.Event, submitted func() (schema.Ticket, error), t *loadTicket) {
-	ticket, err := submitted()
+func (l *load) run(ctx context.Context, e trace.Event, submitted func() (*Job, error), t *loadTicket) {
+	job, err := submitted()
 	if err != nil {
 		l.count(e.Client, func(c *LoadCounts) { c.Refused++ })
 		return
 	}
-	defer ticket.Release()
+	defer job.Release()
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
 		select {
 		case <-t.cancelled:
-			_ = CancelTicket(ctx, ticket)
+			_ = job.Cancel(ctx)
 		case <-done:
 		}
 	}()
-	j, err := TicketJob(ctx, ticket)
-	if err == nil {
-		defer j.Release()
-		if err = Tail(ctx, j, io.Discard); err == nil {
-			_, err = Result(ctx, j)
-		}
+	if err = job.Tail(ctx, io.Discard); err == nil {
+		_, err = job.Result(ctx)
 	}
 	cancelled := false
 	select {

@@ -9,7 +9,6 @@ import (
 
 	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/trace"
-	"github.com/ocluster-go/ocluster/transport/schema"
 )
 
 // loadRunner ends the load's jobs by their number: job 2 fails, job 3
@@ -45,7 +44,7 @@ func TestLoad(t *testing.T) {
 		{T: 0.5, Kind: trace.Cancel, Pool: "pool", Job: 3},
 	}
 	counts, err := Load(context.Background(), LoadConfig{
-		Clients: map[string]schema.Submission{"a": a.sub, "b": b.sub}, Events: events, Speed: 1}, nil)
+		Clients: map[string]*SubmissionClient{"a": a.sub, "b": b.sub}, Events: events, Speed: 1}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +58,7 @@ func TestLoad(t *testing.T) {
 		}
 	}
 
-	if _, err := Load(context.Background(), LoadConfig{Clients: map[string]schema.Submission{"a": a.sub}, Events: events, Speed: 1}, nil); err == nil || !strings.Contains(err.Error(), `"b"`) {
+	if _, err := Load(context.Background(), LoadConfig{Clients: map[string]*SubmissionClient{"a": a.sub}, Events: events, Speed: 1}, nil); err == nil || !strings.Contains(err.Error(), `"b"`) {
 		t.Errorf("a workload with a client lacking a capability: %v", err)
 	}
 	if _, err := Load(context.Background(), LoadConfig{Events: events}, nil); err == nil || !strings.Contains(err.Error(), "speed") {

@@ -113,11 +113,11 @@ func TestClientEstimateReachesThePolicy(t *testing.T) {
 	for range 2 {
 		job := dockerJob("estimated")
 		job.Estimate = 42
-		ticket, err := Submit(ctx, s.sub, "pool", job, false)
+		submitted, err := s.sub.Submit(ctx, "pool", job, false)
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer ticket.Release()
+		defer submitted.Release()
 	}
 	c.withPool("pool", func(ctx context.Context, p *PoolClient) {
 		show, err := p.Show(ctx)

@@ -80,7 +80,7 @@ func TestCapabilitiesOfTheWrongKind(t *testing.T) {
 
 func TestUnknownPool(t *testing.T) {
 	_, s, _ := newTest(t)
-	_, err := Submit(context.Background(), s.sub, "nope", dockerJob("x"), false)
+	_, err := s.sub.Submit(context.Background(), "nope", dockerJob("x"), false)
 	if err == nil || err.Error() != `Pool ID "nope" not one of {pool}` {
 		t.Fatalf("submitting to an unknown pool: %v", err)
 	}
@@ -105,7 +105,7 @@ func TestBadJobDescriptions(t *testing.T) {
 		{"custom without kind", &runners.Job{Custom: &runners.Custom{}}, "custom job without a kind"},
 		{"negative estimate", &runners.Job{Estimate: -1, Docker: &runners.DockerBuild{DockerfileContents: "x"}}, "estimate -1"},
 	} {
-		if _, err := Submit(ctx, s.sub, "pool", tc.job, false); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, err := s.sub.Submit(ctx, "pool", tc.job, false); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: %v", tc.name, err)
 		}
 	}
@@ -160,19 +160,17 @@ func TestHugeLogKeepsMemoryBounded(t *testing.T) {
 	const size = 200 << 20
 	c.startWorker("worker-1", 1, chatty{size}, c.pools["pool"])
 	ctx := context.Background()
-	ticket, err := Submit(ctx, s.sub, "pool", dockerJob("big"), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ticket.Release()
-	job, err := TicketJob(ctx, ticket)
+	job, err := s.sub.Submit(ctx, "pool", dockerJob("big"), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer job.Release()
+	if err := job.Started(ctx); err != nil {
+		t.Fatal(err)
+	}
 	counter := &liveHeap{}
 	stop := counter.sample()
-	if err := Tail(ctx, job, counter); err != nil {
+	if err := job.Tail(ctx, counter); err != nil {
 		t.Fatal(err)
 	}
 	samples := stop()
@@ -262,14 +260,14 @@ func TestFiftyClients(t *testing.T) {
 			s := c.connectClient(ref)
 			for j := range 5 {
 				ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-				ticket, err := Submit(ctx, s.sub, "pool", dockerJob(fmt.Sprintf("c%d-j%d", i, j)), j%3 == 0)
+				job, err := s.sub.Submit(ctx, "pool", dockerJob(fmt.Sprintf("c%d-j%d", i, j)), j%3 == 0)
 				if err != nil {
 					errs <- err
 					cancel()
 					return
 				}
-				log := readJob(ctx, ticket)
-				ticket.Release()
+				log := readJob(ctx, job)
+				job.Release()
 				cancel()
 				if !strings.HasSuffix(log, "Job succeeded\n") {
 					errs <- fmt.Errorf("client %d job %d: %q", i, j, log)

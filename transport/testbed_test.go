@@ -16,7 +16,6 @@ import (
 	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/runners/synthetic"
 	"github.com/ocluster-go/ocluster/trace"
-	"github.com/ocluster-go/ocluster/transport/schema"
 )
 
 // cachedHints is the scheduler's cache index of the first pool.
@@ -40,7 +39,7 @@ func TestDroppedHintsReachTheScheduler(t *testing.T) {
 	c.startWorker("worker-1", 1, r, c.pools["pool"])
 	run := func(hint string) {
 		job := dockerJob("job " + hint)
-		job.CacheHint = hint
+		job.Hint = hint
 		log := <-s.startJob(t, job)
 		require.True(t, strings.HasSuffix(log, "Job succeeded\n"), log)
 	}
@@ -93,7 +92,7 @@ func TestLoadPlaysTheSimulatedJobs(t *testing.T) {
 		events = append(events, trace.Event{T: 0.01, Kind: trace.Submit, Pool: "pool", Job: uint64(i + 1), Client: "a",
 			Hint: fmt.Sprintf("h%d", i), Size: float64(i) / 20, Stream: i % 3, CancelAfter: 0.2})
 	}
-	counts, err := Load(context.Background(), LoadConfig{Clients: map[string]schema.Submission{"a": a.sub}, Events: events, Speed: 1}, nil)
+	counts, err := Load(context.Background(), LoadConfig{Clients: map[string]*SubmissionClient{"a": a.sub}, Events: events, Speed: 1}, nil)
 	require.NoError(t, err)
 	assert.Equal(t, LoadCounts{Submitted: 20, Cancelled: 20}, counts["a"], "every job cancelled after 0.2 s, the running one too")
 

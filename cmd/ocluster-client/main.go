@@ -16,19 +16,19 @@ import (
 )
 
 type common struct {
-	capPath   string
-	pool      string
-	cacheHint string
-	urgent    bool
-	secrets   []string
-	estimate  float64
+	capPath  string
+	pool     string
+	hint     string
+	urgent   bool
+	secrets  []string
+	estimate float64
 }
 
 func (c *common) flags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVarP(&c.capPath, "connect", "c", "", "the client's .cap file (from ocluster-admin add-client)")
 	f.StringVar(&c.pool, "pool", "", "pool to build on")
-	f.StringVar(&c.cacheHint, "cache-hint", "", "jobs with the same hint go to workers that ran one before")
+	f.StringVar(&c.hint, "cache-hint", "", "jobs with the same hint go to workers that ran one before")
 	f.BoolVar(&c.urgent, "urgent", false, "run before all non-urgent jobs")
 	f.StringArrayVar(&c.secrets, "secret", nil, "ID:FILE: a secret for the build (repeatable)")
 	f.Float64Var(&c.estimate, "estimate", 0, "your estimate of the run time in seconds (0: none)")
@@ -38,7 +38,7 @@ func (c *common) flags(cmd *cobra.Command) {
 
 // source reads REPO_URL COMMIT... into the job.
 func (c *common) source(job *runners.Job, args []string) error {
-	job.CacheHint, job.Estimate = c.cacheHint, c.estimate
+	job.Hint, job.Estimate = c.hint, c.estimate
 	switch {
 	case len(args) == 1:
 		return cli.Usagef("no commits requested from repository %q", args[0])
@@ -165,22 +165,20 @@ func submit(cmd *cobra.Command, c *common, job *runners.Job) error {
 			return err
 		}
 		defer sub.Release()
-		ticket, err := transport.Submit(ctx, sub, c.pool, job, c.urgent)
+		submitted, err := sub.Submit(ctx, c.pool, job, c.urgent)
 		if err != nil {
 			return err
 		}
-		defer ticket.Release()
-		j, err := transport.TicketJob(ctx, ticket)
-		if err != nil {
+		defer submitted.Release()
+		if err := submitted.Started(ctx); err != nil {
 			return err
 		}
-		defer j.Release()
 		out := cmd.OutOrStdout()
 		fmt.Fprintln(out, "Tailing log:")
-		if err := transport.Tail(ctx, j, out); err != nil {
+		if err := submitted.Tail(ctx, out); err != nil {
 			return err
 		}
-		result, err := transport.Result(ctx, j)
+		result, err := submitted.Result(ctx)
 		if err != nil {
 			fmt.Fprintf(out, "%s.\n", err)
 			return cli.ErrShown

@@ -168,7 +168,7 @@ func (r *Runner) TakeDropped() (all bool, hints []string) {
 
 // Run implements runners.Runner.
 func (r *Runner) Run(ctx context.Context, job *runners.Job, _ string, log io.Writer) (string, error) {
-	cached := r.use(job.CacheHint)
+	cached := r.use(job.Hint)
 	d, err := r.RunTime(job, cached)
 	if err != nil {
 		return "", err
@@ -177,7 +177,7 @@ func (r *Runner) Run(ctx context.Context, job *runners.Job, _ string, log io.Wri
 	if cached {
 		state = "cached"
 	}
-	fmt.Fprintf(log, "Synthetic %s job (hint %q, %s): %s\n", job.Kind(), job.CacheHint, state, d)
+	fmt.Fprintf(log, "Synthetic %s job (hint %q, %s): %s\n", job.Kind(), job.Hint, state, d)
 	if err := r.clock.Sleep(ctx, d); err != nil {
 		return "", runners.ErrCancelled
 	}
@@ -297,7 +297,7 @@ type Draw struct {
 // that echoes its name, carrying its hint and draw.
 func NewJob(name, hint string, d Draw) *runners.Job {
 	return &runners.Job{
-		CacheHint: hint,
+		Hint: hint,
 		Docker: &runners.DockerBuild{
 			DockerfileContents: fmt.Sprintf("FROM busybox\nRUN echo %s\n", name),
 			BuildArgs: []string{argJob + "=" + strconv.FormatUint(d.Job, 10), argClient + "=" + d.Client,

@@ -15,7 +15,7 @@ import (
 )
 
 func job(hint string) *runners.Job {
-	return &runners.Job{CacheHint: hint, Docker: &runners.DockerBuild{DockerfileContents: "FROM busybox\n"}}
+	return &runners.Job{Hint: hint, Docker: &runners.DockerBuild{DockerfileContents: "FROM busybox\n"}}
 }
 
 // A bounded cache drops the least recently used hint, and says so; a
@@ -120,7 +120,7 @@ func TestRunCancelledAndFailing(t *testing.T) {
 func TestDrawRoundTrip(t *testing.T) {
 	d := Draw{Job: 7, Client: "ci", Stream: 2, Size: 0.12345678901234567}
 	j := NewJob("ci job 7", "h1", d)
-	assert.Equal(t, "h1", j.CacheHint)
+	assert.Equal(t, "h1", j.Hint)
 	assert.Contains(t, j.Docker.DockerfileContents, "ci job 7")
 	got, ok, err := DrawOf(j)
 	require.NoError(t, err)

@@ -9,14 +9,13 @@ import (
 	"strings"
 
 	"github.com/ocluster-go/ocluster/transport"
-	"github.com/ocluster-go/ocluster/transport/schema"
 )
 
 // SetUpClients registers the workload's clients with the scheduler (a
 // client of an earlier run is replaced) and sets their rates; pool, when
 // set, replaces the scenario's only pool. It returns their submission
-// capabilities and what closes them.
-func SetUpClients(ctx context.Context, admin transport.SturdyRef, wl *Workload, pool string, log *slog.Logger) (map[string]schema.Submission, func(), error) {
+// clients and what closes them.
+func SetUpClients(ctx context.Context, admin transport.SturdyRef, wl *Workload, pool string, log *slog.Logger) (map[string]*transport.SubmissionClient, func(), error) {
 	conn, err := transport.Connect(ctx, admin, log)
 	if err != nil {
 		return nil, nil, err
@@ -33,8 +32,8 @@ func SetUpClients(ctx context.Context, admin transport.SturdyRef, wl *Workload, 
 	return subs, closeSubs, err
 }
 
-func setUpClients(ctx context.Context, ac *transport.AdminClient, wl *Workload, pool string, log *slog.Logger) (map[string]schema.Submission, func(), error) {
-	subs := map[string]schema.Submission{}
+func setUpClients(ctx context.Context, ac *transport.AdminClient, wl *Workload, pool string, log *slog.Logger) (map[string]*transport.SubmissionClient, func(), error) {
+	subs := map[string]*transport.SubmissionClient{}
 	var closers []func()
 	closeAll := func() {
 		for _, c := range closers {
@@ -78,7 +77,7 @@ func setUpClients(ctx context.Context, ac *transport.AdminClient, wl *Workload, 
 // client of an earlier run (exists) is removed first: its secret is gone
 // with that run. Asking the scheduler which clients it has, rather than
 // reading AddClient's refusal, keeps the refusal's text free to change.
-func addClient(ctx context.Context, ac *transport.AdminClient, name string, exists bool, log *slog.Logger) (schema.Submission, func(), error) {
+func addClient(ctx context.Context, ac *transport.AdminClient, name string, exists bool, log *slog.Logger) (*transport.SubmissionClient, func(), error) {
 	var err error
 	if exists {
 		err = ac.RemoveClient(ctx, name)
@@ -88,20 +87,20 @@ func addClient(ctx context.Context, ac *transport.AdminClient, name string, exis
 		text, err = ac.AddClient(ctx, name)
 	}
 	if err != nil {
-		return schema.Submission{}, nil, fmt.Errorf("adding client %s: %w", name, err)
+		return nil, nil, fmt.Errorf("adding client %s: %w", name, err)
 	}
 	ref, err := transport.ParseSturdyRef(strings.TrimSpace(text))
 	if err != nil {
-		return schema.Submission{}, nil, err
+		return nil, nil, err
 	}
 	conn, err := transport.Connect(ctx, ref, log)
 	if err != nil {
-		return schema.Submission{}, nil, err
+		return nil, nil, err
 	}
 	sub, err := conn.Submission(ctx)
 	if err != nil {
 		conn.Close()
-		return schema.Submission{}, nil, err
+		return nil, nil, err
 	}
 	return sub, func() { sub.Release(); conn.Close() }, nil
 }
