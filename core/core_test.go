@@ -126,6 +126,8 @@ func TestBadInputIsAnErrorValue(t *testing.T) {
 	}
 	_, err = p.Register("x", -1)
 	check("negative capacity", err, ErrInvalidCapacity)
+	_, err = p.Register("x", MaxCapacity+1)
+	check("capacity past the bound", err, ErrInvalidCapacity)
 	for _, rate := range []float64{0, -1, math.NaN(), math.Inf(1), math.Inf(-1), 1e-320, MinRate / 2, MaxRate * 2} {
 		check("rate", p.SetRate("c", rate), ErrInvalidRate)
 	}

@@ -10,7 +10,7 @@ var (
 	ErrEmptyWorkerName = errors.New("empty worker name")
 	ErrEmptyClientID   = errors.New("empty client id")
 	ErrNameTaken       = errors.New("worker already registered")
-	ErrInvalidCapacity = errors.New("invalid capacity: must be 0 or more")
+	ErrInvalidCapacity = errors.New("invalid capacity: must be from 0 to 1048576 jobs")
 	ErrInvalidRate     = errors.New("invalid rate: must be a number from 1e-6 to 1e6 (rates are relative shares: 1 and 2 give one client twice the other's share)")
 	ErrInvalidCosts    = errors.New("invalid costs: both must be finite and 0 or more")
 	ErrPopPending      = errors.New("pop already pending")

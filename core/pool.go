@@ -163,7 +163,7 @@ func (p *Pool) Register(name string, capacity int) (*Worker, error) {
 	if name == "" {
 		return nil, fmt.Errorf("register in pool %q: %w", p.name, ErrEmptyWorkerName)
 	}
-	if capacity < 0 {
+	if capacity < 0 || capacity > MaxCapacity {
 		return nil, fmt.Errorf("register %q with capacity %d: %w", name, capacity, ErrInvalidCapacity)
 	}
 	rec := p.record(name)
@@ -246,6 +246,10 @@ func (p *Pool) Rate(clientID string) float64 {
 	}
 	return 1
 }
+
+// MaxCapacity bounds the jobs one worker may run at once: far beyond any
+// machine, and small enough that a count of slots never overflows.
+const MaxCapacity = 1 << 20
 
 // The rates a client may be given. Shares far outside these make the
 // policies' fair-start arithmetic lose its precision (a rate of 1e-320

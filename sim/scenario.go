@@ -300,7 +300,7 @@ func finiteIn(x, lo, hi float64) bool { return !math.IsNaN(x) && x >= lo && x <=
 const (
 	maxSpan         = Duration(10 * 365 * 86400) // duration and drain
 	maxWorkers      = 1_000_000                  // worker processes over all pools
-	maxCapacity     = 1 << 20                    // slots of one worker, and entries of its cache
+	maxCapacity     = core.MaxCapacity           // slots of one worker, and entries of its cache
 	maxHints        = 10_000_000                 // distinct hints of one stream
 	maxBatch        = 1_000_000                  // jobs of one batch
 	maxExpectedJobs = 100_000_000                // jobs the timed streams are expected to submit

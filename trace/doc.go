@@ -3,12 +3,12 @@
 // registered, released, paused) so that the simulator can replay it under
 // another policy.
 //
-// # Format (version 1)
+// # Format (version 2)
 //
 // A trace is JSON Lines: one JSON object per line, UTF-8. The first line is
 // the header:
 //
-//	{"format":"ocluster-trace","version":1,"origin":"2026-11-27T08:00:00Z",
+//	{"format":"ocluster-trace","version":2,"origin":"2026-11-27T08:00:00Z",
 //	 "source":"ocluster-scheduler","pools":["linux-x86_64"],"policy":"ocluster"}
 //
 // origin is the wall-clock time of t = 0 (absent for simulated runs);
@@ -51,6 +51,11 @@
 // its client cancels it unless it has ended. Optional header fields: policy, scenario,
 // seed, and sample and window, the sampling interval and fairness window
 // (seconds) of the run that recorded it.
+//
+// A trace whose recorder closed it ends with the line {"event":"end"}, so
+// that a reader can tell a complete trace from one whose recorder was
+// killed between two lines (Reader.Ending). Version 1 is version 2
+// without that record, and is still read.
 //
 // Readers refuse what they do not understand (another format or a newer
 // version, an unknown event, a missing field, time going backwards) with

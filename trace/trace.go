@@ -15,9 +15,11 @@ import (
 )
 
 // FormatName and Version identify the format in a trace's header.
+// Version 2 ends a trace its recorder closed with an end record; a
+// version 1 trace has none, so it cannot tell whether it is complete.
 const (
 	FormatName = "ocluster-trace"
-	Version    = 1
+	Version    = 2
 )
 
 // Header is a trace's first line.
@@ -97,6 +99,13 @@ type Event struct {
 	CancelAfter float64 `json:"cancel_after,omitempty"`
 }
 
+// endRecord is a trace's last line once its recorder has closed it: a
+// trace without one was cut short, at a line boundary or within a line.
+const endRecord = `{"event":"end"}`
+
+// errClosed is a write after Close.
+var errClosed = errors.New("trace: write after the end record")
+
 // Writer records a trace.
 type Writer struct {
 	w   *bufio.Writer
@@ -141,6 +150,24 @@ func (w *Writer) Flush() error {
 	}
 	w.err = w.w.Flush()
 	return w.err
+}
+
+// Close ends the trace with its end record, so that a reader knows
+// nothing is missing, and flushes. It does not close the underlying
+// writer; later writes fail.
+func (w *Writer) Close() error {
+	if w.err == errClosed {
+		return nil
+	}
+	if w.err != nil {
+		return w.err
+	}
+	w.w.WriteString(endRecord + "\n")
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	w.err = errClosed
+	return nil
 }
 
 // appendEvent encodes an event as one JSON line, with the fields in a
@@ -310,6 +337,7 @@ type Reader struct {
 	// mid-write leaves such a line, which is dropped if it does not parse.
 	cut       bool
 	truncated bool
+	ended     bool
 }
 
 // MaxLine is the longest line a Reader accepts.
@@ -349,9 +377,48 @@ func NewReader(r io.Reader) (*Reader, error) {
 // Header is the trace's header.
 func (r *Reader) Header() Header { return r.header }
 
-// Truncated reports whether the trace ended in a line cut off mid-write
-// (its recorder was killed), which was dropped.
-func (r *Reader) Truncated() bool { return r.truncated }
+// Ending says how the trace ended, once Next has returned io.EOF.
+func (r *Reader) Ending() Ending {
+	switch {
+	case r.ended:
+		return Ended
+	case r.truncated:
+		return Cut
+	case r.header.Version < 2:
+		return Unknown
+	}
+	return Unended
+}
+
+// Ending is how a trace ended.
+type Ending int
+
+const (
+	// Ended: with its end record; nothing is missing.
+	Ended Ending = iota
+	// Unended: without its end record; the recorder stopped (was killed,
+	// or is still writing) at a line boundary, and later events are lost.
+	Unended
+	// Cut: in a line cut off mid-write, which was dropped, as later
+	// events are lost.
+	Cut
+	// Unknown: a version 1 trace, which has no end record.
+	Unknown
+)
+
+// Problem says what a user should know of a trace that ended so, or ""
+// when nothing is missing.
+func (e Ending) Problem() string {
+	switch e {
+	case Unended:
+		return "the trace has no end record: its recorder stopped before closing it (was it killed, or is it still running?), so its last events may be missing"
+	case Cut:
+		return "its last line was cut off mid-write (was the recorder killed?) and is ignored"
+	case Unknown:
+		return "a version 1 trace has no end record: whether its last events are missing cannot be told"
+	}
+	return ""
+}
 
 // Next returns the next event, or io.EOF after the last.
 func (r *Reader) Next() (Event, error) {
@@ -359,6 +426,13 @@ func (r *Reader) Next() (Event, error) {
 		r.line++
 		text := bytes.TrimSpace(r.sc.Bytes())
 		if len(text) == 0 {
+			continue
+		}
+		if r.ended {
+			return Event{}, fmt.Errorf("trace line %d: a line after the end record", r.line)
+		}
+		if string(text) == endRecord && r.header.Version >= 2 {
+			r.ended = true
 			continue
 		}
 		var e Event
@@ -400,24 +474,23 @@ func ReadAll(r io.Reader) (Header, []Event, error) {
 	return tr.Header(), events, nil
 }
 
-// ReadFile reads a whole trace file, as ReadAll does; truncated says that
-// its last line was cut off mid-write (the recorder was killed), so that
-// the caller can tell its user that line was dropped. Its errors name the
-// file.
-func ReadFile(path string) (h Header, events []Event, truncated bool, err error) {
+// ReadFile reads a whole trace file, as ReadAll does, and says how it
+// ended, so that the caller can tell its user when events may be missing.
+// Its errors name the file.
+func ReadFile(path string) (h Header, events []Event, ending Ending, err error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Header{}, nil, false, err
+		return Header{}, nil, 0, err
 	}
 	defer f.Close()
 	tr, err := NewReader(f)
 	if err != nil {
-		return Header{}, nil, false, fmt.Errorf("%s: %w", path, err)
+		return Header{}, nil, 0, fmt.Errorf("%s: %w", path, err)
 	}
 	if events, err = tr.rest(); err != nil {
-		return Header{}, nil, false, fmt.Errorf("%s: %w", path, err)
+		return Header{}, nil, 0, fmt.Errorf("%s: %w", path, err)
 	}
-	return tr.Header(), events, tr.Truncated(), nil
+	return tr.Header(), events, tr.Ending(), nil
 }
 
 // rest reads the events up to the end.

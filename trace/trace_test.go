@@ -73,7 +73,7 @@ func TestReaderErrorsNameTheLine(t *testing.T) {
 		{"empty", "", "trace is empty"},
 		{"not json", "hello\n", "trace line 1: header"},
 		{"other format", `{"format":"csv","version":1,"pools":["p"]}` + "\n", `not an ocluster-trace trace`},
-		{"newer version", `{"format":"ocluster-trace","version":2,"pools":["p"]}` + "\n", "trace version 2 is not supported"},
+		{"newer version", `{"format":"ocluster-trace","version":3,"pools":["p"]}` + "\n", "trace version 3 is not supported"},
 		{"no pools", `{"format":"ocluster-trace","version":1}` + "\n", "lists no pools"},
 		{"unknown header field", `{"format":"ocluster-trace","version":1,"pools":["p"],"colour":"red"}` + "\n", `unknown field "colour"`},
 		{"unknown event", header + `{"t":1,"event":"explode","pool":"p"}` + "\n", `trace line 2: unknown event "explode"`},
@@ -105,8 +105,8 @@ func TestACutLastLineIsDropped(t *testing.T) {
 	if _, err := tr.Next(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := tr.Next(); err != io.EOF || !tr.Truncated() {
-		t.Fatalf("a cut last line: %v, truncated %v", err, tr.Truncated())
+	if _, err := tr.Next(); err != io.EOF || tr.Ending() != Cut {
+		t.Fatalf("a cut last line: %v, ending %v", err, tr.Ending())
 	}
 	// A complete but bad last line is still an error.
 	if _, _, err := ReadAll(strings.NewReader(header + `{"t":2,"event":"canc"}`)); err == nil {
@@ -120,16 +120,16 @@ func TestReadFile(t *testing.T) {
 	dir := t.TempDir()
 	whole := header + `{"t":1,"event":"cancel","pool":"p","job":1}` + "\n"
 	for _, c := range []struct {
-		text      string
-		truncated bool
-	}{{whole, false}, {whole + `{"t":2,"event":"canc`, true}} {
+		text   string
+		ending Ending
+	}{{whole, Unknown}, {whole + `{"t":2,"event":"canc`, Cut}} {
 		path := filepath.Join(dir, "trace.jsonl")
 		require.NoError(t, os.WriteFile(path, []byte(c.text), 0o644))
-		h, events, truncated, err := ReadFile(path)
+		h, events, ending, err := ReadFile(path)
 		require.NoError(t, err)
 		assert.Equal(t, "test", h.Source)
 		assert.Len(t, events, 1)
-		assert.Equal(t, c.truncated, truncated)
+		assert.Equal(t, c.ending, ending)
 	}
 	bad := filepath.Join(dir, "bad.jsonl")
 	require.NoError(t, os.WriteFile(bad, []byte(header+`{"t":2,"event":"canc"}`+"\n"), 0o644))
@@ -157,7 +157,8 @@ func FuzzRead(f *testing.F) {
 				t.Fatalf("event read but not written: %v", err)
 			}
 		}
-		w.Flush()
+		w.Close()
+		h.Version = Version // a trace is written in this build's version
 		h2, events2, err := ReadAll(&buf)
 		if err != nil || !reflect.DeepEqual(h, h2) || !reflect.DeepEqual(events, events2) {
 			t.Fatalf("rewritten trace differs (%v)", err)
@@ -184,4 +185,41 @@ func TestSubmitDrawsAreChecked(t *testing.T) {
 		bad(&e)
 		assert.ErrorContains(t, w.Write(e), "submit event with size", "%+v", e)
 	}
+}
+
+// A closed trace ends with its end record, and a reader tells it from one
+// whose recorder stopped between two lines, or within one.
+func TestTheEndRecordTellsACompleteTrace(t *testing.T) {
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, Header{Source: "test", Pools: []string{"p"}})
+	require.NoError(t, err)
+	require.NoError(t, w.Write(Event{T: 1, Kind: Cancel, Pool: "p", Job: 1}))
+	require.NoError(t, w.Write(Event{T: 2, Kind: Cancel, Pool: "p", Job: 2}))
+	require.NoError(t, w.Close())
+	require.NoError(t, w.Close(), "a second Close")
+	assert.ErrorIs(t, w.Write(Event{T: 3, Kind: Cancel, Pool: "p", Job: 3}), errClosed)
+	complete := buf.String()
+	require.True(t, strings.HasSuffix(complete, "\n"+endRecord+"\n"), complete)
+
+	ending := func(text string) Ending {
+		t.Helper()
+		tr, err := NewReader(strings.NewReader(text))
+		require.NoError(t, err)
+		_, err = tr.rest()
+		require.NoError(t, err)
+		return tr.Ending()
+	}
+	lines := strings.SplitAfter(complete, "\n")
+	assert.Equal(t, Ended, ending(complete))
+	atBoundary := strings.Join(lines[:len(lines)-2], "") // the end record lost
+	assert.Equal(t, Unended, ending(atBoundary))
+	assert.Equal(t, Cut, ending(atBoundary[:len(atBoundary)-5]))
+	assert.Equal(t, Unknown, ending(header+`{"t":1,"event":"cancel","pool":"p","job":1}`+"\n"))
+	for _, e := range []Ending{Unended, Cut, Unknown} {
+		assert.NotEmpty(t, e.Problem())
+	}
+	assert.Empty(t, Ended.Problem())
+
+	_, _, err = ReadAll(strings.NewReader(complete + `{"t":3,"event":"cancel","pool":"p","job":3}` + "\n"))
+	assert.ErrorContains(t, err, "a line after the end record")
 }

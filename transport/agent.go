@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/transport/schema"
 )
@@ -94,8 +95,8 @@ func NewAgent(cfg AgentConfig) (*Agent, error) {
 	if err := validName("worker name", cfg.Name); err != nil {
 		return nil, err
 	}
-	if cfg.Capacity < 1 {
-		return nil, fmt.Errorf("capacity %d: a worker runs at least one job at a time", cfg.Capacity)
+	if cfg.Capacity < 1 || cfg.Capacity > core.MaxCapacity {
+		return nil, fmt.Errorf("capacity %d: a worker runs from 1 to %d jobs at a time", cfg.Capacity, core.MaxCapacity)
 	}
 	if len(cfg.Runners) == 0 {
 		return nil, errors.New("no runner configured")

@@ -36,7 +36,8 @@ type SchedulerConfig struct {
 	PublicAddr string
 	// Store keeps what must survive a restart; nil keeps nothing.
 	Store *store.Store
-	// Trace, when set, records every job and worker event for replay.
+	// Trace, when set, records every job and worker event for replay;
+	// Close ends it with its end record (the underlying file stays open).
 	Trace *trace.Writer
 	// MaxDescr bounds a submitted job description, in bytes (0: 1 MiB).
 	MaxDescr uint64
@@ -133,6 +134,11 @@ type pool struct {
 func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	if cfg.Identity == nil {
 		return nil, errors.New("scheduler: no identity (secret key) given")
+	}
+	for _, p := range cfg.Pools {
+		if err := CheckPoolName(p); err != nil {
+			return nil, fmt.Errorf("scheduler: %w", err)
+		}
 	}
 	if cfg.PingTimeout == 0 {
 		cfg.PingTimeout = 5 * time.Second
@@ -247,7 +253,7 @@ func (s *Scheduler) Close() error {
 	}
 	s.locked(func(st *owned) {
 		if st.trace != nil {
-			errs = append(errs, st.trace.Flush())
+			errs = append(errs, st.trace.Close())
 		}
 	})
 	return errors.Join(errs...)
@@ -478,11 +484,22 @@ func validName(what, name string) error {
 	if len(name) > 200 {
 		return fmt.Errorf("%s %q is longer than 200 bytes", what, name[:20]+"...")
 	}
-	if strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == '/' || r == 0x7f }) {
+	if strings.ContainsFunc(name, func(r rune) bool { return r < ' ' || r == '/' || r == '\\' || r == 0x7f }) {
 		return fmt.Errorf("%s %q has a control character or a slash", what, name)
+	}
+	if strings.TrimSpace(name) != name {
+		return fmt.Errorf("%s %q begins or ends with white space", what, name)
+	}
+	if name == "." || name == ".." {
+		return fmt.Errorf("%s %q would name a folder in a path", what, name)
 	}
 	return nil
 }
+
+// CheckPoolName refuses a pool name that could not name a .cap file
+// (pool-NAME.cap) safely, for a command to check its flags before it
+// creates anything.
+func CheckPoolName(name string) error { return validName("pool name", name) }
 
 func (s *Scheduler) poolNames() string {
 	return strings.Join(s.poolList, ", ")

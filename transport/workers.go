@@ -89,8 +89,8 @@ func (r *registrationServer) Register(ctx context.Context, call schema.Registrat
 		return exc.New(exc.Failed, "", err.Error())
 	}
 	capacity := int(args.Capacity())
-	if capacity < 0 {
-		return failed("capacity %d must be 0 or more", capacity)
+	if capacity < 0 || capacity > core.MaxCapacity {
+		return failed("capacity %d must be from 0 to %d jobs", capacity, core.MaxCapacity)
 	}
 	wc := &workerConn{pool: r.pool, name: name, peer: r.peer, jobs: map[uint64]*job{}, cap: args.Worker().AddRef()}
 	register := func() (holder *workerConn, err error) {

@@ -130,7 +130,7 @@ func runCommand() *cobra.Command {
 				return err
 			}
 			if tw != nil {
-				if err := tw.Flush(); err != nil {
+				if err := tw.Close(); err != nil {
 					return err
 				}
 			}
@@ -287,12 +287,12 @@ func compareTraces(files []string, policies []sim.Variant, timeScale float64, pa
 // readTrace reads a trace file, or imports an SWF log when swf is set.
 func readTrace(path string, swf *trace.SWFOptions) (trace.Header, []trace.Event, error) {
 	if swf == nil {
-		h, events, truncated, err := trace.ReadFile(path)
+		h, events, ending, err := trace.ReadFile(path)
 		if err != nil {
 			return trace.Header{}, nil, &exitError{2, err}
 		}
-		if truncated {
-			fmt.Fprintf(os.Stderr, "%s: its last line was cut off mid-write (was the recorder killed?) and is ignored\n", path)
+		if p := ending.Problem(); p != "" {
+			fmt.Fprintf(os.Stderr, "%s: %s\n", path, p)
 		}
 		return h, events, nil
 	}

@@ -154,7 +154,7 @@ func writeTrace(path string, h trace.Header, events []trace.Event) error {
 		err = w.Write(events[i])
 	}
 	if err == nil {
-		err = w.Flush()
+		err = w.Close()
 	}
 	return errors.Join(err, f.Close())
 }

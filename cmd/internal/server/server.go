@@ -70,6 +70,11 @@ type Server struct {
 // Start starts a scheduler serving until Close; its trace is flushed every
 // second until ctx ends.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
+	for _, p := range cfg.Pools {
+		if err := transport.CheckPoolName(p); err != nil {
+			return nil, fmt.Errorf("--pools: %w", err)
+		}
+	}
 	metrics := ""
 	if cfg.Metrics != "" {
 		var err error

@@ -38,9 +38,10 @@ func TestStartWritesCapsAndKeepsThemAcrossRestarts(t *testing.T) {
 	assert.FileExists(t, filepath.Join(cfg.SecretsDir, "submit-alice.cap"))
 	require.NoError(t, s.Close())
 	cfg.Listen = s.Addr // the .cap files name the port
-	h, _, _, err := trace.ReadFile(cfg.Trace)
+	h, _, ending, err := trace.ReadFile(cfg.Trace)
 	require.NoError(t, err)
 	assert.Equal(t, "test", h.Source)
+	assert.Equal(t, trace.Ended, ending, "a scheduler that closed cleanly leaves a complete trace")
 
 	_, err = Start(context.Background(), cfg)
 	assert.ErrorContains(t, err, "a trace is never overwritten")
@@ -83,4 +84,22 @@ func TestMetricsAddress(t *testing.T) {
 	addr, err := metricsAddress("9090")
 	require.NoError(t, err)
 	assert.Equal(t, ":9090", addr)
+}
+
+// A pool's name names its .cap file: one that would put it outside the
+// secrets folder is refused before anything is created.
+func TestStartRefusesABadPoolName(t *testing.T) {
+	dir := t.TempDir()
+	_, err := Start(context.Background(), Config{
+		KeyFile:    filepath.Join(dir, "key.pem"),
+		Listen:     "127.0.0.1:0",
+		StateDir:   filepath.Join(dir, "state"),
+		SecretsDir: filepath.Join(dir, "deep", "secrets"),
+		Pools:      []string{"x/../../escaped"},
+		Logger:     slog.New(slog.DiscardHandler),
+	})
+	assert.ErrorContains(t, err, "--pools: pool name")
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "something was created")
 }

@@ -46,7 +46,7 @@ func Simulate(sc *sim.Scenario, seed uint64, duration time.Duration, policy stri
 	if err != nil {
 		return nil, fmt.Errorf("simulating %s: %w", sc.Name, err)
 	}
-	if err := w.Flush(); err != nil {
+	if err := w.Close(); err != nil {
 		return nil, err
 	}
 	_, events, err := trace.ReadAll(&buf)

@@ -17,7 +17,10 @@ import (
 // newer version may mean what this reader would misread.
 const (
 	traceFormat  = "ocluster-trace"
-	traceVersion = 1
+	traceVersion = 2
+	// endRecord is the last line of a trace its recorder closed (version
+	// 2): nothing follows it.
+	endRecord = `{"event":"end"}`
 )
 
 // TraceHeader is a trace's first line.
@@ -61,6 +64,7 @@ var needs = map[string][]string{
 	"pause":    {"worker"},
 	"unpause":  {"worker"},
 	"rate":     {"client"},
+	"prune":    {"worker"},
 }
 
 // sniffTrace reports whether a file's first line is a trace header.
@@ -107,7 +111,9 @@ func readTrace(r io.Reader) (*Trace, error) {
 			return nil, fmt.Errorf("line %d: %w", n, err)
 		}
 		cut := errors.Is(err, io.EOF) // the last line, without its newline
-		if text := bytes.TrimSpace(line); len(text) > 0 {
+		if text := bytes.TrimSpace(line); string(text) == endRecord {
+			return t, nil
+		} else if len(text) > 0 {
 			var e Event
 			if jerr := json.Unmarshal(text, &e); jerr != nil {
 				if cut {

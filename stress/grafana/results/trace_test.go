@@ -15,7 +15,7 @@ const header = `{"format":"ocluster-trace","version":1,"source":"ocluster-schedu
 func TestReadTraceRefuses(t *testing.T) {
 	for _, tc := range []struct{ name, text, err string }{
 		{"other format", `{"format":"swf","version":1,"pools":["p"]}` + "\n", `line 1: not an ocluster-trace trace (format "swf")`},
-		{"newer version", `{"format":"ocluster-trace","version":2,"pools":["p"]}` + "\n", "line 1: trace version 2 is not supported (this plugin reads version 1): update the plugin"},
+		{"newer version", `{"format":"ocluster-trace","version":3,"pools":["p"]}` + "\n", "line 1: trace version 3 is not supported (this plugin reads version 2): update the plugin"},
 		{"no pools", `{"format":"ocluster-trace","version":1}` + "\n", "line 1: the header lists no pools"},
 		{"unknown event", header + `{"t":1,"event":"explode","pool":"p"}` + "\n", `line 2: unknown event "explode"`},
 		{"backwards", header + `{"t":5,"event":"cancel","pool":"p","job":1}` + "\n" + `{"t":4,"event":"cancel","pool":"p","job":2}` + "\n", "line 3: time goes backwards (4 after 5)"},
@@ -47,6 +47,18 @@ func TestReadTraceBeingWritten(t *testing.T) {
 	tr, err = readTrace(strings.NewReader(strings.TrimSuffix(header, "\n")))
 	require.NoError(t, err)
 	assert.Empty(t, tr.Events)
+}
+
+// A version 2 trace may carry prunes, and ends with its end record once
+// its recorder closed it.
+func TestReadTraceVersion2(t *testing.T) {
+	text := strings.Replace(header, `"version":1`, `"version":2`, 1) +
+		`{"t":0,"event":"register","pool":"p","worker":"w","capacity":1}` + "\n" +
+		`{"t":1,"event":"prune","pool":"p","worker":"w"}` + "\n" +
+		`{"event":"end"}` + "\n"
+	tr, err := readTrace(strings.NewReader(text))
+	require.NoError(t, err)
+	assert.Len(t, tr.Events, 2)
 }
 
 func TestTraceLevels(t *testing.T) {

@@ -1,0 +1,41 @@
+package transport
+
+import (
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/ocluster-go/ocluster/core"
+	"github.com/ocluster-go/ocluster/runners"
+)
+
+// Names of clients, workers and pools end up in logs, paths and .cap
+// files: the ones that would read wrongly there are refused.
+func TestNamesAreChecked(t *testing.T) {
+	for _, bad := range []string{"", " ", "  ", " lead", "trail ", "\tx", "a/b", `a\b`, "x/../../escaped", "a\nb", "\x7f", ".", "..", strings.Repeat("x", 201)} {
+		assert.Error(t, validName("client id", bad), "%q", bad)
+	}
+	for _, good := range []string{"ci", "worker-1", "a b", "ocaml.ci", "x..y", strings.Repeat("x", 200)} {
+		assert.NoError(t, validName("client id", good), "%q", good)
+	}
+}
+
+func TestSchedulerRefusesABadPoolName(t *testing.T) {
+	id, err := LoadOrCreateIdentity(filepath.Join(t.TempDir(), "key.pem"))
+	require.NoError(t, err)
+	_, err = NewScheduler(SchedulerConfig{Pools: []string{"linux", "x/../../escaped"}, Policy: "ocluster", Identity: id})
+	assert.ErrorContains(t, err, `pool name "x/../../escaped" has a control character or a slash`)
+}
+
+// The wire carries a capacity in 32 bits: 4294967297 would arrive as 1.
+// The agent refuses what the scheduler would not take, before it
+// connects.
+func TestAgentRefusesACapacityOutOfRange(t *testing.T) {
+	for _, c := range []int{0, -1, core.MaxCapacity + 1, 4294967297} {
+		_, err := NewAgent(AgentConfig{Name: "w", Capacity: c, StateDir: t.TempDir(), Runners: map[string]runners.Runner{"docker": instant{}}})
+		assert.ErrorContains(t, err, "a worker runs from 1 to 1048576 jobs at a time", "capacity %d", c)
+	}
+}
