@@ -116,6 +116,10 @@ func (s *SubmissionClient) Submit(ctx context.Context, pool string, job *runners
 	return s.send(ctx, pool, job, urgent)()
 }
 
+// maxDescrSent is the largest submission a client sends: a frame's limit
+// less room for the RPC's own fields.
+const maxDescrSent = MaxMessage - 64<<10
+
 // send sends a submission at once and returns what waits for its ticket:
 // submissions sent one after the other on a connection reach the
 // scheduler in that order.
@@ -129,7 +133,15 @@ func (s *SubmissionClient) send(ctx context.Context, pool string, job *runners.J
 		if err != nil {
 			return err
 		}
-		return fillDescr(d, job)
+		if err := fillDescr(d, job); err != nil {
+			return err
+		}
+		// A message past the frame limit makes the scheduler drop the
+		// connection, which the client would see as a broken pipe.
+		if size, err := p.Message().TotalSize(); err != nil || size > maxDescrSent {
+			return fmt.Errorf("the job description is too large to send (%d bytes; the limit is %d, and the scheduler's own, 1 MiB unless set, may be lower): put large files in the build context, not in the description", size, maxDescrSent)
+		}
+		return nil
 	})
 	return func() (*Job, error) {
 		defer release()

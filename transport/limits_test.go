@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -38,4 +39,19 @@ func TestAgentRefusesACapacityOutOfRange(t *testing.T) {
 		_, err := NewAgent(AgentConfig{Name: "w", Capacity: c, StateDir: t.TempDir(), Runners: map[string]runners.Runner{"docker": instant{}}})
 		assert.ErrorContains(t, err, "a worker runs from 1 to 1048576 jobs at a time", "capacity %d", c)
 	}
+}
+
+// A description past the frame limit would make the scheduler drop the
+// connection, a "broken pipe" to the client: the client refuses to send
+// it, says why, and its connection goes on serving.
+func TestDescriptionPastTheFrameLimitIsNotSent(t *testing.T) {
+	c := startCluster(t, clusterOptions{})
+	s := c.connectClient(c.addClient("client"))
+	m := newMockRunner()
+	c.startWorker("worker-1", 1, m, c.pools["pool"])
+	huge := &runners.Job{Docker: &runners.DockerBuild{DockerfileContents: strings.Repeat("x", MaxMessage+1)}}
+	_, err := s.sub.Submit(context.Background(), "pool", huge, false)
+	require.ErrorContains(t, err, "the job description is too large to send")
+	m.set("after", "", nil)
+	expect(t, "a job on the same connection", s.run(t, "after"), "Building on worker-1\nBuilding after\nJob succeeded\n")
 }
