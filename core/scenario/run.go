@@ -509,6 +509,12 @@ func (r *runner) advance(a *args) ([]string, error) {
 	if !ok || d < 0 {
 		return nil, fmt.Errorf("line %d: advance takes a number of seconds, 0 or more, got %q", a.line, a.pos[0])
 	}
+	// Past this the clock loses the precision of a millisecond, and the
+	// policies' arithmetic its meaning.
+	const maxClock = 1e10 // seconds, some 300 years
+	if r.now+d > maxClock {
+		return nil, fmt.Errorf("line %d: advance %s takes the clock past %g seconds (some 300 years), further than a scenario may go", a.line, a.pos[0], maxClock)
+	}
 	r.now += d
 	return nil, nil
 }

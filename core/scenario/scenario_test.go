@@ -21,6 +21,7 @@ func TestScriptErrors(t *testing.T) {
 		{"too few", "pool p\nsubmit c\n", "line 2: submit needs 2 argument(s), got 1"},
 		{"bad reason", "pool p\nregister w capacity=1\nactivate w reason=boss\n", `line 3: reason="boss"`},
 		{"negative advance", "pool p\nadvance -1\n", "line 2: advance takes a number of seconds"},
+		{"advance past any clock", "pool p\nadvance 9e9\nadvance 1e308\n", "line 3: advance 1e308 takes the clock past 1e+10 seconds"},
 		{"bad costs", "pool p\ncosts 2 x\n", "line 2: costs takes two numbers"},
 		{"negative costs", "pool p\ncosts -2 10\n", "line 2: invalid costs"},
 		{"policy after pool", "pool p\npolicy combined\n", "line 2: policy comes before"},
