@@ -35,7 +35,7 @@ every policy on the built-in scenarios, over several seeds.`,
 			return defaultComparison(cmd.OutOrStdout())
 		},
 	}
-	root.AddCommand(runCommand(), compareCommand(), replayCommand(), sweepCommand(), mergeCommand(),
+	root.AddCommand(runCommand(), compareCommand(), replayCommand(), sweepCommand(), mergeCommand(), planCommand(),
 		policiesCommand(), scenariosCommand(), scriptCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "ocluster-sim:", err)

@@ -199,3 +199,47 @@ func TestCompareVariants(t *testing.T) {
 		t.Fatalf("a bad variant: exit %d: %s", code, errOut)
 	}
 }
+
+// plan answers with the smallest fleet, says so in JSON too, writes its
+// plot, exits 1 when no size up to --max meets the targets, and names
+// what is wrong with a bad target or --vary.
+func TestPlan(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"plan", "--scenario", "small", "--target", "wait_p95<5m", "--seeds", "2", "--max", "16"}
+	out, errOut, code := run(t, append(args, "--out", dir)...)
+	if code != 0 || !strings.Contains(out, "answer: ") || !strings.Contains(out, "deciding: wait p95 < 5m00s") {
+		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
+	}
+	for _, name := range []string{"plan.html", "plan.json"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Error(err)
+		}
+	}
+	js, _, _ := run(t, append(args, "--format", "json")...)
+	var p sim.FleetPlan
+	if err := json.Unmarshal([]byte(js), &p); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "answer: "+strconv.Itoa(p.Answer)+" ") || p.AtAnswer == nil || p.BelowAnswer == nil || p.AtAnswer.N != 2 {
+		t.Fatalf("JSON plan %+v does not match the text:\n%s", p, out)
+	}
+	out, errOut, code = run(t, "plan", "--scenario", "small", "--target", "wait_p95<5m", "--seeds", "1", "--max", "2")
+	if code != 1 || !strings.Contains(out, "no size up to 2 meets every target") || !strings.Contains(errOut, "no size up to --max 2") {
+		t.Fatalf("unreachable target: exit %d: %s\n%s", code, errOut, out)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"plan"}, "give at least one --target"},
+		{[]string{"plan", "--target", "wait_p96<5m"}, `unknown metric "wait_p96" (known: wait_mean_s`},
+		{[]string{"plan", "--target", "wait_p95=5m"}, "want METRIC<VALUE or METRIC>VALUE"},
+		{[]string{"plan", "--target", "wait_p95<5m", "--vary", "slots"}, "--vary \"slots\": want workers, capacity"},
+		{[]string{"plan", "--target", "wait_p95<5m", "--format", "csv"}, "want text or json"},
+	} {
+		_, errOut, code := run(t, c.args...)
+		if code != 2 || !strings.Contains(errOut, c.want) {
+			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", c.args, code, errOut, c.want)
+		}
+	}
+}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -58,11 +57,9 @@ index or an element's name, e.g. pools[0].workers[build1].capacity.`,
 			for i := range seeds {
 				plan.Seeds = append(plan.Seeds, first+uint64(i))
 			}
-			source, err := sim.BuiltinSource(scenario)
+			source, err := scenarioSource(scenario)
 			if err != nil {
-				if source, err = os.ReadFile(scenario); err != nil {
-					return &exitError{2, fmt.Errorf("--scenario %q is neither built in nor a readable file: %w", scenario, err)}
-				}
+				return err
 			}
 			// Load every combination first, so a bad value fails before any run.
 			grid := sim.Grid(plan.Params)
@@ -124,6 +121,18 @@ index or an element's name, e.g. pools[0].workers[build1].capacity.`,
 	return cmd
 }
 
+// scenarioSource reads a built-in scenario's or a scenario file's YAML,
+// which sweep and plan edit setting by setting.
+func scenarioSource(scenario string) ([]byte, error) {
+	source, err := sim.BuiltinSource(scenario)
+	if err != nil {
+		if source, err = os.ReadFile(scenario); err != nil {
+			return nil, &exitError{2, fmt.Errorf("--scenario %q is neither built in nor a readable file: %w", scenario, err)}
+		}
+	}
+	return source, nil
+}
+
 func mergeCommand() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
@@ -166,8 +175,8 @@ func mergeTable(w io.Writer, rows []sim.SweepRow) error {
 		cells := []string{strings.Join(settings, " "), r.Policy}
 		for _, name := range shown {
 			e := r.Metrics[name]
-			i := slices.IndexFunc(sim.Metrics, func(m sim.Metric) bool { return m.Name == name })
-			m := sim.MetricComparison{Metric: name, Unit: sim.Metrics[i].Unit}
+			metric, _ := sim.MetricNamed(name)
+			m := sim.MetricComparison{Metric: name, Unit: metric.Unit}
 			cells = append(cells, report.WithCI(m, e))
 		}
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")

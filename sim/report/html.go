@@ -112,12 +112,13 @@ func ComparisonHTML(w io.Writer, c *sim.Comparison) error {
 	})
 }
 
-// page is what the templates show; Grid holds small plots laid out side
-// by side after the full-width Figures; Sections are parts with a table
-// and figures of their own.
+// page is what the templates show; Summary is lines of text said first;
+// Grid holds small plots laid out side by side after the full-width
+// Figures; Sections are parts with a table and figures of their own.
 type page struct {
 	Title    string
 	Facts    []fact
+	Summary  []string
 	Table    table
 	Figures  []figure
 	Grid     []figure
@@ -428,6 +429,16 @@ var pages = template.Must(template.New("").Parse(`
 <div class="grid">
 {{range .Grid}}{{template "figure" .}}{{end -}}
 </div>
+</body>
+</html>
+{{end}}
+
+{{- define "plan"}}{{template "head" .}}<p>A size meets a target when the metric's mean over the seeds does; ± is its 95% interval (Student's t).</p>
+<pre>{{range .Summary}}{{.}}
+{{end}}</pre>
+<h2>Sizes tried</h2>
+{{template "table" .Table}}<h2>Metrics against the size</h2>
+{{range .Figures}}{{template "figure" .}}{{end -}}
 </body>
 </html>
 {{end}}
