@@ -206,6 +206,11 @@ func Plan(name string, source []byte, vary string, targets []Target, opts PlanOp
 	if len(opts.Seeds) == 0 || opts.Max < 1 {
 		return nil, fmt.Errorf("plan: want at least one seed and a largest size of 1 or more")
 	}
+	for _, t := range targets {
+		if _, ok := MetricNamed(t.Metric); !ok || !slices.Contains([]string{"<", "<=", ">", ">="}, t.Op) {
+			return nil, fmt.Errorf("plan: target %+v: want a metric of Metrics and an op of <, <=, >, >= (ParseTarget reads them)", t)
+		}
+	}
 	base, err := LoadScenario(name, source)
 	if err != nil {
 		return nil, err

@@ -139,6 +139,8 @@ func TestPlanSaysWhenNoSizeMeets(t *testing.T) {
 
 	_, err = Plan("small", src, "workers", nil, PlanOptions{Seeds: []uint64{1}, Max: 3})
 	assert.ErrorContains(t, err, "no target")
+	_, err = Plan("small", src, "workers", []Target{{"wait_p95", "<", 300}}, PlanOptions{Seeds: []uint64{1}, Max: 3})
+	assert.ErrorContains(t, err, "want a metric of Metrics")
 	_, err = Plan("small", src, "nope.worker.count", []Target{never}, PlanOptions{Policy: Variant{Spec: "combined", Policy: "combined"}, Seeds: []uint64{1}, Max: 3})
 	assert.ErrorContains(t, err, `no element named "nope"`)
 }

@@ -205,7 +205,11 @@ func planPlot(p *sim.FleetPlan, m sim.MetricComparison) (*plot.Plot, bool, error
 	if m.Unit == "s" {
 		y = "mean (s)"
 	}
-	pl := newPlot(metricLabel(m)+" against "+p.Vary, p.Vary, y)
+	title := metricLabel(m) + " against " + p.Vary
+	if p.Answer > 0 {
+		title += fmt.Sprintf(" (answer %d)", p.Answer)
+	}
+	pl := newPlot(title, p.Vary, y)
 	pl.Legend.Top = true
 	var eb estimateBars
 	highest := 0.0
