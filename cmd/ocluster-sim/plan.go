@@ -44,8 +44,8 @@ target, then bisects between it and the last size that missed, so the size
 one smaller than the answer is always tried. It assumes that a target met
 at one size stays met at every larger one, as waits, turnaround and
 makespan do; a target that a bigger fleet can miss (utilisation>0.8) may
-not give the smallest. When even --max misses, the command says which
-target came nearest to being met and exits 1.`,
+not give the smallest. When even --max misses, the command prints the
+sizes tried and the target missed by the widest margin there, and exits 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if format != "text" && format != "json" {

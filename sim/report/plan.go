@@ -65,7 +65,7 @@ func planHeadline(p *sim.FleetPlan) []string {
 		last := p.Sizes[len(p.Sizes)-1]
 		return []string{
 			fmt.Sprintf("no size up to %d meets every target", p.Max),
-			fmt.Sprintf("hardest: %s, at %d (%s): %s", TargetText(d), last.Size, fleetText(last), WithCI(m, last.Metrics[d.Metric])),
+			fmt.Sprintf("hardest: %s, at %d (%s): %s, missed", TargetText(d), last.Size, fleetText(last), withInterval(m, last.Metrics[d.Metric])),
 		}
 	}
 	at, _ := p.Size(p.Answer)

@@ -55,7 +55,7 @@ func TestPlanText(t *testing.T) {
 	}
 	b.Reset()
 	require.NoError(t, PlanText(&b, fleetPlan(false)))
-	assert.Contains(t, b.String(), "no size up to 8 meets every target\nhardest: unfinished < 1.0, at 8 (8 workers, 16 slots): 2.0 ± 0.0\n")
+	assert.Contains(t, b.String(), "no size up to 8 meets every target\nhardest: unfinished < 1.0, at 8 (8 workers, 16 slots): 2.0 ± 0.0 [2.0, 2.0], missed\n")
 }
 
 func TestWritePlan(t *testing.T) {
