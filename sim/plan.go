@@ -56,6 +56,9 @@ func ParseTarget(s string) (Target, error) {
 	value = strings.TrimSpace(value)
 	if m.Unit == "s" {
 		d, err := ParseDuration(value)
+		if err == nil && math.IsInf(d.Seconds(), 0) {
+			err = fmt.Errorf("duration %q is too long", value)
+		}
 		if err != nil {
 			return Target{}, fmt.Errorf("--target %q: %s is a duration: %w", s, m.Name, err)
 		}

@@ -57,6 +57,7 @@ func TestParseTarget(t *testing.T) {
 		{"<5m", "want METRIC<VALUE or METRIC>VALUE"},
 		{"wait_p96<5m", `unknown metric "wait_p96" (known: wait_mean_s, wait_p50_s, wait_p95_s`},
 		{"wait_p95<soon", "wait_p95_s is a duration"},
+		{"wait_p95<1e308d", `duration "1e308d" is too long`},
 		{"jain>high", `"high" is not a number`},
 	} {
 		_, err := ParseTarget(c.in)
@@ -67,6 +68,25 @@ func TestParseTarget(t *testing.T) {
 	assert.True(t, Target{"wait_p95_s", "<=", 90}.Met(90))
 	assert.False(t, Target{"wait_p95_s", "<", 90}.Met(90))
 	assert.True(t, Target{"jain", ">", 0.8}.Met(0.9))
+}
+
+// FuzzParseTarget: a target either fails to parse or names a known metric
+// with a finite value, and reads back the same from its canonical form.
+func FuzzParseTarget(f *testing.F) {
+	for _, s := range []string{"wait_p95<5m", "jain>=0.8", "utilisation>80%", "wait_max_s<=1e308d", "unfinished<1"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		target, err := ParseTarget(s)
+		if err != nil {
+			return
+		}
+		_, known := MetricNamed(target.Metric)
+		require.True(t, known && !math.IsNaN(target.Value) && !math.IsInf(target.Value, 0), "%q gave %+v", s, target)
+		again, err := ParseTarget(target.Metric + target.Op + strconv.FormatFloat(target.Value, 'g', -1, 64))
+		require.NoError(t, err, "%q gave %+v", s, target)
+		require.Equal(t, target, again, s)
+	})
 }
 
 func TestVaryPaths(t *testing.T) {
