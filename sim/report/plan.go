@@ -24,16 +24,16 @@ func WritePlan(dir string, p *sim.FleetPlan) error {
 		output{"plan.json", jsonOf(p)})
 }
 
-// comparisonOf describes a metric as the formatters of this package take
+// metricOf describes a metric as the formatters of this package take
 // it.
-func comparisonOf(name string) sim.MetricComparison {
+func metricOf(name string) sim.MetricComparison {
 	m, _ := sim.MetricNamed(name)
 	return sim.MetricComparison{Metric: m.Name, Unit: m.Unit, LowerBetter: m.Lower}
 }
 
 // TargetText prints a target for a person: "wait p95 < 5m00s".
 func TargetText(t sim.Target) string {
-	m := comparisonOf(t.Metric)
+	m := metricOf(t.Metric)
 	return metricLabel(m) + " " + t.Op + " " + metricValue(m, t.Value)
 }
 
@@ -60,7 +60,7 @@ func metOrMissed(met bool) string {
 // the largest tried meets every target.
 func planHeadline(p *sim.FleetPlan) []string {
 	d := p.Deciding
-	m := comparisonOf(d.Metric)
+	m := metricOf(d.Metric)
 	if p.Answer == 0 {
 		last := p.Sizes[len(p.Sizes)-1]
 		return []string{
@@ -98,13 +98,13 @@ func planTable(p *sim.FleetPlan) table {
 	t := table{Header: []string{"size", "workers", "slots"}}
 	names := planMetrics(p)
 	for _, name := range names {
-		t.Header = append(t.Header, metricLabel(comparisonOf(name)))
+		t.Header = append(t.Header, metricLabel(metricOf(name)))
 	}
 	t.Header = append(t.Header, "targets")
 	for _, s := range p.Sizes {
 		row := []cell{{strconv.Itoa(s.Size), ""}, {count(s.Workers), ""}, {count(s.Slots), ""}}
 		for _, name := range names {
-			row = append(row, cell{WithCI(comparisonOf(name), s.Metrics[name]), ""})
+			row = append(row, cell{WithCI(metricOf(name), s.Metrics[name]), ""})
 		}
 		class := "worse"
 		if s.Met {
@@ -180,7 +180,7 @@ func PlanHTML(w io.Writer, p *sim.FleetPlan) error {
 // planFigure draws one metric's mean, with its interval, at each size
 // tried, and the targets on it as dashed lines.
 func planFigure(p *sim.FleetPlan, name string) (figure, error) {
-	m := comparisonOf(name)
+	m := metricOf(name)
 	f := figure{ID: "plot-plan-" + name, Caption: fmt.Sprintf("Mean %s over the %d seeds at each size tried; the whisker is its 95%% interval, the dashed line the target.",
 		metricLabel(m), len(p.Seeds))}
 	pl, logY, err := planPlot(p, m)
