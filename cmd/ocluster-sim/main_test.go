@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/sim"
@@ -53,10 +54,20 @@ func TestDefaultComparisonPrintsTables(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"ocluster-stress · 10 samples · baseline ocluster", "hot-hint · 10 samples", "wait p95", "cache hit rate", "jain"} {
+	for _, want := range []string{"ocluster-stress · 10 samples · baseline ocluster", "hot-hint · 10 samples", "wait p95", "cache hit rate", "jain",
+		"metric           ocluster", "combined - ocluster", "\njain            Jain's fairness index"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	// A terminal of 100 columns shows it whole, and the legend comes once.
+	for line := range strings.Lines(out) {
+		if n := utf8.RuneCountInString(strings.TrimSuffix(line, "\n")); n > 100 {
+			t.Errorf("line of %d columns: %s", n, line)
+		}
+	}
+	if n := strings.Count(out, "Jain's fairness index"); n != 1 {
+		t.Errorf("legend printed %d times", n)
 	}
 }
 

@@ -66,6 +66,9 @@ func (o *output) comparison(w io.Writer, c *sim.Comparison) error {
 		err = report.ComparisonCSV(w, c)
 	default:
 		err = report.ComparisonText(w, c)
+		if err == nil {
+			err = report.ComparisonLegend(w)
+		}
 	}
 	if err == nil && o.out != "" {
 		err = report.WriteComparison(o.out, c)
@@ -468,6 +471,9 @@ func defaultComparison(w io.Writer) error {
 		if err := report.ComparisonText(w, c); err != nil {
 			return err
 		}
+	}
+	if err := report.ComparisonLegend(w); err != nil {
+		return err
 	}
 	fmt.Fprintln(w, "\nMore: ocluster-sim --help; one run in detail: ocluster-sim run --scenario small")
 	return nil
