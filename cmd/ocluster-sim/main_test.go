@@ -102,8 +102,11 @@ func TestBadInputExitsTwoWithAClearMessage(t *testing.T) {
 	}{
 		{[]string{"run", "--scenario", "nope"}, `"nope" is neither a built-in scenario`},
 		{[]string{"run", "--format", "xml"}, `--format "xml": want text, json or csv`},
-		{[]string{"run", "--policy", "magic"}, `unknown policy "magic"`},
-		{[]string{"compare", "--policies", "ocluster,magic"}, `unknown policy "magic"`},
+		{[]string{"run", "--policy", "magic"}, `--policy: unknown policy "magic": choose one of ocluster, combined,`},
+		{[]string{"replay", "--policy", "magic"}, `--policy: unknown policy "magic": choose one of`},
+		{[]string{"script", "--policy", "magic", "x.scn"}, `--policy: unknown policy "magic": choose one of`},
+		{[]string{"compare", "--policies", "ocluster,magic"}, `--policies: unknown policy "magic": choose one of`},
+		{[]string{"compare", "--policies", "ocluster,magic+lease=0s"}, `--policies: magic+lease=0s: unknown policy "magic": choose one of`},
 		{[]string{"replay"}, "give exactly one of --trace FILE or --swf FILE"},
 		{[]string{"sweep", "--set", "pools[0].workers[0].capacity=1"}, "--out FILE is required"},
 		{[]string{"sweep", "--shard", "4/3", "--out", "/dev/null"}, "want i/n with 1 <= i <= n"},

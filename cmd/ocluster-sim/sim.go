@@ -98,6 +98,9 @@ func runCommand() *cobra.Command {
 			if err := o.check(); err != nil {
 				return err
 			}
+			if err := checkPolicy(policy); err != nil {
+				return err
+			}
 			sc, err := openScenario(scenario)
 			if err != nil {
 				return err
@@ -140,8 +143,8 @@ func runCommand() *cobra.Command {
 			return o.result(cmd.OutOrStdout(), r)
 		},
 	}
-	cmd.Flags().StringVar(&scenario, "scenario", "small", "built-in scenario name or scenario file (see `ocluster-sim scenarios`)")
-	cmd.Flags().StringVar(&policy, "policy", "", "scheduling policy (see `ocluster-sim policies`; default "+core.DefaultPolicy+")")
+	cmd.Flags().StringVar(&scenario, "scenario", "small", "built-in scenario `NAME` or scenario file (ocluster-sim scenarios lists them)")
+	policyflag.AddPolicy(cmd.Flags(), &policy, "", "scheduling policy (default "+core.DefaultPolicy+")")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed: the same seed gives the same run")
 	cmd.Flags().BoolVar(&check, "check", false, "check the core's invariants after every event (slow)")
 	cmd.Flags().StringVar(&tracePath, "trace", "", "record the run as a trace in this file")
@@ -160,6 +163,18 @@ func splitList(s string) []string {
 	return out
 }
 
+// checkPolicy checks --policy before anything runs, so that a misspelt
+// name is answered with the names to choose from, as a usage error.
+func checkPolicy(name string) error {
+	if name == "" {
+		return nil // the default policy
+	}
+	if err := policyflag.Known(name); err != nil {
+		return &exitError{2, fmt.Errorf("--policy: %w", err)}
+	}
+	return nil
+}
+
 // allPolicies are the names of every policy.
 func allPolicies() []string {
 	var names []string
@@ -175,12 +190,8 @@ func policyList(s string) ([]string, error) {
 	}
 	names := splitList(s)
 	for _, n := range names {
-		known := false
-		for _, p := range core.Policies() {
-			known = known || p.Name == n
-		}
-		if !known {
-			return nil, &exitError{2, fmt.Errorf("--policies: unknown policy %q (see `ocluster-sim policies`)", n)}
+		if err := policyflag.Known(n); err != nil {
+			return nil, &exitError{2, fmt.Errorf("--policies: %w", err)}
 		}
 	}
 	return names, nil
@@ -352,6 +363,9 @@ an SWF log maps onto it.`,
 			if err := o.check(); err != nil {
 				return err
 			}
+			if err := checkPolicy(policy); err != nil {
+				return err
+			}
 			if (tracePath == "") == (swfPath == "") {
 				return &exitError{2, fmt.Errorf("give exactly one of --trace FILE or --swf FILE")}
 			}
@@ -394,7 +408,7 @@ an SWF log maps onto it.`,
 	cmd.Flags().IntVar(&swf.Capacity, "swf-capacity", 0, "with --swf: jobs each pool's worker runs at once (0: the most the log ran at once, or MaxProcs over a job's mean processors when the log has no wait times)")
 	cmd.Flags().StringVar(&swf.Pool, "swf-pool", "", "with --swf: put every job in this pool instead of one pool per queue")
 	cmd.Flags().Float64Var(&timeScale, "time-scale", 1, "multiply the trace's times, e.g. by the --speed of the ocluster-stress run that recorded it")
-	cmd.Flags().StringVar(&policy, "policy", "", "scheduling policy (default "+core.DefaultPolicy+")")
+	policyflag.AddPolicy(cmd.Flags(), &policy, "", "scheduling policy (default "+core.DefaultPolicy+")")
 	cmd.Flags().StringVar(&sample, "sample", "", "sampling interval of the series (default: the trace's, else span/400)")
 	cmd.Flags().StringVar(&window, "window", "", "fairness window (default: the trace's, else 10m)")
 	cmd.Flags().BoolVar(&check, "check", false, "check the core's invariants after every event (slow)")
