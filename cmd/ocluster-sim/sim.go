@@ -243,9 +243,11 @@ func compareCommand() *cobra.Command {
 		Use:   "compare --scenario S --policies a,b [--seeds N] | --trace FILE... --policies a,b",
 		Short: "Compare policies over several seeds (or traces), with 95% confidence intervals",
 		Long: `Runs every policy on the same samples (seeds of a scenario, or recorded
-traces) and prints each metric's mean with its 95% confidence interval, and
-each policy's difference from the first one, seed by seed, with a verdict
-only where that interval excludes zero. Runs go in parallel on all cores.`,
+traces) and prints, in one table per policy against the first one, each
+metric's means with their 95% confidence intervals and the difference,
+seed by seed, with a verdict only where that interval excludes zero and
+the difference does not round to 0. A legend explains the columns. Runs
+go in parallel on all cores.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.check(); err != nil {
