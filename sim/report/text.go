@@ -227,7 +227,11 @@ func ComparisonText(w io.Writer, c *sim.Comparison) error {
 		})
 	}
 	for i, p := range c.Policies[1:] {
-		err := table([]string{"metric", base, p, p + " - " + base}, func(m sim.MetricComparison) []string {
+		diff := p + " - " + base
+		if len(diff) > len("-3m38s ± 50.7s (-63%) better") {
+			diff = "difference" // long variants' names would widen the table
+		}
+		err := table([]string{"metric", base, p, diff}, func(m sim.MetricComparison) []string {
 			diff, _ := difference(m, m.Differences[i])
 			return []string{WithCI(m, m.Policies[0]), WithCI(m, m.Policies[i+1]), diff}
 		})
