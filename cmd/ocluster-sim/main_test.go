@@ -205,7 +205,7 @@ func TestPoliciesAndScenariosListings(t *testing.T) {
 // and names what is wrong with a bad one.
 func TestCompareVariants(t *testing.T) {
 	out, errOut, code := run(t, "compare", "--scenario", "small", "--seeds", "2", "--policies", "combined,combined+max-attempts=1+steal=false")
-	if code != 0 || !strings.Contains(out, "combined+max-attempts=1+steal=false - combined") {
+	if code != 0 || !strings.Contains(out, "combined         combined+max-attempts=1+steal=false  difference") {
 		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
 	}
 	_, errOut, code = run(t, "compare", "--scenario", "small", "--policies", "combined+lease")
