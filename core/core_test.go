@@ -3,6 +3,7 @@ package core
 import (
 	"errors"
 	"math"
+	"strings"
 	"testing"
 )
 
@@ -87,6 +88,11 @@ func TestNewRefusesBadConfig(t *testing.T) {
 	}
 	if _, err := New(Config{Pools: []string{"a"}}, nil); err == nil {
 		t.Fatal("a scheduler without a clock was built")
+	}
+	// A user names the policy: the error speaks to them, not in Go.
+	_, err := New(Config{Pools: []string{"a"}, Policy: "magic", Clock: clock}, nil)
+	if want := `unknown policy "magic": choose one of ocluster, combined`; err == nil || !strings.HasPrefix(err.Error(), want) {
+		t.Fatalf("got %v, want %s...", err, want)
 	}
 	if _, err := New(Config{Pools: []string{"a"}, Policy: "ideal", Clock: clock}, nil); err == nil {
 		t.Fatal("the ideal policy was built without an oracle")

@@ -275,5 +275,7 @@ func lookupPolicy(name string) (registered, error) {
 		}
 		names[i] = r.info.Name
 	}
-	return registered{}, fmt.Errorf("%w %q (known: %v)", ErrUnknownPolicy, name, names)
+	// A user can name the policy (a flag, a scenario): the error says
+	// what to write instead, in words rather than a Go slice.
+	return registered{}, fmt.Errorf("%w %q: choose one of %s", ErrUnknownPolicy, name, strings.Join(names, ", "))
 }

@@ -102,7 +102,9 @@ func New(cfg Config, snap *Snapshot) (*Scheduler, error) {
 	}
 	reg, err := lookupPolicy(cfg.Policy)
 	if err != nil {
-		return nil, fmt.Errorf("core.New: %w", err)
+		// Not wrapped in "core.New:": a user named the policy, and the
+		// function's name would tell them only where in Go it failed.
+		return nil, err
 	}
 	info := reg.info
 	settings := cfg.Override.apply(info.Settings)

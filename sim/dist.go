@@ -142,7 +142,7 @@ func (d *Dist) validate(line int) error {
 			return bad("values must list at least one duration")
 		}
 	default:
-		return fmt.Errorf("line %d: unknown distribution %q (known: fixed, uniform, exponential, lognormal, empirical)", line, d.Kind)
+		return fmt.Errorf("line %d: unknown distribution %q: choose one of fixed, uniform, exponential, lognormal, empirical", line, d.Kind)
 	}
 	return nil
 }

@@ -190,7 +190,8 @@ pools:
 		{"process", "1", "sometimes", "uniform", `test.yaml:9: pools[0].clients[0].arrivals.process: "sometimes" is not one of`},
 		{"hint kind", "1", "poisson", "warm", `test.yaml:10: pools[0].clients[0].hints.kind: "warm" is not one of`},
 		{"zipf exponent", "1", "poisson", "zipf", "test.yaml:10: pools[0].clients[0].hints.s: the Zipf exponent must be more than 1"},
-		{"unknown field", "1\n        colour: red", "poisson", "uniform", "line 7: field colour not found"},
+		{"unknown field", "1\n        colour: red", "poisson", "uniform", `test.yaml:7: pools[0].workers[0]: unknown field "colour": the fields here are name, count, capacity, speed,`},
+		{"misspelt field", "1\n        capacty: 2", "poisson", "uniform", `test.yaml:7: pools[0].workers[0]: unknown field "capacty": did you mean "capacity"?`},
 		{"workers past the limit", "1\n        count: 10000000", "poisson", "uniform", "pools[0].workers[0].count: must be from 1 to 1000000"},
 		{"capacity past the limit", "4294967297", "poisson", "uniform", "pools[0].workers[0].capacity: must be from 1 to 1048576"},
 	} {
@@ -204,6 +205,9 @@ pools:
 	}
 	for _, c := range []struct{ src, want string }{
 		{"", "the file is empty"},
+		{"duraton: 1h\npools: []", `test.yaml:1: unknown field "duraton": did you mean "duration"?`},
+		{"duration: 1h\npools:\n  - name: p\n    workers: [{name: w, capacity: 1}]\n    clients: [{name: c, arrivals: {process: poisson, mean: 1s}, bacth: 2}]", `test.yaml:5: pools[0].clients[0]: unknown field "bacth": did you mean "batch"?`},
+		{"duration: 1h\npools:\n  - name: p\n    workers: [{name: w, capacity: 1}]\n    clients: [{name: c, arrivals: {process: poisson, maen: 1s}}]", `test.yaml:5: pools[0].clients[0].arrivals: unknown field "maen": did you mean "mean"?`},
 		{"duration: soon\npools: []", `line 1: duration "soon"`},
 		{"duration: 0s\npools: []", "duration: must be more than 0"},
 		{"duration: 1h\npools: []", "pools: must list at least one pool"},

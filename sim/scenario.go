@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -205,6 +206,11 @@ func LoadScenario(name string, data []byte) (*Scenario, error) {
 	dec.KnownFields(true)
 	var sc Scenario
 	if err := dec.Decode(&sc); err != nil {
+		if strings.Contains(err.Error(), " not found in type ") {
+			if e := unknownKey(&root, reflect.TypeFor[Scenario](), nil); e != nil {
+				return nil, fmt.Errorf("%s:%d: %w", name, e.line, e)
+			}
+		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	if sc.Name == "" {

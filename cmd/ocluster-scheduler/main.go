@@ -70,7 +70,7 @@ rates, known workers and their pauses, clients) lives in --state-dir.`,
 	f.StringVar(&defaultClients, "default-clients", "", "comma-separated clients to create (with submit-<id>.cap) if missing")
 	f.StringVar(&metrics, "listen-prometheus", "", "serve Prometheus metrics on this `PORT` (every interface) or HOST:PORT")
 	f.StringVar(&tracePath, "trace", "", "record every job and worker event in this file, for replay in ocluster-sim")
-	f.StringVar(&policy, "policy", "", "scheduling policy (default "+core.DefaultPolicy+"; see `ocluster-sim policies`)")
+	policyflag.AddPolicy(f, &policy, "", "scheduling policy (default "+core.DefaultPolicy+")")
 	settings = policyflag.Add(f)
 	f.Float64Var(&timeScale, "time-scale", 1, "run the policy's clock this many times faster than the wall clock, for a testbed whose workers and clients play a scenario at that speed (ocluster-stress --speed)")
 	f.BoolVarP(&verbose, "verbose", "v", false, "log more")

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/sim"
@@ -53,10 +54,20 @@ func TestDefaultComparisonPrintsTables(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"ocluster-stress · 10 samples · baseline ocluster", "hot-hint · 10 samples", "wait p95", "cache hit rate", "jain"} {
+	for _, want := range []string{"ocluster-stress · 10 samples · baseline ocluster", "hot-hint · 10 samples", "wait p95", "cache hit rate", "jain",
+		"metric           ocluster", "combined - ocluster", "\njain            Jain's fairness index"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
+	}
+	// A terminal of 100 columns shows it whole, and the legend comes once.
+	for line := range strings.Lines(out) {
+		if n := utf8.RuneCountInString(strings.TrimSuffix(line, "\n")); n > 100 {
+			t.Errorf("line of %d columns: %s", n, line)
+		}
+	}
+	if n := strings.Count(out, "Jain's fairness index"); n != 1 {
+		t.Errorf("legend printed %d times", n)
 	}
 }
 
@@ -91,8 +102,11 @@ func TestBadInputExitsTwoWithAClearMessage(t *testing.T) {
 	}{
 		{[]string{"run", "--scenario", "nope"}, `"nope" is neither a built-in scenario`},
 		{[]string{"run", "--format", "xml"}, `--format "xml": want text, json or csv`},
-		{[]string{"run", "--policy", "magic"}, `unknown policy "magic"`},
-		{[]string{"compare", "--policies", "ocluster,magic"}, `unknown policy "magic"`},
+		{[]string{"run", "--policy", "magic"}, `--policy: unknown policy "magic": choose one of ocluster, combined,`},
+		{[]string{"replay", "--policy", "magic"}, `--policy: unknown policy "magic": choose one of`},
+		{[]string{"script", "--policy", "magic", "x.scn"}, `--policy: unknown policy "magic": choose one of`},
+		{[]string{"compare", "--policies", "ocluster,magic"}, `--policies: unknown policy "magic": choose one of`},
+		{[]string{"compare", "--policies", "ocluster,magic+lease=0s"}, `--policies: magic+lease=0s: unknown policy "magic": choose one of`},
 		{[]string{"replay"}, "give exactly one of --trace FILE or --swf FILE"},
 		{[]string{"sweep", "--set", "pools[0].workers[0].capacity=1"}, "--out FILE is required"},
 		{[]string{"sweep", "--shard", "4/3", "--out", "/dev/null"}, "want i/n with 1 <= i <= n"},
@@ -191,7 +205,7 @@ func TestPoliciesAndScenariosListings(t *testing.T) {
 // and names what is wrong with a bad one.
 func TestCompareVariants(t *testing.T) {
 	out, errOut, code := run(t, "compare", "--scenario", "small", "--seeds", "2", "--policies", "combined,combined+max-attempts=1+steal=false")
-	if code != 0 || !strings.Contains(out, "combined+max-attempts=1+steal=false - combined") {
+	if code != 0 || !strings.Contains(out, "combined         combined+max-attempts=1+steal=false  difference") {
 		t.Fatalf("exit %d: %s\n%s", code, errOut, out)
 	}
 	_, errOut, code = run(t, "compare", "--scenario", "small", "--policies", "combined+lease")

@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ocluster-go/ocluster/cmd/internal/policyflag"
 	"github.com/ocluster-go/ocluster/core/scenario"
 )
 
@@ -22,6 +23,9 @@ and 2 if a file cannot be run. With --print, prints each file with its
 actual output instead of comparing.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, files []string) error {
+			if err := checkPolicy(policy); err != nil {
+				return err
+			}
 			failed, broken := 0, 0
 			for _, file := range files {
 				src, err := os.ReadFile(file)
@@ -53,7 +57,7 @@ actual output instead of comparing.`,
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&policy, "policy", "ocluster", "scheduling policy the scenarios run under")
+	policyflag.AddPolicy(cmd.Flags(), &policy, "ocluster", "scheduling policy the scenarios run under")
 	cmd.Flags().BoolVar(&print, "print", false, "print each file with its actual output instead of comparing")
 	return cmd
 }

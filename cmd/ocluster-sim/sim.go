@@ -66,6 +66,9 @@ func (o *output) comparison(w io.Writer, c *sim.Comparison) error {
 		err = report.ComparisonCSV(w, c)
 	default:
 		err = report.ComparisonText(w, c)
+		if err == nil {
+			err = report.ComparisonLegend(w)
+		}
 	}
 	if err == nil && o.out != "" {
 		err = report.WriteComparison(o.out, c)
@@ -93,6 +96,9 @@ func runCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.check(); err != nil {
+				return err
+			}
+			if err := checkPolicy(policy); err != nil {
 				return err
 			}
 			sc, err := openScenario(scenario)
@@ -137,8 +143,8 @@ func runCommand() *cobra.Command {
 			return o.result(cmd.OutOrStdout(), r)
 		},
 	}
-	cmd.Flags().StringVar(&scenario, "scenario", "small", "built-in scenario name or scenario file (see `ocluster-sim scenarios`)")
-	cmd.Flags().StringVar(&policy, "policy", "", "scheduling policy (see `ocluster-sim policies`; default "+core.DefaultPolicy+")")
+	cmd.Flags().StringVar(&scenario, "scenario", "small", "built-in scenario `NAME` or scenario file (ocluster-sim scenarios lists them)")
+	policyflag.AddPolicy(cmd.Flags(), &policy, "", "scheduling policy (default "+core.DefaultPolicy+")")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed: the same seed gives the same run")
 	cmd.Flags().BoolVar(&check, "check", false, "check the core's invariants after every event (slow)")
 	cmd.Flags().StringVar(&tracePath, "trace", "", "record the run as a trace in this file")
@@ -157,6 +163,18 @@ func splitList(s string) []string {
 	return out
 }
 
+// checkPolicy checks --policy before anything runs, so that a misspelt
+// name is answered with the names to choose from, as a usage error.
+func checkPolicy(name string) error {
+	if name == "" {
+		return nil // the default policy
+	}
+	if err := policyflag.Known(name); err != nil {
+		return &exitError{2, fmt.Errorf("--policy: %w", err)}
+	}
+	return nil
+}
+
 // allPolicies are the names of every policy.
 func allPolicies() []string {
 	var names []string
@@ -172,12 +190,8 @@ func policyList(s string) ([]string, error) {
 	}
 	names := splitList(s)
 	for _, n := range names {
-		known := false
-		for _, p := range core.Policies() {
-			known = known || p.Name == n
-		}
-		if !known {
-			return nil, &exitError{2, fmt.Errorf("--policies: unknown policy %q (see `ocluster-sim policies`)", n)}
+		if err := policyflag.Known(n); err != nil {
+			return nil, &exitError{2, fmt.Errorf("--policies: %w", err)}
 		}
 	}
 	return names, nil
@@ -229,9 +243,11 @@ func compareCommand() *cobra.Command {
 		Use:   "compare --scenario S --policies a,b [--seeds N] | --trace FILE... --policies a,b",
 		Short: "Compare policies over several seeds (or traces), with 95% confidence intervals",
 		Long: `Runs every policy on the same samples (seeds of a scenario, or recorded
-traces) and prints each metric's mean with its 95% confidence interval, and
-each policy's difference from the first one, seed by seed, with a verdict
-only where that interval excludes zero. Runs go in parallel on all cores.`,
+traces) and prints, in one table per policy against the first one, each
+metric's means with their 95% confidence intervals and the difference,
+seed by seed, with a verdict only where that interval excludes zero and
+the difference does not round to 0. A legend explains the columns. Runs
+go in parallel on all cores.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.check(); err != nil {
@@ -349,6 +365,9 @@ an SWF log maps onto it.`,
 			if err := o.check(); err != nil {
 				return err
 			}
+			if err := checkPolicy(policy); err != nil {
+				return err
+			}
 			if (tracePath == "") == (swfPath == "") {
 				return &exitError{2, fmt.Errorf("give exactly one of --trace FILE or --swf FILE")}
 			}
@@ -391,7 +410,7 @@ an SWF log maps onto it.`,
 	cmd.Flags().IntVar(&swf.Capacity, "swf-capacity", 0, "with --swf: jobs each pool's worker runs at once (0: the most the log ran at once, or MaxProcs over a job's mean processors when the log has no wait times)")
 	cmd.Flags().StringVar(&swf.Pool, "swf-pool", "", "with --swf: put every job in this pool instead of one pool per queue")
 	cmd.Flags().Float64Var(&timeScale, "time-scale", 1, "multiply the trace's times, e.g. by the --speed of the ocluster-stress run that recorded it")
-	cmd.Flags().StringVar(&policy, "policy", "", "scheduling policy (default "+core.DefaultPolicy+")")
+	policyflag.AddPolicy(cmd.Flags(), &policy, "", "scheduling policy (default "+core.DefaultPolicy+")")
 	cmd.Flags().StringVar(&sample, "sample", "", "sampling interval of the series (default: the trace's, else span/400)")
 	cmd.Flags().StringVar(&window, "window", "", "fairness window (default: the trace's, else 10m)")
 	cmd.Flags().BoolVar(&check, "check", false, "check the core's invariants after every event (slow)")
@@ -468,6 +487,9 @@ func defaultComparison(w io.Writer) error {
 		if err := report.ComparisonText(w, c); err != nil {
 			return err
 		}
+	}
+	if err := report.ComparisonLegend(w); err != nil {
+		return err
 	}
 	fmt.Fprintln(w, "\nMore: ocluster-sim --help; one run in detail: ocluster-sim run --scenario small")
 	return nil

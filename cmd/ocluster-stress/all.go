@@ -88,7 +88,9 @@ func runAll(ctx context.Context, lf loadFlags, out string, metrics string, every
 		return err
 	}
 	fmt.Println()
-	printComparison(os.Stdout, "simulated", wl.Predicted, "live", outcome.Live)
+	if err := printComparison(os.Stdout, "simulated", wl.Predicted, "live", outcome.Live); err != nil {
+		return err
+	}
 	fmt.Println()
 	if err := printMismatches(os.Stdout, wl, outcome, lf.speed, out); err != nil {
 		return err

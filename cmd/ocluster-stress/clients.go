@@ -35,7 +35,7 @@ func (f *loadFlags) add(cmd *cobra.Command) {
 	fl.Uint64Var(&f.seed, "seed", 1, "random seed of the workload")
 	fl.Float64Var(&f.speed, "speed", 60, "play the scenario this many times faster than real time")
 	fl.DurationVar(&f.duration, "duration", 0, "scenario time to play (0: the scenario's own duration)")
-	fl.StringVar(&f.policy, "policy", core.DefaultPolicy, "policy of the simulated prediction, and of the scheduler `all` starts; a variant such as combined+lease=0s sets some of its settings")
+	policyflag.AddPolicy(fl, &f.policy, core.DefaultPolicy, "policy of the simulated prediction and of the scheduler that all starts (a variant such as combined+lease=0s sets some of its settings)")
 }
 
 func (f *loadFlags) check() error {

@@ -25,7 +25,7 @@ func TestScriptErrors(t *testing.T) {
 		{"bad costs", "pool p\ncosts 2 x\n", "line 2: costs takes two numbers"},
 		{"negative costs", "pool p\ncosts -2 10\n", "line 2: invalid costs"},
 		{"policy after pool", "pool p\npolicy combined\n", "line 2: policy comes before"},
-		{"unknown policy", "policy magic\npool p\n", `line 2: core.New: unknown policy "magic"`},
+		{"unknown policy", "policy magic\npool p\n", `line 2: unknown policy "magic": choose one of ocluster,`},
 		{"unknown setting", "policy combined colour=red\npool p\n", "line 1: policy does not take colour="},
 		{"bad seconds", "policy combined lease=soon\npool p\n", `line 1: lease="soon" is not a number of seconds`},
 		{"bad whole number", "policy combined max-attempts=2.5\npool p\n", `line 1: max-attempts="2.5" is not a whole number`},

@@ -30,12 +30,10 @@ func fidelityTitle(f *sim.Fidelity) string {
 // its share of the simulated value) and the target with its verdict.
 func fidelityRow(m sim.FidelityMetric) (label string, cells []string, verdict string) {
 	mc := sim.MetricComparison{Metric: m.Metric, Unit: m.Unit}
-	diff := WithCI(mc, m.Diff)
-	if !strings.HasPrefix(diff, "-") {
-		diff = "+" + diff
-	}
+	diff := diffWithCI(mc, m.Diff)
 	if m.Relative != 0 {
-		diff += fmt.Sprintf(" (%+.0f%%)", 100*m.Relative)
+		rel, _ := relative(m.Relative)
+		diff += " (" + rel + ")"
 	}
 	target := m.Target
 	if m.Met != nil {

@@ -313,11 +313,8 @@ func sampleList(samples []string) string {
 	return strings.Join(samples, ", ")
 }
 
-func metricLabel(m sim.MetricComparison) string {
-	return strings.ReplaceAll(strings.TrimSuffix(m.Metric, "_s"), "_", " ")
-}
-
-// comparisonTable has the rows of ComparisonText.
+// comparisonTable has the rows of ComparisonText's tables, all policies
+// side by side: a page can scroll sideways.
 func comparisonTable(c *sim.Comparison) table {
 	t := table{Header: append([]string{"metric"}, c.Policies...)}
 	for _, p := range c.Policies[1:] {
@@ -329,14 +326,8 @@ func comparisonTable(c *sim.Comparison) table {
 			row = append(row, cell{WithCI(m, e), ""})
 		}
 		for _, d := range m.Differences {
-			text := WithCI(m, d.Diff)
-			if d.Relative != 0 {
-				text += fmt.Sprintf(" (%+.0f%%)", 100*d.Relative)
-			}
-			if d.Verdict != "" {
-				text += " " + d.Verdict
-			}
-			row = append(row, cell{text, d.Verdict})
+			text, verdict := difference(m, d)
+			row = append(row, cell{text, verdict})
 		}
 		t.Rows = append(t.Rows, row)
 	}

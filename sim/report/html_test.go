@@ -314,7 +314,7 @@ func TestWriteComparison(t *testing.T) {
 		means["plot-compare-"+m.Metric] = m.Policies[0].Mean
 		got := cellsAfter(pg, metricLabel(m), 3)
 		if len(got) != 3 || got[0] != WithCI(m, m.Policies[0]) || got[1] != WithCI(m, m.Policies[1]) ||
-			!strings.HasPrefix(got[2], WithCI(m, m.Differences[0].Diff)) {
+			!strings.HasPrefix(got[2], diffWithCI(m, m.Differences[0].Diff)) {
 			t.Errorf("row %s is %q", m.Metric, got)
 		}
 	}

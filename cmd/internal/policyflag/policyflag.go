@@ -81,14 +81,29 @@ func (f *Flags) Override() (core.Override, error) {
 // Known checks that a policy of that name is registered, naming the ones
 // that are when it is not.
 func Known(name string) error {
-	var names []string
 	for _, p := range core.Policies() {
 		if p.Name == name {
 			return nil
 		}
+	}
+	return fmt.Errorf("unknown policy %q: choose one of %s (ocluster-sim policies describes them)", name, strings.Join(names(), ", "))
+}
+
+func names() []string {
+	var names []string
+	for _, p := range core.Policies() {
 		names = append(names, p.Name)
 	}
-	return fmt.Errorf("unknown policy %q (there are %s; see `ocluster-sim policies`)", name, strings.Join(names, ", "))
+	return names
+}
+
+// AddPolicy defines --policy on fs, its help saying what the policy is
+// for (what) and naming every policy. The placeholder is NAME: pflag takes
+// the first backquoted word of a flag's help as its placeholder, so a
+// command quoted there (`ocluster-sim policies`) showed as
+// "--policy ocluster-sim policies".
+func AddPolicy(fs *pflag.FlagSet, p *string, value, what string) {
+	fs.StringVar(p, "policy", value, fmt.Sprintf("the %s, by `NAME`: %s (ocluster-sim policies describes them)", what, strings.Join(names(), ", ")))
 }
 
 // ParseVariant reads a variant, written NAME[+SETTING=VALUE...] with the
@@ -98,7 +113,10 @@ func ParseVariant(spec string) (sim.Variant, error) {
 	parts := strings.Split(spec, "+")
 	v := sim.Variant{Spec: spec, Policy: parts[0]}
 	if err := Known(v.Policy); err != nil {
-		return v, fmt.Errorf("%q: %w", spec, err)
+		if spec == v.Policy {
+			return v, err
+		}
+		return v, fmt.Errorf("%s: %w", spec, err)
 	}
 	fs := pflag.NewFlagSet(spec, pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)

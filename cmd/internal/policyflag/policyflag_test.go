@@ -61,7 +61,7 @@ func TestVariants(t *testing.T) {
 		t.Fatalf("a plain policy: %+v, %v", v, err)
 	}
 	for spec, want := range map[string]string{
-		"magic":                   `unknown policy "magic"`,
+		"magic":                   `unknown policy "magic": choose one of ocluster, combined,`,
 		"combined+lease":          "want SETTING=VALUE",
 		"combined+colour=red":     "want SETTING=VALUE with SETTING one of",
 		"combined+lease=soon":     "lease",
@@ -70,5 +70,20 @@ func TestVariants(t *testing.T) {
 		if _, err := ParseVariant(spec); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: got %v, want an error with %q", spec, err, want)
 		}
+	}
+}
+
+// pflag shows the first backquoted word of a flag's help as its
+// placeholder: --policy shows NAME, not a command quoted in the help.
+func TestPolicyFlagHelp(t *testing.T) {
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+	var policy string
+	AddPolicy(fs, &policy, "", "scheduling policy")
+	help := fs.FlagUsages()
+	if !strings.Contains(help, "--policy NAME ") || !strings.Contains(help, "by NAME: ocluster, combined,") {
+		t.Errorf("help is %q", help)
+	}
+	if err := Known("magic"); err == nil || err.Error() != `unknown policy "magic": choose one of `+strings.Join(names(), ", ")+" (ocluster-sim policies describes them)" {
+		t.Errorf("Known: %v", err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ocluster-go/ocluster/cmd/internal/server"
 	"github.com/ocluster-go/ocluster/sim"
+	"github.com/ocluster-go/ocluster/sim/report"
 	"github.com/ocluster-go/ocluster/trace"
 	"github.com/ocluster-go/ocluster/transport"
 )
@@ -119,10 +120,9 @@ func (r *run) summaryLine(res *sim.Result) string {
 	return fmt.Sprintf("%6s (scenario %s): queued %d, running %d, done %d of %d, wait p95 %s, cache hits %s, utilisation %s",
 		time.Since(r.start).Round(time.Second), time.Duration(r.scenarioNow()*float64(time.Second)).Round(time.Second), queued, running,
 		res.Finished+res.Failed+res.Cancelled, r.wl.Predicted.Jobs,
-		seconds(res.WaitP95S), percent(res.CacheHitRate), percent(res.Utilisation))
+		report.Seconds(res.WaitP95S), percent(res.CacheHitRate), percent(res.Utilisation))
 }
 
-func seconds(s float64) string { return fmt.Sprintf("%.3g s", s) }
 func percent(x float64) string { return fmt.Sprintf("%.1f%%", 100*x) }
 
 // traceTee keeps what the scheduler writes to its trace, to measure the
