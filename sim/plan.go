@@ -47,10 +47,17 @@ func ParseTarget(s string) (Target, error) {
 	}
 	if !ok {
 		names := make([]string, len(Metrics))
+		// A misspelt name is likelier written the short way, without _s.
+		spellings := make([]string, 0, 2*len(Metrics))
 		for k, m := range Metrics {
 			names[k] = m.Name
+			spellings = append(spellings, strings.TrimSuffix(m.Name, "_s"), m.Name)
 		}
-		return Target{}, fmt.Errorf("--target %q: unknown metric %q (known: %s; a duration's _s may be left off)", s, t.Metric, strings.Join(names, ", "))
+		guess := ""
+		if near := nearest(t.Metric, spellings); near != "" {
+			guess = fmt.Sprintf(": did you mean %q?", near)
+		}
+		return Target{}, fmt.Errorf("--target %q: unknown metric %q%s (known: %s; a duration's _s may be left off)", s, t.Metric, guess, strings.Join(names, ", "))
 	}
 	t.Metric = m.Name
 	value = strings.TrimSpace(value)

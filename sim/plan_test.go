@@ -55,7 +55,8 @@ func TestParseTarget(t *testing.T) {
 	for _, c := range []struct{ in, want string }{
 		{"wait_p95", "want METRIC<VALUE or METRIC>VALUE"},
 		{"<5m", "want METRIC<VALUE or METRIC>VALUE"},
-		{"wait_p96<5m", `unknown metric "wait_p96" (known: wait_mean_s, wait_p50_s, wait_p95_s`},
+		{"wait_p96<5m", `unknown metric "wait_p96": did you mean "wait_p95"? (known: wait_mean_s, wait_p50_s, wait_p95_s`},
+		{"slots>10", `unknown metric "slots" (known: wait_mean_s`},
 		{"wait_p95<soon", "wait_p95_s is a duration"},
 		{"wait_p95<1e308d", `duration "1e308d" is too long`},
 		{"jain>high", `"high" is not a number`},

@@ -246,7 +246,7 @@ func TestPlan(t *testing.T) {
 		want string
 	}{
 		{[]string{"plan"}, "give at least one --target"},
-		{[]string{"plan", "--target", "wait_p96<5m"}, `unknown metric "wait_p96" (known: wait_mean_s`},
+		{[]string{"plan", "--target", "wait_p96<5m"}, `unknown metric "wait_p96": did you mean "wait_p95"? (known: wait_mean_s`},
 		{[]string{"plan", "--target", "wait_p95=5m"}, "want METRIC<VALUE or METRIC>VALUE"},
 		{[]string{"plan", "--target", "wait_p95<5m", "--vary", "slots"}, "--vary \"slots\": want workers, capacity"},
 		{[]string{"plan", "--target", "wait_p95<5m", "--format", "csv"}, "want text or json"},
