@@ -66,7 +66,7 @@ func TestRestartedWorkerReplacesDeadConnection(t *testing.T) {
 	c := startCluster(t, clusterOptions{pingTimeout: 300 * time.Millisecond})
 	t.Cleanup(func() { c.checkGauges(t) })
 	s, m := c.connectClient(c.addClient("client")), newMockRunner()
-	net := startProxy(t, c.listener.Addr().String())
+	net := c.startProxy(t)
 	old := c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
 	c.waitConnected("pool", 1)
 	registered := func() (wc *workerConn) {
@@ -179,7 +179,7 @@ func TestDrain(t *testing.T) {
 
 func TestDrainCrash(t *testing.T) {
 	c, s, m := newTest(t)
-	net := startProxy(t, c.listener.Addr().String())
+	net := c.startProxy(t)
 	w := c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
 	result := s.start(t, "example1")
 	m.await(t, "example1")
@@ -245,7 +245,7 @@ func TestAdmin(t *testing.T) {
 
 func TestWorkerDisconnects(t *testing.T) {
 	c, s, m := newTest(t)
-	net := startProxy(t, c.listener.Addr().String())
+	net := c.startProxy(t)
 	c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
 	m.set("example", "hash", nil)
 	expect(t, "log", s.run(t, "example"), "Building on worker-1\nBuilding example\nJob succeeded\n")
@@ -258,7 +258,7 @@ func TestWorkerDisconnects(t *testing.T) {
 func TestClientDisconnects(t *testing.T) {
 	c, _, m := newTest(t)
 	c.startWorker("worker-1", 1, m, c.pools["pool"])
-	net := startProxy(t, c.listener.Addr().String())
+	net := c.startProxy(t)
 	s := c.connectClient(net.ref(c.addClient("client2")))
 	result := s.start(t, "example")
 	m.await(t, "example")
@@ -438,7 +438,7 @@ func TestClients(t *testing.T) {
 	if _, err := s1.sub.Submit(ctx, "pool", dockerJob("x"), false); err != nil {
 		t.Fatalf("a registered client: %v", err)
 	}
-	conn, err := Connect(ctx, one, testLogger(t))
+	conn, err := c.connect(ctx, one)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ import (
 // until it ends, as OCluster's workers do.
 func TestNetworkCutMidJob(t *testing.T) {
 	c, s, m := newTest(t)
-	net := startProxy(t, c.listener.Addr().String())
+	net := c.startProxy(t)
 	w := c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
 	first := s.start(t, "first")
 	m.await(t, "first")
@@ -133,15 +133,7 @@ func TestWorkerMetricsPaths(t *testing.T) {
 	c, _, m := newTest(t)
 	c.startWorker("worker-1", 1, m, c.pools["pool"])
 	c.waitConnected("pool", 1)
-	get := func(path string) (int, string) {
-		resp, err := http.Get(c.metrics.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
+	get := c.get
 	if code, body := get("/pool/pool/worker/worker-1/metrics"); code != 200 || !strings.Contains(body, "ocluster_worker_jobs_accepted_total") {
 		t.Fatalf("worker metrics: %d %q", code, body)
 	}

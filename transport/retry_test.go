@@ -2,8 +2,6 @@ package transport
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -34,7 +32,7 @@ func jobOnWorker1(t *testing.T, o clusterOptions) (out <-chan string, m *mockRun
 	t.Cleanup(func() { c.checkGauges(t) })
 	s := c.connectClient(c.addClient("client"))
 	m = newMockRunner()
-	net = startProxy(t, c.listener.Addr().String())
+	net = c.startProxy(t)
 	c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
 	c.waitConnected("pool", 1)
 	out = s.start(t, "job")
@@ -176,13 +174,7 @@ func TestIdleWorkerStealsFromAnOverrunningOne(t *testing.T) {
 	if log := <-behind; !strings.HasPrefix(log, "Building on worker-2\n") || !strings.HasSuffix(log, "Job succeeded\n") {
 		t.Fatalf("the job queued behind the overrunning build:\n%s", log)
 	}
-	resp, err := http.Get(c.metrics.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), `ocluster_pool_jobs_stolen_total{pool="pool"} 1`+"\n") {
+	if _, body := c.get("/metrics"); !strings.Contains(body, `ocluster_pool_jobs_stolen_total{pool="pool"} 1`+"\n") {
 		t.Errorf("the steal is not counted:\n%s", body)
 	}
 	m.set("stuck", "", nil)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -145,13 +144,7 @@ func TestWorkerPrunesBetweenJobs(t *testing.T) {
 	r.mockRunner.set("third", "", nil)
 	<-third
 	// The runner's own metrics are the worker's.
-	resp, err := http.Get(c.metrics.URL + "/pool/pool/worker/worker-1/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), "test_runner_prunes_total 1") {
+	if _, body := c.get("/pool/pool/worker/worker-1/metrics"); !strings.Contains(body, "test_runner_prunes_total 1") {
 		t.Fatalf("the worker's metrics lack its runner's:\n%s", body)
 	}
 }
@@ -189,13 +182,8 @@ func TestUnhealthyWorkerTakesNoJobs(t *testing.T) {
 // scheduler.
 func (c *cluster) workerMetric(t *testing.T, worker, name string) string {
 	t.Helper()
-	resp, err := http.Get(c.metrics.URL + "/pool/pool/worker/" + worker + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for line := range strings.SplitSeq(string(body), "\n") {
+	_, body := c.get("/pool/pool/worker/" + worker + "/metrics")
+	for line := range strings.SplitSeq(body, "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			return v
 		}
