@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ocluster-go/ocluster/core"
@@ -133,50 +134,52 @@ func TestClientEstimateReachesThePolicy(t *testing.T) {
 // cache, while the build was within its time) is taken by an idle worker,
 // and the scheduler counts the steal.
 func TestIdleWorkerStealsFromAnOverrunningOne(t *testing.T) {
-	c := startCluster(t, clusterOptions{policy: "combined", costs: core.Costs{Cached: 0.1, Uncached: 1}})
-	s := c.connectClient(c.addClient("client"))
-	m := newMockRunner()
-	c.startWorker("worker-1", 1, m, c.pools["pool"])
-	c.waitConnected("pool", 1)
-	// A client's estimate keeps the mock's instant builds from teaching
-	// the policy run times other than the configured 0.1 s and 1 s.
-	job := func(label string) *runners.Job {
-		j := dockerJob(label)
-		j.Estimate = 0.1
-		return j
-	}
-	m.set("warm", "", nil)
-	if log := <-s.startJob(t, job("warm")); !strings.HasSuffix(log, "Job succeeded\n") {
-		t.Fatalf("warm:\n%s", log) // worker-1 now has the hint
-	}
-	stuck := s.startJob(t, job("stuck"))
-	m.await(t, "stuck")
-	c.startWorker("worker-2", 1, m, c.pools["pool"])
-	c.waitConnected("pool", 2)
-	behind := s.startJob(t, job("behind")) // worth waiting 0.05 s for a cached start
-	c.withPool("pool", func(ctx context.Context, p *PoolClient) {
-		show, err := p.Show(ctx)
-		if err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, clusterOptions{policy: "combined", costs: core.Costs{Cached: 0.1, Uncached: 1}})
+		s := c.connectClient(c.addClient("client"))
+		m := newMockRunner()
+		c.startWorker("worker-1", 1, m, c.pools["pool"])
+		c.waitConnected("pool", 1)
+		// A client's estimate keeps the mock's instant builds from teaching
+		// the policy run times other than the configured 0.1 s and 1 s.
+		job := func(label string) *runners.Job {
+			j := dockerJob(label)
+			j.Estimate = 0.1
+			return j
 		}
-		if !strings.Contains(show, "worker-1 (0): [client:") {
-			t.Fatalf("the job is not queued behind worker-1's build:\n%s", show)
+		m.set("warm", "", nil)
+		if log := <-s.startJob(t, job("warm")); !strings.HasSuffix(log, "Job succeeded\n") {
+			t.Fatalf("warm:\n%s", log) // worker-1 now has the hint
 		}
+		stuck := s.startJob(t, job("stuck"))
+		m.await(t, "stuck")
+		c.startWorker("worker-2", 1, m, c.pools["pool"])
+		c.waitConnected("pool", 2)
+		behind := s.startJob(t, job("behind")) // worth waiting 0.05 s for a cached start
+		c.withPool("pool", func(ctx context.Context, p *PoolClient) {
+			show, err := p.Show(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(show, "worker-1 (0): [client:") {
+				t.Fatalf("the job is not queued behind worker-1's build:\n%s", show)
+			}
+		})
+		// Queued there, the job adds 0.1 s to the wait, which stays below the
+		// 0.9 s the cache saves until stuck overruns the 1 s of an uncached run.
+		time.Sleep(2500 * time.Millisecond)
+		m.set("kick", "", nil)
+		if log := <-s.startJob(t, job("kick")); !strings.Contains(log, "Building on worker-2") {
+			t.Fatalf("the next job went behind the overrunning build:\n%s", log)
+		}
+		m.set("behind", "", nil)
+		if log := <-behind; !strings.HasPrefix(log, "Building on worker-2\n") || !strings.HasSuffix(log, "Job succeeded\n") {
+			t.Fatalf("the job queued behind the overrunning build:\n%s", log)
+		}
+		if _, body := c.get("/metrics"); !strings.Contains(body, `ocluster_pool_jobs_stolen_total{pool="pool"} 1`+"\n") {
+			t.Errorf("the steal is not counted:\n%s", body)
+		}
+		m.set("stuck", "", nil)
+		<-stuck
 	})
-	// Queued there, the job adds 0.1 s to the wait, which stays below the
-	// 0.9 s the cache saves until stuck overruns the 1 s of an uncached run.
-	time.Sleep(2500 * time.Millisecond)
-	m.set("kick", "", nil)
-	if log := <-s.startJob(t, job("kick")); !strings.Contains(log, "Building on worker-2") {
-		t.Fatalf("the next job went behind the overrunning build:\n%s", log)
-	}
-	m.set("behind", "", nil)
-	if log := <-behind; !strings.HasPrefix(log, "Building on worker-2\n") || !strings.HasSuffix(log, "Job succeeded\n") {
-		t.Fatalf("the job queued behind the overrunning build:\n%s", log)
-	}
-	if _, body := c.get("/metrics"); !strings.Contains(body, `ocluster_pool_jobs_stolen_total{pool="pool"} 1`+"\n") {
-		t.Errorf("the steal is not counted:\n%s", body)
-	}
-	m.set("stuck", "", nil)
-	<-stuck
 }
