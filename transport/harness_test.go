@@ -17,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ocluster-go/ocluster/core"
@@ -484,7 +485,10 @@ func readJob(ctx context.Context, job *Job) string {
 
 // proxy is a relay on the cluster's network whose connections can be cut,
 // to lose a network, or frozen, to lose the machine at the other end
-// without a word.
+// without a word. Its tests run under synctest: a cut or a freeze comes
+// once all that was sent has arrived, so that what is lost is the
+// connection, never a message half-way (which OCluster's tests do not
+// test either, and which made them depend on timing).
 type proxy struct {
 	l      net.Listener
 	mu     sync.Mutex
@@ -517,13 +521,16 @@ func (c *cluster) startProxy(t *testing.T) *proxy {
 			go func() { io.Copy(in, p.unlessFrozen(out)); in.Close() }()
 		}
 	}()
-	t.Cleanup(func() { p.l.Close(); p.cut() })
+	t.Cleanup(func() { p.l.Close(); p.drop() })
 	return p
 }
 
 // freeze drops everything relayed from now on, keeping the connections
 // open.
-func (p *proxy) freeze() { p.frozen.Store(true) }
+func (p *proxy) freeze() {
+	synctest.Wait()
+	p.frozen.Store(true)
+}
 
 func (p *proxy) unlessFrozen(r io.Reader) io.Reader {
 	return readerFunc(func(b []byte) (int, error) {
@@ -542,6 +549,11 @@ func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
 
 // cut closes every relayed connection; new ones still get through.
 func (p *proxy) cut() {
+	synctest.Wait()
+	p.drop()
+}
+
+func (p *proxy) drop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.conns {

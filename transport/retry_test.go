@@ -46,44 +46,49 @@ func jobOnWorker1(t *testing.T, o clusterOptions) (out <-chan string, m *mockRun
 // Under the default policy a job lost with its worker is queued again and
 // runs on another worker; its client sees it succeed (OCluster #167).
 func TestLostJobIsRetried(t *testing.T) {
-	out, m, net := jobOnWorker1(t, clusterOptions{policy: "combined"})
-	net.cut()
-	m.await(t, "job") // again, on worker-2: worker-1's orphaned build holds its slot
-	m.set("job", "hash", nil)
-	m.set("job", "hash", nil) // one of them may go to the orphan
-	retried(t, <-out, "its worker was lost")
+	synctest.Test(t, func(t *testing.T) {
+		out, m, net := jobOnWorker1(t, clusterOptions{policy: "combined"})
+		net.cut()
+		m.await(t, "job") // again, on worker-2: worker-1's orphaned build holds its slot
+		m.set("job", "hash", nil)
+		m.set("job", "hash", nil) // one of them may go to the orphan
+		retried(t, <-out, "its worker was lost")
+	})
 }
 
 // pause --force moves a worker's running job to another worker at once and
 // stops its build (OCluster #169).
 func TestForcePauseMovesRunningJobs(t *testing.T) {
-	c, s, m := newTest(t)
-	c.startWorker("worker-1", 1, m, c.pools["pool"])
-	c.waitConnected("pool", 1)
-	out := s.start(t, "job")
-	m.await(t, "job")
-	c.startWorker("worker-2", 1, m, c.pools["pool"])
-	c.waitConnected("pool", 2)
-	c.withPool("pool", func(ctx context.Context, p *PoolClient) {
-		if err := p.ForcePause(ctx, "worker-1"); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.setActive(ctx, "worker-1", true, false, true); err == nil || !strings.Contains(err.Error(), "pause only") {
-			t.Fatalf("force with unpause: %v", err)
-		}
-		workers, err := p.Workers(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, w := range workers {
-			if w.Name == "worker-1" && w.Active {
-				t.Fatal("worker-1 is still active")
+	synctest.Test(t, func(t *testing.T) {
+		c, s, m := newTest(t)
+		c.startWorker("worker-1", 1, m, c.pools["pool"])
+		c.waitConnected("pool", 1)
+		out := s.start(t, "job")
+		m.await(t, "job")
+		c.startWorker("worker-2", 1, m, c.pools["pool"])
+		c.waitConnected("pool", 2)
+		c.withPool("pool", func(ctx context.Context, p *PoolClient) {
+			if err := p.ForcePause(ctx, "worker-1"); err != nil {
+				t.Fatal(err)
 			}
-		}
+			if err := p.setActive(ctx, "worker-1", true, false, true); err == nil || !strings.Contains(err.Error(), "pause only") {
+				t.Fatalf("force with unpause: %v", err)
+			}
+			workers, err := p.Workers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range workers {
+				if w.Name == "worker-1" && w.Active {
+					t.Fatal("worker-1 is still active")
+				}
+			}
+		})
+		m.await(t, "job")
+		synctest.Wait() // worker-1's build is stopped: the result is worker-2's
+		m.set("job", "hash", nil)
+		retried(t, <-out, "the admin force-paused its worker")
 	})
-	m.await(t, "job")
-	m.set("job", "hash", nil)
-	retried(t, <-out, "the admin force-paused its worker")
 }
 
 // A worker that stays connected but stops answering (its machine froze)
@@ -92,13 +97,15 @@ func TestForcePauseMovesRunningJobs(t *testing.T) {
 // that goes unanswered outlasts the lease: it must not keep worker-2 from
 // renewing its own.
 func TestStuckWorkerLosesItsLease(t *testing.T) {
-	lease := 1.0
-	out, m, net := jobOnWorker1(t, clusterOptions{policy: "combined", override: core.Override{Lease: &lease}, pingTimeout: 3 * time.Second})
-	net.freeze()
-	m.await(t, "job")
-	m.set("job", "hash", nil)
-	m.set("job", "hash", nil)
-	retried(t, <-out, "its worker was lost")
+	synctest.Test(t, func(t *testing.T) {
+		lease := 1.0
+		out, m, net := jobOnWorker1(t, clusterOptions{policy: "combined", override: core.Override{Lease: &lease}, pingTimeout: 3 * time.Second})
+		net.freeze()
+		m.await(t, "job")
+		m.set("job", "hash", nil)
+		m.set("job", "hash", nil)
+		retried(t, <-out, "its worker was lost")
+	})
 }
 
 // A client's estimate of its job's run time reaches the policy: under the

@@ -131,35 +131,37 @@ func (c *cluster) dialTLS() (*tls.Conn, error) {
 // TestMalformedFrames sends garbage over raw and TLS connections: the
 // scheduler drops them and goes on serving.
 func TestMalformedFrames(t *testing.T) {
-	c, _, m := newTest(t)
-	c.startWorker("worker-1", 1, m, c.pools["pool"])
-	frames := [][]byte{
-		[]byte("GET / HTTP/1.0\r\n\r\n"),
-		{0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0},                   // 4 billion segments
-		{0, 0, 0, 0, 0xff, 0xff, 0xff, 0x0f},                   // one huge segment
-		{0, 0, 0, 0, 2, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2}, // truncated
-		append([]byte{0, 0, 0, 0, 4, 0, 0, 0}, make([]byte, 32)...),
-		append([]byte{0, 0, 0, 0, 2, 0, 0, 0}, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0),
-	}
-	for i, f := range frames {
-		// Over a plain connection (fails the TLS handshake)...
-		raw, err := c.dial(context.Background(), c.listener.Addr().String())
-		if err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		c, _, m := newTest(t)
+		c.startWorker("worker-1", 1, m, c.pools["pool"])
+		frames := [][]byte{
+			[]byte("GET / HTTP/1.0\r\n\r\n"),
+			{0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0},                   // 4 billion segments
+			{0, 0, 0, 0, 0xff, 0xff, 0xff, 0x0f},                   // one huge segment
+			{0, 0, 0, 0, 2, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2}, // truncated
+			append([]byte{0, 0, 0, 0, 4, 0, 0, 0}, make([]byte, 32)...),
+			append([]byte{0, 0, 0, 0, 2, 0, 0, 0}, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0),
 		}
-		raw.Write(f)
-		raw.Close()
-		// ...and inside a TLS session.
-		conn, err := c.dialTLS()
-		if err != nil {
-			t.Fatalf("frame %d: %v", i, err)
+		for i, f := range frames {
+			// Over a plain connection (fails the TLS handshake)...
+			raw, err := c.dial(context.Background(), c.listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw.Write(f)
+			raw.Close()
+			// ...and inside a TLS session.
+			conn, err := c.dialTLS()
+			if err != nil {
+				t.Fatalf("frame %d: %v", i, err)
+			}
+			conn.Write(f)
+			conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			io.Copy(io.Discard, conn)
+			conn.Close()
 		}
-		conn.Write(f)
-		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		io.Copy(io.Discard, conn)
-		conn.Close()
-	}
-	c.alive(t, m, "after-garbage")
+		c.alive(t, m, "after-garbage")
+	})
 }
 
 // TestHugeLogKeepsMemoryBounded streams a 200 MiB log from a worker
