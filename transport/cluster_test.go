@@ -13,7 +13,8 @@ import (
 )
 
 // The cases of OCluster's own integration tests, by name, over real TLS
-// connections on loopback; each ends with the gauge-leak check.
+// connections on an in-memory network; each ends with the gauge-leak
+// check.
 
 func newTest(t *testing.T) (*cluster, *session, *mockRunner) {
 	c := startCluster(t, clusterOptions{})
@@ -30,6 +31,18 @@ func expect(t *testing.T, what, got, want string) {
 
 func TestSimple(t *testing.T) {
 	c, s, m := newTest(t)
+	c.startWorker("worker-1", 1, m, c.pools["pool"])
+	m.set("example", "hash", nil)
+	expect(t, "log", s.run(t, "example"), "Building on worker-1\nBuilding example\nJob succeeded\n")
+}
+
+// The tests run on an in-memory network; this one runs a job over TCP on
+// loopback, as in production: the scheduler's listener (with its
+// keep-alives), Connect and the worker's default dial.
+func TestOverTCP(t *testing.T) {
+	c := startCluster(t, clusterOptions{tcp: true})
+	t.Cleanup(func() { c.checkGauges(t) })
+	s, m := c.connectClient(c.addClient("client")), newMockRunner()
 	c.startWorker("worker-1", 1, m, c.pools["pool"])
 	m.set("example", "hash", nil)
 	expect(t, "log", s.run(t, "example"), "Building on worker-1\nBuilding example\nJob succeeded\n")

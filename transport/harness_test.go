@@ -46,7 +46,7 @@ type cluster struct {
 	pools    map[string]SturdyRef
 	metrics  http.Handler
 	net      *memNet  // nil on TCP
-	dial     DialFunc // how clients and workers reach the scheduler
+	dial     DialFunc // how the tests reach the scheduler
 	listener net.Listener
 }
 
@@ -64,8 +64,9 @@ type clusterOptions struct {
 	costs     core.Costs
 	timeScale float64
 	trace     *trace.Writer
-	// tcp serves on loopback and dials with Connect, for the tests of
-	// that path itself.
+	// tcp serves on loopback, and clients and workers reach it as in
+	// production (Connect, the agent's default dial): the tests of that
+	// path itself.
 	tcp bool
 }
 
@@ -210,7 +211,10 @@ func (c *cluster) addClient(id string) SturdyRef {
 
 // connect is Connect over the cluster's network.
 func (c *cluster) connect(ctx context.Context, ref SturdyRef) (*Conn, error) {
-	return connect(ctx, ref, c.dial, testLogger(c.t))
+	if c.net == nil {
+		return Connect(ctx, ref, testLogger(c.t))
+	}
+	return connect(ctx, ref, c.net.dial, testLogger(c.t))
 }
 
 func (c *cluster) withAdmin(f func(context.Context, *AdminClient)) {
@@ -269,8 +273,8 @@ func (c *cluster) startAgent(cfg AgentConfig) *worker {
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(c.t)
 	}
-	if cfg.Dial == nil {
-		cfg.Dial = c.dial
+	if cfg.Dial == nil && c.net != nil {
+		cfg.Dial = c.net.dial
 	}
 	agent, err := NewAgent(cfg)
 	if err != nil {
