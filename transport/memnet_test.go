@@ -13,6 +13,12 @@ import (
 // the handshake's identity checks and the RPC run as over TCP, yet a
 // goroutine waiting on a connection is durably blocked in the sense of
 // testing/synctest, whose fake clock can then move on.
+//
+// Unlike TCP, a pipe holds no bytes: a write waits for the reader, and a
+// write after the other end closed fails at once rather than into a
+// buffer. A test that reads nothing must expect the scheduler's writes to
+// wait for it; one that cuts a connection lets the traffic settle first
+// (the proxy's cut does).
 type memNet struct {
 	mu        sync.Mutex
 	listeners map[string]*memListener
