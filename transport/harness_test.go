@@ -45,8 +45,7 @@ type cluster struct {
 	admin    SturdyRef
 	pools    map[string]SturdyRef
 	metrics  http.Handler
-	net      *memNet  // nil on TCP
-	dial     DialFunc // how the tests reach the scheduler
+	net      *memNet // nil on TCP
 	listener net.Listener
 }
 
@@ -92,11 +91,9 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 		if c.listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
 			t.Fatal(err)
 		}
-		c.dial = dialTCP
 	} else {
 		c.net = newMemNet()
 		c.listener = c.net.listen()
-		c.dial = c.net.dial
 	}
 	if o.policy == "" {
 		o.policy = "ocluster"

@@ -116,7 +116,7 @@ func TestBadJobDescriptions(t *testing.T) {
 // dialTLS opens a connection to the scheduler and does the TLS handshake,
 // as a client would, but no RPC.
 func (c *cluster) dialTLS() (*tls.Conn, error) {
-	raw, err := c.dial(context.Background(), c.listener.Addr().String())
+	raw, err := c.net.dial(context.Background(), c.listener.Addr().String())
 	if err != nil {
 		return nil, err
 	}
@@ -144,7 +144,7 @@ func TestMalformedFrames(t *testing.T) {
 		}
 		for i, f := range frames {
 			// Over a plain connection (fails the TLS handshake)...
-			raw, err := c.dial(context.Background(), c.listener.Addr().String())
+			raw, err := c.net.dial(context.Background(), c.listener.Addr().String())
 			if err != nil {
 				t.Fatal(err)
 			}
