@@ -551,6 +551,9 @@ func (a *Agent) popOne(ctx context.Context, queue schema.Queue) error {
 	res, err := f.Struct()
 	if err != nil {
 		release()
+		// No job came: end the job server, or its Shutdown would wait
+		// for a run that never starts (a goroutine per failed pop).
+		js.complete("", err)
 		if st, _ := a.observe(); st.updating {
 			return nil // the session loop sees the update
 		}

@@ -6,13 +6,15 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ocluster-go/ocluster/core"
 )
 
 // The cases of OCluster's own integration tests, by name, over real TLS
-// connections on loopback; each ends with the gauge-leak check.
+// connections on an in-memory network; each ends with the gauge-leak
+// check.
 
 func newTest(t *testing.T) (*cluster, *session, *mockRunner) {
 	c := startCluster(t, clusterOptions{})
@@ -29,6 +31,18 @@ func expect(t *testing.T, what, got, want string) {
 
 func TestSimple(t *testing.T) {
 	c, s, m := newTest(t)
+	c.startWorker("worker-1", 1, m, c.pools["pool"])
+	m.set("example", "hash", nil)
+	expect(t, "log", s.run(t, "example"), "Building on worker-1\nBuilding example\nJob succeeded\n")
+}
+
+// The tests run on an in-memory network; this one runs a job over TCP on
+// loopback, as in production: the scheduler's listener (with its
+// keep-alives), Connect and the worker's default dial.
+func TestOverTCP(t *testing.T) {
+	c := startCluster(t, clusterOptions{tcp: true})
+	t.Cleanup(func() { c.checkGauges(t) })
+	s, m := c.connectClient(c.addClient("client")), newMockRunner()
 	c.startWorker("worker-1", 1, m, c.pools["pool"])
 	m.set("example", "hash", nil)
 	expect(t, "log", s.run(t, "example"), "Building on worker-1\nBuilding example\nJob succeeded\n")
@@ -63,25 +77,27 @@ func TestAlreadyRegistered(t *testing.T) {
 // ping, so the new one takes its place at once, instead of being refused
 // until TCP notices.
 func TestRestartedWorkerReplacesDeadConnection(t *testing.T) {
-	c := startCluster(t, clusterOptions{pingTimeout: 300 * time.Millisecond})
-	t.Cleanup(func() { c.checkGauges(t) })
-	s, m := c.connectClient(c.addClient("client")), newMockRunner()
-	net := startProxy(t, c.listener.Addr().String())
-	old := c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
-	c.waitConnected("pool", 1)
-	registered := func() (wc *workerConn) {
-		c.sched.locked(func(*owned) { wc = c.sched.pools["pool"].workers["worker-1"] })
-		return wc
-	}
-	first := registered()
-	net.freeze()
-	c.startWorker("worker-1", 1, m, c.pools["pool"])
-	eventually(t, "the restarted worker is registered", func() bool { w := registered(); return w != nil && w != first })
-	result := s.start(t, "example")
-	m.await(t, "example")
-	m.set("example", "hash", nil)
-	expect(t, "log", <-result, "Building on worker-1\nBuilding example\nJob succeeded\n")
-	old.shutdown()
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, clusterOptions{pingTimeout: 300 * time.Millisecond})
+		t.Cleanup(func() { c.checkGauges(t) })
+		s, m := c.connectClient(c.addClient("client")), newMockRunner()
+		net := c.startProxy(t)
+		old := c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
+		c.waitConnected("pool", 1)
+		registered := func() (wc *workerConn) {
+			c.sched.locked(func(*owned) { wc = c.sched.pools["pool"].workers["worker-1"] })
+			return wc
+		}
+		first := registered()
+		net.freeze()
+		c.startWorker("worker-1", 1, m, c.pools["pool"])
+		eventually(t, "the restarted worker is registered", func() bool { w := registered(); return w != nil && w != first })
+		result := s.start(t, "example")
+		m.await(t, "example")
+		m.set("example", "hash", nil)
+		expect(t, "log", <-result, "Building on worker-1\nBuilding example\nJob succeeded\n")
+		old.shutdown()
+	})
 }
 
 func TestBuilderCapacity(t *testing.T) {
@@ -178,32 +194,34 @@ func TestDrain(t *testing.T) {
 }
 
 func TestDrainCrash(t *testing.T) {
-	c, s, m := newTest(t)
-	net := startProxy(t, c.listener.Addr().String())
-	w := c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
-	result := s.start(t, "example1")
-	m.await(t, "example1")
-	progress := newProgress()
-	drained := make(chan error, 1)
-	go c.withPool("pool", func(ctx context.Context, p *PoolClient) {
-		drained <- p.Drain(ctx, "worker-1", progress.report)
+	synctest.Test(t, func(t *testing.T) {
+		c, s, m := newTest(t)
+		net := c.startProxy(t)
+		w := c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
+		result := s.start(t, "example1")
+		m.await(t, "example1")
+		progress := newProgress()
+		drained := make(chan error, 1)
+		go c.withPool("pool", func(ctx context.Context, p *PoolClient) {
+			drained <- p.Drain(ctx, "worker-1", progress.report)
+		})
+		progress.waitFor(t, "Running jobs: 1")
+		// The worker crashes instead of finishing the job: its connection
+		// drops without a word, then it is gone.
+		net.cut()
+		w.shutdown()
+		progress.waitFor(t, "Running jobs: 0")
+		// Whether the reader got the build's lines before the cut is a race
+		// it may lose; how the job ended is not.
+		got := <-result
+		end := "tailing the log: Worker \"worker-1\" disconnected while running the job\nFAILED\n"
+		if !strings.HasSuffix(got, end) || !strings.HasPrefix("Building on worker-1\nBuilding example1\n", strings.TrimSuffix(got, end)) {
+			t.Fatalf("log of the crashed worker's job:\n%s", got)
+		}
+		if err := <-drained; err != nil {
+			t.Fatal(err)
+		}
 	})
-	progress.waitFor(t, "Running jobs: 1")
-	// The worker crashes instead of finishing the job: its connection
-	// drops without a word, then it is gone.
-	net.cut()
-	w.shutdown()
-	progress.waitFor(t, "Running jobs: 0")
-	// Whether the reader got the build's lines before the cut is a race
-	// it may lose; how the job ended is not.
-	got := <-result
-	end := "tailing the log: Worker \"worker-1\" disconnected while running the job\nFAILED\n"
-	if !strings.HasSuffix(got, end) || !strings.HasPrefix("Building on worker-1\nBuilding example1\n", strings.TrimSuffix(got, end)) {
-		t.Fatalf("log of the crashed worker's job:\n%s", got)
-	}
-	if err := <-drained; err != nil {
-		t.Fatal(err)
-	}
 }
 
 func TestAdmin(t *testing.T) {
@@ -244,36 +262,40 @@ func TestAdmin(t *testing.T) {
 }
 
 func TestWorkerDisconnects(t *testing.T) {
-	c, s, m := newTest(t)
-	net := startProxy(t, c.listener.Addr().String())
-	c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
-	m.set("example", "hash", nil)
-	expect(t, "log", s.run(t, "example"), "Building on worker-1\nBuilding example\nJob succeeded\n")
-	net.cut() // the worker's network drops; it reconnects by itself
-	c.waitConnected("pool", 0)
-	m.set("example", "hash", nil)
-	expect(t, "log after reconnect", s.run(t, "example"), "Building on worker-1\nBuilding example\nJob succeeded\n")
+	synctest.Test(t, func(t *testing.T) {
+		c, s, m := newTest(t)
+		net := c.startProxy(t)
+		c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
+		m.set("example", "hash", nil)
+		expect(t, "log", s.run(t, "example"), "Building on worker-1\nBuilding example\nJob succeeded\n")
+		net.cut() // the worker's network drops; it reconnects by itself
+		c.waitConnected("pool", 0)
+		m.set("example", "hash", nil)
+		expect(t, "log after reconnect", s.run(t, "example"), "Building on worker-1\nBuilding example\nJob succeeded\n")
+	})
 }
 
 func TestClientDisconnects(t *testing.T) {
-	c, _, m := newTest(t)
-	c.startWorker("worker-1", 1, m, c.pools["pool"])
-	net := startProxy(t, c.listener.Addr().String())
-	s := c.connectClient(net.ref(c.addClient("client2")))
-	result := s.start(t, "example")
-	m.await(t, "example")
-	net.cut()
-	if got := <-result; !strings.HasSuffix(got, "FAILED\n") {
-		t.Fatalf("a client whose network dropped got %q", got)
-	}
-	// The build is cancelled: the worker is free again.
-	deadline := time.Now().Add(10 * time.Second)
-	for c.runningOn("worker-1") != 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the build of a lost client was not cancelled")
+	synctest.Test(t, func(t *testing.T) {
+		c, _, m := newTest(t)
+		c.startWorker("worker-1", 1, m, c.pools["pool"])
+		net := c.startProxy(t)
+		s := c.connectClient(net.ref(c.addClient("client2")))
+		result := s.start(t, "example")
+		m.await(t, "example")
+		net.cut()
+		if got := <-result; !strings.HasSuffix(got, "FAILED\n") {
+			t.Fatalf("a client whose network dropped got %q", got)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		// The build is cancelled: the worker is free again.
+		deadline := time.Now().Add(10 * time.Second)
+		for c.runningOn("worker-1") != 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the build of a lost client was not cancelled")
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
 }
 
 func (c *cluster) runningOn(worker string) int {
@@ -438,7 +460,7 @@ func TestClients(t *testing.T) {
 	if _, err := s1.sub.Submit(ctx, "pool", dockerJob("x"), false); err != nil {
 		t.Fatalf("a registered client: %v", err)
 	}
-	conn, err := Connect(ctx, one, testLogger(t))
+	conn, err := c.connect(ctx, one)
 	if err != nil {
 		t.Fatal(err)
 	}

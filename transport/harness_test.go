@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ocluster-go/ocluster/core"
@@ -33,7 +35,8 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(io.Discard, nil))
 }
 
-// cluster is a scheduler on loopback with its capabilities.
+// cluster is a scheduler with its capabilities, on an in-memory network
+// unless the test is about TCP.
 type cluster struct {
 	t        *testing.T
 	dir      string
@@ -41,7 +44,8 @@ type cluster struct {
 	store    *store.Store
 	admin    SturdyRef
 	pools    map[string]SturdyRef
-	metrics  *httptest.Server
+	metrics  http.Handler
+	net      *memNet // nil on TCP
 	listener net.Listener
 }
 
@@ -59,6 +63,10 @@ type clusterOptions struct {
 	costs     core.Costs
 	timeScale float64
 	trace     *trace.Writer
+	// tcp serves on loopback, and clients and workers reach it as in
+	// production (Connect, the agent's default dial): the tests of that
+	// path itself.
+	tcp bool
 }
 
 func startCluster(t *testing.T, o clusterOptions) *cluster {
@@ -79,8 +87,13 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 			t.Fatal(err)
 		}
 	}
-	if c.listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-		t.Fatal(err)
+	if o.tcp {
+		if c.listener, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		c.net = newMemNet()
+		c.listener = c.net.listen()
 	}
 	if o.policy == "" {
 		o.policy = "ocluster"
@@ -91,7 +104,7 @@ func startCluster(t *testing.T, o clusterOptions) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.metrics = httptest.NewServer(c.sched.MetricsHandler())
+	c.metrics = c.sched.MetricsHandler()
 	go c.sched.Serve(c.listener)
 	capDir := filepath.Join(o.dir, "caps")
 	os.MkdirAll(capDir, 0o700)
@@ -115,7 +128,6 @@ func (c *cluster) stop() {
 	if c.sched == nil {
 		return
 	}
-	c.metrics.Close()
 	c.sched.Close()
 	if c.store != nil {
 		c.store.Close()
@@ -140,15 +152,19 @@ func (c *cluster) checkGauges(t *testing.T) {
 	}
 }
 
+// get serves a request for path from the scheduler's metrics handler, in
+// process: no listener, so that it works under synctest too.
+func (c *cluster) get(path string) (int, string) {
+	rec := httptest.NewRecorder()
+	c.metrics.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
 func (c *cluster) nonZeroGauges(t *testing.T) []string {
-	resp, err := c.metrics.Client().Get(c.metrics.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
+	_, body := c.get("/metrics")
 	var nonZero []string
 	seen := 0
-	sc := bufio.NewScanner(resp.Body)
+	sc := bufio.NewScanner(strings.NewReader(body))
 	for sc.Scan() {
 		line := sc.Text()
 		name, value, ok := strings.Cut(line, " ")
@@ -190,11 +206,19 @@ func (c *cluster) addClient(id string) SturdyRef {
 	return ref
 }
 
+// connect is Connect over the cluster's network.
+func (c *cluster) connect(ctx context.Context, ref SturdyRef) (*Conn, error) {
+	if c.net == nil {
+		return Connect(ctx, ref, testLogger(c.t))
+	}
+	return connect(ctx, ref, c.net.dial, testLogger(c.t))
+}
+
 func (c *cluster) withAdmin(f func(context.Context, *AdminClient)) {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	conn, err := Connect(ctx, c.admin, testLogger(c.t))
+	conn, err := c.connect(ctx, c.admin)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -246,6 +270,9 @@ func (c *cluster) startAgent(cfg AgentConfig) *worker {
 	if cfg.Logger == nil {
 		cfg.Logger = testLogger(c.t)
 	}
+	if cfg.Dial == nil && c.net != nil {
+		cfg.Dial = c.net.dial
+	}
 	agent, err := NewAgent(cfg)
 	if err != nil {
 		c.t.Fatal(err)
@@ -286,7 +313,7 @@ func (c *cluster) register(t *testing.T, name string) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	conn, err := Connect(ctx, c.pools["pool"], testLogger(t))
+	conn, err := c.connect(ctx, c.pools["pool"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -389,7 +416,7 @@ type session struct {
 
 func (c *cluster) connectClient(ref SturdyRef) *session {
 	c.t.Helper()
-	conn, err := Connect(context.Background(), ref, testLogger(c.t))
+	conn, err := c.connect(context.Background(), ref)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -457,29 +484,33 @@ func readJob(ctx context.Context, job *Job) string {
 	return log.String()
 }
 
-// proxy is a TCP relay whose connections can be cut, to lose a network,
-// or frozen, to lose the machine at the other end without a word.
+// proxy is a relay on the cluster's network whose connections can be cut,
+// to lose a network, or frozen, to lose the machine at the other end
+// without a word. Its tests run under synctest: a cut or a freeze comes
+// once all that was sent has arrived, so that what is lost is the
+// connection, never a message half-way (which OCluster's tests do not
+// test either, and which made them depend on timing).
 type proxy struct {
 	l      net.Listener
-	target string
 	mu     sync.Mutex
 	conns  []net.Conn
 	frozen atomic.Bool
 }
 
-func startProxy(t *testing.T, target string) *proxy {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+func (c *cluster) startProxy(t *testing.T) *proxy {
+	t.Helper()
+	if c.net == nil {
+		t.Fatal("the proxy relays on the in-memory network only")
 	}
-	p := &proxy{l: l, target: target}
+	p := &proxy{l: c.net.listen()}
+	target := c.listener.Addr().String()
 	go func() {
 		for {
-			in, err := l.Accept()
+			in, err := p.l.Accept()
 			if err != nil {
 				return
 			}
-			out, err := net.Dial("tcp", target)
+			out, err := c.net.dial(context.Background(), target)
 			if err != nil {
 				in.Close()
 				continue
@@ -491,13 +522,16 @@ func startProxy(t *testing.T, target string) *proxy {
 			go func() { io.Copy(in, p.unlessFrozen(out)); in.Close() }()
 		}
 	}()
-	t.Cleanup(func() { l.Close(); p.cut() })
+	t.Cleanup(func() { p.l.Close(); p.drop() })
 	return p
 }
 
 // freeze drops everything relayed from now on, keeping the connections
 // open.
-func (p *proxy) freeze() { p.frozen.Store(true) }
+func (p *proxy) freeze() {
+	synctest.Wait()
+	p.frozen.Store(true)
+}
 
 func (p *proxy) unlessFrozen(r io.Reader) io.Reader {
 	return readerFunc(func(b []byte) (int, error) {
@@ -516,6 +550,11 @@ func (f readerFunc) Read(b []byte) (int, error) { return f(b) }
 
 // cut closes every relayed connection; new ones still get through.
 func (p *proxy) cut() {
+	synctest.Wait()
+	p.drop()
+}
+
+func (p *proxy) drop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, c := range p.conns {

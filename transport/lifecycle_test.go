@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ocluster-go/ocluster/runners"
@@ -21,64 +22,68 @@ import (
 // worker reconnects, and the build it could not report still holds its slot
 // until it ends, as OCluster's workers do.
 func TestNetworkCutMidJob(t *testing.T) {
-	c, s, m := newTest(t)
-	net := startProxy(t, c.listener.Addr().String())
-	w := c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
-	first := s.start(t, "first")
-	m.await(t, "first")
-	net.cut()
-	got := <-first
-	if !strings.HasSuffix(got, "FAILED\n") || !strings.Contains(got, `Worker "worker-1" disconnected while running the job`) {
-		t.Fatalf("the job of a cut worker: %q", got)
-	}
-	c.waitConnected("pool", 0)
-	c.waitConnected("pool", 1) // it reconnected
-	second := s.start(t, "second")
-	time.Sleep(100 * time.Millisecond)
-	if w.agent.Running() != 1 {
-		t.Fatalf("the worker runs %d builds, want the orphaned one only", w.agent.Running())
-	}
-	m.set("first", "", nil) // the orphaned build ends: the slot frees
-	m.set("second", "", nil)
-	expect(t, "log", <-second, "Building on worker-1\nBuilding second\nJob succeeded\n")
+	synctest.Test(t, func(t *testing.T) {
+		c, s, m := newTest(t)
+		net := c.startProxy(t)
+		w := c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
+		first := s.start(t, "first")
+		m.await(t, "first")
+		net.cut()
+		got := <-first
+		if !strings.HasSuffix(got, "FAILED\n") || !strings.Contains(got, `Worker "worker-1" disconnected while running the job`) {
+			t.Fatalf("the job of a cut worker: %q", got)
+		}
+		c.waitConnected("pool", 0)
+		c.waitConnected("pool", 1) // it reconnected
+		second := s.start(t, "second")
+		synctest.Wait() // all that the submission sets off has happened
+		if w.agent.Running() != 1 {
+			t.Fatalf("the worker runs %d builds, want the orphaned one only", w.agent.Running())
+		}
+		m.set("first", "", nil) // the orphaned build ends: the slot frees
+		m.set("second", "", nil)
+		expect(t, "log", <-second, "Building on worker-1\nBuilding second\nJob succeeded\n")
+	})
 }
 
 // The admin updates a worker: it stops taking jobs, finishes the running
 // one, exits to be restarted, and the update returns once it is back.
 func TestUpdate(t *testing.T) {
-	c, s, m := newTest(t)
-	w := c.startWorker("worker-1", 1, m, c.pools["pool"])
-	running := s.start(t, "running")
-	m.await(t, "running")
-	var progress []string
-	var mu sync.Mutex
-	updated := make(chan error, 1)
-	go c.withPool("pool", func(ctx context.Context, p *PoolClient) {
-		updated <- p.Update(ctx, "worker-1", func(status string) {
-			mu.Lock()
-			progress = append(progress, status)
-			mu.Unlock()
+	synctest.Test(t, func(t *testing.T) {
+		c, s, m := newTest(t)
+		w := c.startWorker("worker-1", 1, m, c.pools["pool"])
+		running := s.start(t, "running")
+		m.await(t, "running")
+		var progress []string
+		var mu sync.Mutex
+		updated := make(chan error, 1)
+		go c.withPool("pool", func(ctx context.Context, p *PoolClient) {
+			updated <- p.Update(ctx, "worker-1", func(status string) {
+				mu.Lock()
+				progress = append(progress, status)
+				mu.Unlock()
+			})
 		})
+		synctest.Wait()                // the update is under way
+		queued := s.start(t, "queued") // must wait for the new version
+		m.set("running", "", nil)
+		expect(t, "log", <-running, "Building on worker-1\nBuilding running\nJob succeeded\n")
+		if err := w.wait(t); !errors.Is(err, ErrSelfUpdate) {
+			t.Fatalf("the worker ended with %v, want ErrSelfUpdate", err)
+		}
+		// The service manager starts the new version.
+		c.startWorker("worker-1", 1, m, c.pools["pool"])
+		if err := <-updated; err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		if strings.Join(progress, "|") != "Running jobs: 1|Restarting" {
+			t.Errorf("progress %q", progress)
+		}
+		mu.Unlock()
+		m.set("queued", "", nil)
+		expect(t, "log", <-queued, "Building on worker-1\nBuilding queued\nJob succeeded\n")
 	})
-	time.Sleep(100 * time.Millisecond)
-	queued := s.start(t, "queued") // must wait for the new version
-	m.set("running", "", nil)
-	expect(t, "log", <-running, "Building on worker-1\nBuilding running\nJob succeeded\n")
-	if err := w.wait(t); !errors.Is(err, ErrSelfUpdate) {
-		t.Fatalf("the worker ended with %v, want ErrSelfUpdate", err)
-	}
-	// The service manager starts the new version.
-	c.startWorker("worker-1", 1, m, c.pools["pool"])
-	if err := <-updated; err != nil {
-		t.Fatal(err)
-	}
-	mu.Lock()
-	if strings.Join(progress, "|") != "Running jobs: 1|Restarting" {
-		t.Errorf("progress %q", progress)
-	}
-	mu.Unlock()
-	m.set("queued", "", nil)
-	expect(t, "log", <-queued, "Building on worker-1\nBuilding queued\nJob succeeded\n")
 }
 
 // The scheduler records a trace that the simulator's reader accepts.
@@ -133,15 +138,7 @@ func TestWorkerMetricsPaths(t *testing.T) {
 	c, _, m := newTest(t)
 	c.startWorker("worker-1", 1, m, c.pools["pool"])
 	c.waitConnected("pool", 1)
-	get := func(path string) (int, string) {
-		resp, err := http.Get(c.metrics.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
-	}
+	get := c.get
 	if code, body := get("/pool/pool/worker/worker-1/metrics"); code != 200 || !strings.Contains(body, "ocluster_worker_jobs_accepted_total") {
 		t.Fatalf("worker metrics: %d %q", code, body)
 	}

@@ -2,10 +2,9 @@ package transport
 
 import (
 	"context"
-	"io"
-	"net/http"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/ocluster-go/ocluster/core"
@@ -34,7 +33,7 @@ func jobOnWorker1(t *testing.T, o clusterOptions) (out <-chan string, m *mockRun
 	t.Cleanup(func() { c.checkGauges(t) })
 	s := c.connectClient(c.addClient("client"))
 	m = newMockRunner()
-	net = startProxy(t, c.listener.Addr().String())
+	net = c.startProxy(t)
 	c.startWorker("worker-1", 1, m, net.ref(c.pools["pool"]))
 	c.waitConnected("pool", 1)
 	out = s.start(t, "job")
@@ -47,44 +46,49 @@ func jobOnWorker1(t *testing.T, o clusterOptions) (out <-chan string, m *mockRun
 // Under the default policy a job lost with its worker is queued again and
 // runs on another worker; its client sees it succeed (OCluster #167).
 func TestLostJobIsRetried(t *testing.T) {
-	out, m, net := jobOnWorker1(t, clusterOptions{policy: "combined"})
-	net.cut()
-	m.await(t, "job") // again, on worker-2: worker-1's orphaned build holds its slot
-	m.set("job", "hash", nil)
-	m.set("job", "hash", nil) // one of them may go to the orphan
-	retried(t, <-out, "its worker was lost")
+	synctest.Test(t, func(t *testing.T) {
+		out, m, net := jobOnWorker1(t, clusterOptions{policy: "combined"})
+		net.cut()
+		m.await(t, "job") // again, on worker-2: worker-1's orphaned build holds its slot
+		m.set("job", "hash", nil)
+		m.set("job", "hash", nil) // one of them may go to the orphan
+		retried(t, <-out, "its worker was lost")
+	})
 }
 
 // pause --force moves a worker's running job to another worker at once and
 // stops its build (OCluster #169).
 func TestForcePauseMovesRunningJobs(t *testing.T) {
-	c, s, m := newTest(t)
-	c.startWorker("worker-1", 1, m, c.pools["pool"])
-	c.waitConnected("pool", 1)
-	out := s.start(t, "job")
-	m.await(t, "job")
-	c.startWorker("worker-2", 1, m, c.pools["pool"])
-	c.waitConnected("pool", 2)
-	c.withPool("pool", func(ctx context.Context, p *PoolClient) {
-		if err := p.ForcePause(ctx, "worker-1"); err != nil {
-			t.Fatal(err)
-		}
-		if err := p.setActive(ctx, "worker-1", true, false, true); err == nil || !strings.Contains(err.Error(), "pause only") {
-			t.Fatalf("force with unpause: %v", err)
-		}
-		workers, err := p.Workers(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, w := range workers {
-			if w.Name == "worker-1" && w.Active {
-				t.Fatal("worker-1 is still active")
+	synctest.Test(t, func(t *testing.T) {
+		c, s, m := newTest(t)
+		c.startWorker("worker-1", 1, m, c.pools["pool"])
+		c.waitConnected("pool", 1)
+		out := s.start(t, "job")
+		m.await(t, "job")
+		c.startWorker("worker-2", 1, m, c.pools["pool"])
+		c.waitConnected("pool", 2)
+		c.withPool("pool", func(ctx context.Context, p *PoolClient) {
+			if err := p.ForcePause(ctx, "worker-1"); err != nil {
+				t.Fatal(err)
 			}
-		}
+			if err := p.setActive(ctx, "worker-1", true, false, true); err == nil || !strings.Contains(err.Error(), "pause only") {
+				t.Fatalf("force with unpause: %v", err)
+			}
+			workers, err := p.Workers(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range workers {
+				if w.Name == "worker-1" && w.Active {
+					t.Fatal("worker-1 is still active")
+				}
+			}
+		})
+		m.await(t, "job")
+		synctest.Wait() // worker-1's build is stopped: the result is worker-2's
+		m.set("job", "hash", nil)
+		retried(t, <-out, "the admin force-paused its worker")
 	})
-	m.await(t, "job")
-	m.set("job", "hash", nil)
-	retried(t, <-out, "the admin force-paused its worker")
 }
 
 // A worker that stays connected but stops answering (its machine froze)
@@ -93,13 +97,15 @@ func TestForcePauseMovesRunningJobs(t *testing.T) {
 // that goes unanswered outlasts the lease: it must not keep worker-2 from
 // renewing its own.
 func TestStuckWorkerLosesItsLease(t *testing.T) {
-	lease := 1.0
-	out, m, net := jobOnWorker1(t, clusterOptions{policy: "combined", override: core.Override{Lease: &lease}, pingTimeout: 3 * time.Second})
-	net.freeze()
-	m.await(t, "job")
-	m.set("job", "hash", nil)
-	m.set("job", "hash", nil)
-	retried(t, <-out, "its worker was lost")
+	synctest.Test(t, func(t *testing.T) {
+		lease := 1.0
+		out, m, net := jobOnWorker1(t, clusterOptions{policy: "combined", override: core.Override{Lease: &lease}, pingTimeout: 3 * time.Second})
+		net.freeze()
+		m.await(t, "job")
+		m.set("job", "hash", nil)
+		m.set("job", "hash", nil)
+		retried(t, <-out, "its worker was lost")
+	})
 }
 
 // A client's estimate of its job's run time reaches the policy: under the
@@ -135,56 +141,52 @@ func TestClientEstimateReachesThePolicy(t *testing.T) {
 // cache, while the build was within its time) is taken by an idle worker,
 // and the scheduler counts the steal.
 func TestIdleWorkerStealsFromAnOverrunningOne(t *testing.T) {
-	c := startCluster(t, clusterOptions{policy: "combined", costs: core.Costs{Cached: 0.1, Uncached: 1}})
-	s := c.connectClient(c.addClient("client"))
-	m := newMockRunner()
-	c.startWorker("worker-1", 1, m, c.pools["pool"])
-	c.waitConnected("pool", 1)
-	// A client's estimate keeps the mock's instant builds from teaching
-	// the policy run times other than the configured 0.1 s and 1 s.
-	job := func(label string) *runners.Job {
-		j := dockerJob(label)
-		j.Estimate = 0.1
-		return j
-	}
-	m.set("warm", "", nil)
-	if log := <-s.startJob(t, job("warm")); !strings.HasSuffix(log, "Job succeeded\n") {
-		t.Fatalf("warm:\n%s", log) // worker-1 now has the hint
-	}
-	stuck := s.startJob(t, job("stuck"))
-	m.await(t, "stuck")
-	c.startWorker("worker-2", 1, m, c.pools["pool"])
-	c.waitConnected("pool", 2)
-	behind := s.startJob(t, job("behind")) // worth waiting 0.05 s for a cached start
-	c.withPool("pool", func(ctx context.Context, p *PoolClient) {
-		show, err := p.Show(ctx)
-		if err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		c := startCluster(t, clusterOptions{policy: "combined", costs: core.Costs{Cached: 0.1, Uncached: 1}})
+		s := c.connectClient(c.addClient("client"))
+		m := newMockRunner()
+		c.startWorker("worker-1", 1, m, c.pools["pool"])
+		c.waitConnected("pool", 1)
+		// A client's estimate keeps the mock's instant builds from teaching
+		// the policy run times other than the configured 0.1 s and 1 s.
+		job := func(label string) *runners.Job {
+			j := dockerJob(label)
+			j.Estimate = 0.1
+			return j
 		}
-		if !strings.Contains(show, "worker-1 (0): [client:") {
-			t.Fatalf("the job is not queued behind worker-1's build:\n%s", show)
+		m.set("warm", "", nil)
+		if log := <-s.startJob(t, job("warm")); !strings.HasSuffix(log, "Job succeeded\n") {
+			t.Fatalf("warm:\n%s", log) // worker-1 now has the hint
 		}
+		stuck := s.startJob(t, job("stuck"))
+		m.await(t, "stuck")
+		c.startWorker("worker-2", 1, m, c.pools["pool"])
+		c.waitConnected("pool", 2)
+		behind := s.startJob(t, job("behind")) // worth waiting 0.05 s for a cached start
+		c.withPool("pool", func(ctx context.Context, p *PoolClient) {
+			show, err := p.Show(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(show, "worker-1 (0): [client:") {
+				t.Fatalf("the job is not queued behind worker-1's build:\n%s", show)
+			}
+		})
+		// Queued there, the job adds 0.1 s to the wait, which stays below the
+		// 0.9 s the cache saves until stuck overruns the 1 s of an uncached run.
+		time.Sleep(2500 * time.Millisecond)
+		m.set("kick", "", nil)
+		if log := <-s.startJob(t, job("kick")); !strings.Contains(log, "Building on worker-2") {
+			t.Fatalf("the next job went behind the overrunning build:\n%s", log)
+		}
+		m.set("behind", "", nil)
+		if log := <-behind; !strings.HasPrefix(log, "Building on worker-2\n") || !strings.HasSuffix(log, "Job succeeded\n") {
+			t.Fatalf("the job queued behind the overrunning build:\n%s", log)
+		}
+		if _, body := c.get("/metrics"); !strings.Contains(body, `ocluster_pool_jobs_stolen_total{pool="pool"} 1`+"\n") {
+			t.Errorf("the steal is not counted:\n%s", body)
+		}
+		m.set("stuck", "", nil)
+		<-stuck
 	})
-	// Queued there, the job adds 0.1 s to the wait, which stays below the
-	// 0.9 s the cache saves until stuck overruns the 1 s of an uncached run.
-	time.Sleep(2500 * time.Millisecond)
-	m.set("kick", "", nil)
-	if log := <-s.startJob(t, job("kick")); !strings.Contains(log, "Building on worker-2") {
-		t.Fatalf("the next job went behind the overrunning build:\n%s", log)
-	}
-	m.set("behind", "", nil)
-	if log := <-behind; !strings.HasPrefix(log, "Building on worker-2\n") || !strings.HasSuffix(log, "Job succeeded\n") {
-		t.Fatalf("the job queued behind the overrunning build:\n%s", log)
-	}
-	resp, err := http.Get(c.metrics.URL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), `ocluster_pool_jobs_stolen_total{pool="pool"} 1`+"\n") {
-		t.Errorf("the steal is not counted:\n%s", body)
-	}
-	m.set("stuck", "", nil)
-	<-stuck
 }

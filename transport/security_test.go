@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -33,7 +34,7 @@ func TestWrongSecretIsRefused(t *testing.T) {
 	c, _, _ := newTest(t)
 	ref := c.admin
 	ref.Secret = newSecret()
-	conn, err := Connect(context.Background(), ref, testLogger(t))
+	conn, err := c.connect(context.Background(), ref)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -51,7 +52,7 @@ func TestTamperedFingerprintIsRefused(t *testing.T) {
 	}
 	ref := c.admin
 	ref.Fingerprint = other.Fingerprint
-	if _, err := Connect(context.Background(), ref, testLogger(t)); !errors.Is(err, ErrFingerprint) {
+	if _, err := c.connect(context.Background(), ref); !errors.Is(err, ErrFingerprint) {
 		t.Fatalf("connecting with another key's fingerprint: %v", err)
 	}
 	if _, err := ParseSturdyRef(strings.Replace(c.admin.String(), "sha-256:", "sha-256:x", 1)); err == nil {
@@ -63,7 +64,7 @@ func TestCapabilitiesOfTheWrongKind(t *testing.T) {
 	c, _, _ := newTest(t)
 	ctx := context.Background()
 	// A worker's (pool) capability used to submit.
-	conn, err := Connect(ctx, c.pools["pool"], testLogger(t))
+	conn, err := c.connect(ctx, c.pools["pool"])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,39 +113,55 @@ func TestBadJobDescriptions(t *testing.T) {
 	c.alive(t, m, "after-bad-descriptions")
 }
 
-// TestMalformedFrames sends garbage over raw TCP and TLS connections: the
+// dialTLS opens a connection to the scheduler and does the TLS handshake,
+// as a client would, but no RPC.
+func (c *cluster) dialTLS() (*tls.Conn, error) {
+	raw, err := c.net.dial(context.Background(), c.listener.Addr().String())
+	if err != nil {
+		return nil, err
+	}
+	conn := tls.Client(raw, clientTLS(c.admin.Fingerprint))
+	if err := conn.Handshake(); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// TestMalformedFrames sends garbage over raw and TLS connections: the
 // scheduler drops them and goes on serving.
 func TestMalformedFrames(t *testing.T) {
-	c, _, m := newTest(t)
-	c.startWorker("worker-1", 1, m, c.pools["pool"])
-	addr := c.listener.Addr().String()
-	frames := [][]byte{
-		[]byte("GET / HTTP/1.0\r\n\r\n"),
-		{0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0},                   // 4 billion segments
-		{0, 0, 0, 0, 0xff, 0xff, 0xff, 0x0f},                   // one huge segment
-		{0, 0, 0, 0, 2, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2}, // truncated
-		append([]byte{0, 0, 0, 0, 4, 0, 0, 0}, make([]byte, 32)...),
-		append([]byte{0, 0, 0, 0, 2, 0, 0, 0}, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0),
-	}
-	for i, f := range frames {
-		// Over plain TCP (fails the TLS handshake)...
-		raw, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		c, _, m := newTest(t)
+		c.startWorker("worker-1", 1, m, c.pools["pool"])
+		frames := [][]byte{
+			[]byte("GET / HTTP/1.0\r\n\r\n"),
+			{0xff, 0xff, 0xff, 0xff, 1, 0, 0, 0},                   // 4 billion segments
+			{0, 0, 0, 0, 0xff, 0xff, 0xff, 0x0f},                   // one huge segment
+			{0, 0, 0, 0, 2, 0, 0, 0, 0xde, 0xad, 0xbe, 0xef, 1, 2}, // truncated
+			append([]byte{0, 0, 0, 0, 4, 0, 0, 0}, make([]byte, 32)...),
+			append([]byte{0, 0, 0, 0, 2, 0, 0, 0}, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0),
 		}
-		raw.Write(f)
-		raw.Close()
-		// ...and inside a TLS session.
-		conn, err := tls.Dial("tcp", addr, clientTLS(c.admin.Fingerprint))
-		if err != nil {
-			t.Fatalf("frame %d: %v", i, err)
+		for i, f := range frames {
+			// Over a plain connection (fails the TLS handshake)...
+			raw, err := c.net.dial(context.Background(), c.listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw.Write(f)
+			raw.Close()
+			// ...and inside a TLS session.
+			conn, err := c.dialTLS()
+			if err != nil {
+				t.Fatalf("frame %d: %v", i, err)
+			}
+			conn.Write(f)
+			conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+			io.Copy(io.Discard, conn)
+			conn.Close()
 		}
-		conn.Write(f)
-		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
-		io.Copy(io.Discard, conn)
-		conn.Close()
-	}
-	c.alive(t, m, "after-garbage")
+		c.alive(t, m, "after-garbage")
+	})
 }
 
 // TestHugeLogKeepsMemoryBounded streams a 200 MiB log from a worker
@@ -297,45 +314,55 @@ func (instant) Run(_ context.Context, job *runners.Job, _ string, log io.Writer)
 
 // A connection that finishes its TLS handshake but presents no valid
 // secret is dropped after the timeout, and one host may hold only so many
-// of them; a connection that presented one stays.
+// of them; a connection that presented one stays. Under synctest the
+// timeout passes on the fake clock, and synctest.Wait shows what the
+// scheduler did by then: all it could do is done.
 func TestConnectionsWithoutSecretAreDropped(t *testing.T) {
-	c := startCluster(t, clusterOptions{authTimeout: 300 * time.Millisecond, maxUnauth: 2})
-	addr := c.listener.Addr().String()
-	silent := func() *tls.Conn {
-		conn, err := tls.Dial("tcp", addr, clientTLS(c.admin.Fingerprint))
-		require.NoError(t, err)
-		t.Cleanup(func() { conn.Close() })
-		return conn
-	}
-	// closed reports whether the scheduler ended the connection within d.
-	closed := func(conn *tls.Conn, d time.Duration) bool {
-		conn.SetReadDeadline(time.Now().Add(d))
-		_, err := conn.Read(make([]byte, 1))
-		var ne net.Error
-		return !(errors.As(err, &ne) && ne.Timeout())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		const timeout = 300 * time.Millisecond
+		c := startCluster(t, clusterOptions{authTimeout: timeout, maxUnauth: 2})
+		silent := func() *tls.Conn {
+			conn, err := c.dialTLS()
+			require.NoError(t, err)
+			t.Cleanup(func() { conn.Close() })
+			return conn
+		}
+		// closed reports whether the scheduler has ended the connection
+		// (or begun to, with a message) by now: once the scheduler can
+		// do nothing more, a read that may last a nanosecond of the fake
+		// clock.
+		closed := func(conn *tls.Conn) bool {
+			synctest.Wait()
+			conn.SetReadDeadline(time.Now().Add(time.Nanosecond))
+			_, err := conn.Read(make([]byte, 1))
+			var ne net.Error
+			return !(errors.As(err, &ne) && ne.Timeout())
+		}
 
-	first, second := silent(), silent()
-	third, err := tls.Dial("tcp", addr, clientTLS(c.admin.Fingerprint))
-	if err == nil {
-		defer third.Close()
-		assert.True(t, closed(third, 5*time.Second), "a third silent connection from one host was let in")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	admin, err := Connect(ctx, c.admin, testLogger(t))
-	require.Error(t, err, "connected while the host held its quota of silent connections")
-	if admin != nil {
-		admin.Close()
-	}
-	assert.True(t, closed(first, 5*time.Second), "a silent connection was kept past the timeout")
-	assert.True(t, closed(second, 5*time.Second), "a silent connection was kept past the timeout")
+		start := time.Now()
+		first, second := silent(), silent()
+		third, err := c.dialTLS()
+		if err == nil {
+			defer third.Close()
+			assert.True(t, closed(third), "a third silent connection from one host was let in")
+		}
+		admin, err := c.connect(t.Context(), c.admin)
+		require.Error(t, err, "connected while the host held its quota of silent connections")
+		if admin != nil {
+			admin.Close()
+		}
+		time.Sleep(time.Until(start.Add(timeout)) - 2*time.Nanosecond)
+		assert.False(t, closed(first), "a silent connection was dropped before the timeout")
+		time.Sleep(time.Until(start.Add(timeout)))
+		assert.True(t, closed(first), "a silent connection was kept past the timeout")
+		assert.True(t, closed(second), "a silent connection was kept past the timeout")
 
-	// Their slots are free again, and a connection that presents its
-	// secret outlives the timeout.
-	c.withAdmin(func(ctx context.Context, a *AdminClient) {
-		time.Sleep(600 * time.Millisecond)
-		_, err := a.ListClients(ctx)
-		require.NoError(t, err, "an authenticated connection was dropped")
+		// Their slots are free again, and a connection that presents its
+		// secret outlives the timeout.
+		c.withAdmin(func(ctx context.Context, a *AdminClient) {
+			time.Sleep(2 * timeout)
+			_, err := a.ListClients(ctx)
+			require.NoError(t, err, "an authenticated connection was dropped")
+		})
 	})
 }

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -55,13 +56,15 @@ func TestDroppedHintsReachTheScheduler(t *testing.T) {
 // that time: a 60 s lease at 60 times is a second of the wall clock, and
 // a frozen worker's job goes to another worker after it.
 func TestTimeScaleRunsTheLeaseFaster(t *testing.T) {
-	lease := 60.0
-	out, m, net := jobOnWorker1(t, clusterOptions{policy: "combined", override: core.Override{Lease: &lease}, timeScale: 60, pingTimeout: 3 * time.Second})
-	net.freeze()
-	m.await(t, "job")
-	m.set("job", "hash", nil)
-	m.set("job", "hash", nil)
-	retried(t, <-out, "its worker was lost")
+	synctest.Test(t, func(t *testing.T) {
+		lease := 60.0
+		out, m, net := jobOnWorker1(t, clusterOptions{policy: "combined", override: core.Override{Lease: &lease}, timeScale: 60, pingTimeout: 3 * time.Second})
+		net.freeze()
+		m.await(t, "job")
+		m.set("job", "hash", nil)
+		m.set("job", "hash", nil)
+		retried(t, <-out, "its worker was lost")
+	})
 }
 
 // recordingRunner remembers the build arguments of the jobs it runs, and

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,91 +111,90 @@ func eventually(t *testing.T, what string, cond func() bool) {
 // When its runner needs pruning, a worker stops taking jobs, lets its
 // running ones finish, prunes with nothing running, and takes jobs again.
 func TestWorkerPrunesBetweenJobs(t *testing.T) {
-	c, s, _ := newTest(t)
-	r := newUpkeepRunner()
-	c.startAgent(AgentConfig{Ref: c.pools["pool"], Name: "worker-1", Capacity: 3, Runners: map[string]runners.Runner{"": r}})
-	first := s.start(t, "first")
-	r.await(t, "first")
-	r.set(func(r *upkeepRunner) { r.needPrune = true })
-	// The worker's next pop was already waiting: this job still runs; the
-	// check comes before the pop after it.
-	second := s.start(t, "second")
-	r.await(t, "second")
-	eventually(t, "the worker pauses itself to prune", func() bool { return !c.workerActive(t, "worker-1") })
-	third := s.start(t, "third")
-	time.Sleep(100 * time.Millisecond)
-	r.set(func(r *upkeepRunner) {
-		if len(r.pruned) != 0 {
-			t.Errorf("pruned while %v jobs were running", r.pruned)
+	synctest.Test(t, func(t *testing.T) {
+		c, s, _ := newTest(t)
+		r := newUpkeepRunner()
+		c.startAgent(AgentConfig{Ref: c.pools["pool"], Name: "worker-1", Capacity: 3, Runners: map[string]runners.Runner{"": r}})
+		first := s.start(t, "first")
+		r.await(t, "first")
+		r.set(func(r *upkeepRunner) { r.needPrune = true })
+		// The worker's next pop was already waiting: this job still runs; the
+		// check comes before the pop after it.
+		second := s.start(t, "second")
+		r.await(t, "second")
+		eventually(t, "the worker pauses itself to prune", func() bool { return !c.workerActive(t, "worker-1") })
+		third := s.start(t, "third")
+		synctest.Wait() // the worker has done all it would do with two jobs running
+		r.set(func(r *upkeepRunner) {
+			if len(r.pruned) != 0 {
+				t.Errorf("pruned while %v jobs were running", r.pruned)
+			}
+		})
+		if _, started := r.channels("third"); len(started) != 0 {
+			t.Error("a worker paused to prune took a job")
+		}
+		r.mockRunner.set("first", "", nil)
+		r.mockRunner.set("second", "", nil)
+		<-first
+		<-second
+		r.await(t, "third")
+		r.set(func(r *upkeepRunner) {
+			if len(r.pruned) != 1 || r.pruned[0] != 0 {
+				t.Errorf("prunes (jobs running at each): %v, want one with none running", r.pruned)
+			}
+		})
+		if !c.workerActive(t, "worker-1") {
+			t.Error("the worker did not take jobs again after pruning")
+		}
+		r.mockRunner.set("third", "", nil)
+		<-third
+		// The runner's own metrics are the worker's.
+		if _, body := c.get("/pool/pool/worker/worker-1/metrics"); !strings.Contains(body, "test_runner_prunes_total 1") {
+			t.Fatalf("the worker's metrics lack its runner's:\n%s", body)
 		}
 	})
-	r.mockRunner.set("first", "", nil)
-	r.mockRunner.set("second", "", nil)
-	<-first
-	<-second
-	r.await(t, "third")
-	r.set(func(r *upkeepRunner) {
-		if len(r.pruned) != 1 || r.pruned[0] != 0 {
-			t.Errorf("prunes (jobs running at each): %v, want one with none running", r.pruned)
-		}
-	})
-	if !c.workerActive(t, "worker-1") {
-		t.Error("the worker did not take jobs again after pruning")
-	}
-	r.mockRunner.set("third", "", nil)
-	<-third
-	// The runner's own metrics are the worker's.
-	resp, err := http.Get(c.metrics.URL + "/pool/pool/worker/worker-1/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if !strings.Contains(string(body), "test_runner_prunes_total 1") {
-		t.Fatalf("the worker's metrics lack its runner's:\n%s", body)
-	}
 }
 
 // A worker whose health check fails at start takes no job until it passes.
 func TestUnhealthyWorkerTakesNoJobs(t *testing.T) {
-	c, s, _ := newTest(t)
-	r := newUpkeepRunner()
-	r.unhealthy = errors.New("the store is read-only")
-	c.startAgent(AgentConfig{Ref: c.pools["pool"], Name: "worker-1", Capacity: 1, HealthInterval: 50 * time.Millisecond,
-		Runners: map[string]runners.Runner{"": r}})
-	c.waitConnected("pool", 1)
-	eventually(t, "the unhealthy worker is inactive", func() bool { return !c.workerActive(t, "worker-1") })
-	if got := c.workerMetric(t, "worker-1", "ocluster_worker_unhealthy"); got != "1" {
-		t.Fatalf("ocluster_worker_unhealthy of a failing worker: %q", got)
-	}
-	result := s.start(t, "job")
-	_, started := r.channels("job")
-	time.Sleep(200 * time.Millisecond)
-	select {
-	case <-started:
-		t.Fatal("an unhealthy worker took a job")
-	default:
-	}
-	r.set(func(r *upkeepRunner) { r.unhealthy = nil })
-	r.await(t, "job")
-	r.mockRunner.set("job", "", nil)
-	<-result
-	if got := c.workerMetric(t, "worker-1", "ocluster_worker_unhealthy"); got != "0" {
-		t.Fatalf("ocluster_worker_unhealthy of a healthy worker: %q", got)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		c, s, _ := newTest(t)
+		r := newUpkeepRunner()
+		r.unhealthy = errors.New("the store is read-only")
+		c.startAgent(AgentConfig{Ref: c.pools["pool"], Name: "worker-1", Capacity: 1, HealthInterval: 50 * time.Millisecond,
+			Runners: map[string]runners.Runner{"": r}})
+		c.waitConnected("pool", 1)
+		eventually(t, "the unhealthy worker is inactive", func() bool { return !c.workerActive(t, "worker-1") })
+		if got := c.workerMetric(t, "worker-1", "ocluster_worker_unhealthy"); got != "1" {
+			t.Fatalf("ocluster_worker_unhealthy of a failing worker: %q", got)
+		}
+		result := s.start(t, "job")
+		_, started := r.channels("job")
+		// Four health checks fail on the fake clock, and the worker has
+		// done all it would do after them.
+		time.Sleep(200 * time.Millisecond)
+		synctest.Wait()
+		select {
+		case <-started:
+			t.Fatal("an unhealthy worker took a job")
+		default:
+		}
+		r.set(func(r *upkeepRunner) { r.unhealthy = nil })
+		r.await(t, "job")
+		r.mockRunner.set("job", "", nil)
+		<-result
+		if got := c.workerMetric(t, "worker-1", "ocluster_worker_unhealthy"); got != "0" {
+			t.Fatalf("ocluster_worker_unhealthy of a healthy worker: %q", got)
+		}
+	})
 }
 
 // workerMetric reads one unlabelled metric of a worker, through the
 // scheduler.
 func (c *cluster) workerMetric(t *testing.T, worker, name string) string {
 	t.Helper()
-	resp, err := http.Get(c.metrics.URL + "/pool/pool/worker/" + worker + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	for line := range strings.SplitSeq(string(body), "\n") {
+	_, body := c.get("/pool/pool/worker/" + worker + "/metrics")
+	for line := range strings.SplitSeq(body, "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			return v
 		}
@@ -213,40 +212,42 @@ func TestSchedulerForgetsPrunedCaches(t *testing.T) {
 		kept   bool
 	}{{"ocluster", true}, {"combined", false}} {
 		t.Run(tc.policy, func(t *testing.T) {
-			c := startCluster(t, clusterOptions{policy: tc.policy})
-			s := c.connectClient(c.addClient("client"))
-			r := newUpkeepRunner()
-			c.startAgent(AgentConfig{Ref: c.pools["pool"], Name: "worker-1", Capacity: 1, Runners: map[string]runners.Runner{"": r}})
-			cached := func() bool {
-				var snap core.Snapshot
-				c.sched.locked(func(st *owned) { snap = st.core.Snapshot() })
-				return len(snap.Pools) > 0 && len(snap.Pools[0].Cache) > 0
-			}
-			first := s.start(t, "first")
-			r.await(t, "first")
-			r.mockRunner.set("first", "", nil)
-			<-first
-			if !cached() {
-				t.Fatal("the index does not have the job's hint on worker-1")
-			}
-			r.set(func(r *upkeepRunner) { r.needPrune = true })
-			second := s.start(t, "second") // taken by the pop already waiting
-			r.await(t, "second")
-			r.mockRunner.set("second", "", nil)
-			<-second
-			eventually(t, "worker-1 prunes", func() bool {
-				var n int
-				r.set(func(r *upkeepRunner) { n = len(r.pruned) })
-				return n == 1
-			})
-			if tc.kept {
-				time.Sleep(100 * time.Millisecond)
-				if !cached() {
-					t.Fatal("the ocluster policy forgot a cache on a prune report")
+			synctest.Test(t, func(t *testing.T) {
+				c := startCluster(t, clusterOptions{policy: tc.policy})
+				s := c.connectClient(c.addClient("client"))
+				r := newUpkeepRunner()
+				c.startAgent(AgentConfig{Ref: c.pools["pool"], Name: "worker-1", Capacity: 1, Runners: map[string]runners.Runner{"": r}})
+				cached := func() bool {
+					var snap core.Snapshot
+					c.sched.locked(func(st *owned) { snap = st.core.Snapshot() })
+					return len(snap.Pools) > 0 && len(snap.Pools[0].Cache) > 0
 				}
-				return
-			}
-			eventually(t, "the scheduler forgets worker-1's caches", func() bool { return !cached() })
+				first := s.start(t, "first")
+				r.await(t, "first")
+				r.mockRunner.set("first", "", nil)
+				<-first
+				if !cached() {
+					t.Fatal("the index does not have the job's hint on worker-1")
+				}
+				r.set(func(r *upkeepRunner) { r.needPrune = true })
+				second := s.start(t, "second") // taken by the pop already waiting
+				r.await(t, "second")
+				r.mockRunner.set("second", "", nil)
+				<-second
+				eventually(t, "worker-1 prunes", func() bool {
+					var n int
+					r.set(func(r *upkeepRunner) { n = len(r.pruned) })
+					return n == 1
+				})
+				if tc.kept {
+					synctest.Wait() // the scheduler has heard the prune report
+					if !cached() {
+						t.Fatal("the ocluster policy forgot a cache on a prune report")
+					}
+					return
+				}
+				eventually(t, "the scheduler forgets worker-1's caches", func() bool { return !cached() })
+			})
 		})
 	}
 }
