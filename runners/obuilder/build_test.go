@@ -464,7 +464,7 @@ func TestPruneRemovesLeastRecentlyUsedFirst(t *testing.T) {
 		return 50, "/fake", nil
 	}
 	reason, err := e.r.PruneNeeded(ctx)
-	if err != nil || reason != "obuilder store: 10.0% free on /fake, below the 30% threshold" {
+	if err != nil || reason != "obuilder store: only 10.0% free on /fake, below the 30% threshold (the worker's --obuilder-prune-threshold): free space there or lower the threshold" {
 		t.Fatalf("PruneNeeded = %q, %v", reason, err)
 	}
 	var log bytes.Buffer

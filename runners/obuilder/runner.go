@@ -375,7 +375,7 @@ func (r *Runner) PruneNeeded(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("obuilder store: %w", err)
 	}
 	if free < r.threshold {
-		return fmt.Sprintf("obuilder store: %.1f%% free on %s, below the %g%% threshold", free, where, r.threshold), nil
+		return fmt.Sprintf("obuilder store: only %.1f%% free on %s, below the %g%% threshold (the worker's --obuilder-prune-threshold): free space there or lower the threshold", free, where, r.threshold), nil
 	}
 	return "", nil
 }
