@@ -50,8 +50,9 @@ func newTestEnv(t testing.TB) *testEnv {
 	}
 	e.r, err = New(Config{
 		Client: cli, Store: store, PruneThreshold: DefaultPruneThreshold,
-		Labels: map[string]string{testLabel: e.nonce},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		HealthCheckImage: dockertest.BaseImage,
+		Labels:           map[string]string{testLabel: e.nonce},
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)

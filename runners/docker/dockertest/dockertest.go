@@ -29,9 +29,11 @@ import (
 // RequireEnv, when set, turns a missing engine or busybox into a failure.
 const RequireEnv = "OCLUSTER_REQUIRE_DOCKER"
 
-// BaseImage is the reference the base image gets: what `FROM busybox`
-// resolves to.
-const BaseImage = "busybox:latest"
+// BaseImage is the base image the tests build on, a name only they use:
+// an image called busybox on a shared engine may be anyone's, even a
+// partial one, and a test must not trust what it did not make. Test
+// Dockerfiles say FROM BaseImage, test specs (from BaseImage).
+const BaseImage = "ocluster-go-test/busybox:latest"
 
 // rootfsLabel records the digest of the root file system an image was
 // imported from.
@@ -65,29 +67,38 @@ func Engine(t testing.TB) *client.Client {
 }
 
 // Base makes sure BaseImage exists, importing busybox-static's binary as
-// a root file system when it does not, and returns BaseImage. An existing
-// busybox image (a real one pulled earlier, say) is left alone.
+// a root file system when it does not, and returns BaseImage. An image of
+// that name that this package did not import (it lacks the label Import
+// sets) is replaced.
 func Base(t testing.TB, cli *client.Client) string {
+	t.Helper()
+	ensure(t, cli, BaseImage)
+	return BaseImage
+}
+
+// ensure makes sure ref is an image Import made, importing it if not.
+func ensure(t testing.TB, cli *client.Client, ref string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := cli.ImageInspect(ctx, BaseImage); err == nil {
-		return BaseImage
-	} else if !cerrdefs.IsNotFound(err) {
-		t.Fatalf("inspecting %s: %v", BaseImage, err)
+	img, err := cli.ImageInspect(ctx, ref)
+	switch {
+	case err == nil && img.Config != nil && img.Config.Labels[rootfsLabel] != "":
+		return
+	case err != nil && !cerrdefs.IsNotFound(err):
+		t.Fatalf("inspecting %s: %v", ref, err)
 	}
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
-		unavailable(t, "no busybox binary to make %s from (apt-get install busybox-static)", BaseImage)
+		unavailable(t, "no busybox binary to make %s from (apt-get install busybox-static)", ref)
 	}
 	rootfs, err := Rootfs(busybox)
 	if err != nil {
 		unavailable(t, "%v", err)
 	}
-	if err := Import(ctx, cli, rootfs, BaseImage); err != nil {
+	if err := Import(ctx, cli, rootfs, ref); err != nil {
 		t.Fatal(err)
 	}
-	return BaseImage
 }
 
 // Rootfs is a tarball of a minimal root file system around a static
