@@ -53,41 +53,12 @@ func startBuildCluster(t *testing.T, workerFlags ...string) *buildCluster {
 
 // removeOBuilderStore removes the obuilder-cache images and the cache
 // volumes of the store at path, and only those: the runner labels them
-// with their store's path. Children go before their parents.
+// with their store's path.
 func removeOBuilderStore(t *testing.T, cli *client.Client, path string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	mine := make(client.Filters).Add("label", "org.ocluster-go.obuilder.store="+path)
-	for range 20 {
-		imgs, err := cli.ImageList(ctx, client.ImageListOptions{All: true, Filters: mine})
-		if err != nil {
-			t.Logf("listing the obuilder store's images: %v", err)
-			return
-		}
-		if len(imgs.Items) == 0 {
-			break
-		}
-		parents := map[string]bool{}
-		for _, im := range imgs.Items {
-			parents[im.ParentID] = true
-		}
-		for _, im := range imgs.Items {
-			if !parents[im.ID] {
-				if _, err := cli.ImageRemove(ctx, im.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true}); err != nil {
-					t.Logf("removing the obuilder store's image %s: %v", im.ID, err)
-				}
-			}
-		}
-	}
-	vols, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: mine})
-	if err != nil {
-		t.Logf("listing the obuilder store's cache volumes: %v", err)
-		return
-	}
-	for _, v := range vols.Items {
-		if _, err := cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true}); err != nil {
-			t.Logf("removing the obuilder store's cache volume %s: %v", v.Name, err)
-		}
+	if err := dockertest.RemoveLabelled(ctx, cli, "org.ocluster-go.obuilder.store="+path); err != nil {
+		t.Errorf("the obuilder store's images stay behind: %v", err)
 	}
 }
 

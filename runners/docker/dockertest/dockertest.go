@@ -179,3 +179,55 @@ func Import(ctx context.Context, cli *client.Client, rootfs []byte, ref string) 
 		}
 	}
 }
+
+// RemoveLabelled removes the containers, images and volumes that carry a
+// label (label=value, as a filter takes it), and only those: what a test
+// made, on an engine others share. Images go children before parents.
+// It returns the first failure, having tried the rest.
+func RemoveLabelled(ctx context.Context, cli *client.Client, label string) error {
+	mine := make(client.Filters).Add("label", label)
+	var first error
+	note := func(what string, err error) {
+		if err != nil && first == nil && !cerrdefs.IsNotFound(err) {
+			first = fmt.Errorf("removing %s labelled %s: %w", what, label, err)
+		}
+	}
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: mine})
+	note("containers", err)
+	if err == nil {
+		for _, c := range cs.Items {
+			_, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			note("container "+c.ID, err)
+		}
+	}
+	for round := 0; ; round++ {
+		imgs, err := cli.ImageList(ctx, client.ImageListOptions{All: true, Filters: mine})
+		note("images", err)
+		if err != nil || len(imgs.Items) == 0 {
+			break
+		}
+		if round == 20 {
+			note("images", fmt.Errorf("%d are left after 20 rounds", len(imgs.Items)))
+			break
+		}
+		parents := map[string]bool{}
+		for _, im := range imgs.Items {
+			parents[im.ParentID] = true
+		}
+		for _, im := range imgs.Items {
+			if !parents[im.ID] {
+				_, err := cli.ImageRemove(ctx, im.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+				note("image "+im.ID, err)
+			}
+		}
+	}
+	vols, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: mine})
+	note("volumes", err)
+	if err == nil {
+		for _, v := range vols.Items {
+			_, err := cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true})
+			note("volume "+v.Name, err)
+		}
+	}
+	return first
+}
