@@ -208,15 +208,6 @@ func showCommand() *cobra.Command {
 					}
 				}
 				if !terse {
-					if status == "Paused" {
-						state, err := p.Show(ctx)
-						if err != nil {
-							return err
-						}
-						if why := inactiveReason(state, args[1]); why != "" {
-							status += " (" + why + ")"
-						}
-					}
 					status = args[1] + ": " + status
 				}
 				fmt.Fprintln(out, status)
@@ -226,24 +217,6 @@ func showCommand() *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&terse, "terse", false, "print only the names (or the status)")
 	return cmd
-}
-
-// inactiveReason finds why a connected worker takes no jobs in a pool's
-// show text, whose "inactive:" section has a line "  NAME: REASON".
-func inactiveReason(state, worker string) string {
-	_, section, ok := strings.Cut(state, "\ninactive:\n")
-	if !ok {
-		return ""
-	}
-	for line := range strings.Lines(section) {
-		if !strings.HasPrefix(line, "  ") {
-			break
-		}
-		if why, ok := strings.CutPrefix(strings.TrimSpace(line), worker+": "); ok {
-			return why
-		}
-	}
-	return ""
 }
 
 func describe(w core.WorkerInfo) string {
