@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"capnproto.org/go/capnp/v3/exc"
 
@@ -173,6 +174,25 @@ func (wc *workerConn) whyInactive() string {
 		return "takes no jobs"
 	}
 	return strings.Join(whys, "; and ")
+}
+
+// maxPauseReason bounds the reason a worker gives for a pause, as shown:
+// a failed health check's carries the tail of a build log.
+const maxPauseReason = 400
+
+// oneLine makes a worker's words fit one line of show and of a waiting
+// client's output: its lines joined, at most max bytes (and whole UTF-8
+// characters).
+func oneLine(s string, max int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // inactiveSection is what the pool's show text adds: why each connected

@@ -154,3 +154,11 @@ func TestQueuedClientHearsOfAdminPauseAndBusyWorkers(t *testing.T) {
 	m.set("held", "", nil)
 	m.set("behind", "", nil)
 }
+
+// A worker's reason, a health check's build log say, is shown on one
+// line, bounded.
+func TestOneLine(t *testing.T) {
+	assert.Equal(t, "health check failed: its log: step 1 failed", oneLine("health check failed: its log:\n  step 1\n failed\n", 100))
+	assert.Equal(t, "abc...", oneLine("abcdef", 3))
+	assert.Equal(t, "a...", oneLine("aé", 2), "a character is not cut in two")
+}

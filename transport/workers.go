@@ -334,7 +334,8 @@ func (q *queueServer) SetActive(ctx context.Context, call schema.Queue_setActive
 		if !q.wc.gone {
 			args := call.Args()
 			if !args.Active() {
-				q.wc.pausedWhy, _ = args.Reason()
+				why, _ := args.Reason()
+				q.wc.pausedWhy = oneLine(why, maxPauseReason)
 			}
 			err = q.wc.core.SetActive(args.Active())
 		}
