@@ -172,7 +172,7 @@ type poolAdminServer struct {
 
 func (pa *poolAdminServer) Show(ctx context.Context, call schema.PoolAdmin_show) error {
 	var text string
-	pa.s.locked(func(*owned) { text = pa.p.core.Show(core.ShowOptions{Running: true}) })
+	pa.s.locked(func(*owned) { text = pa.p.core.Show(core.ShowOptions{Running: true}) + pa.p.inactiveSection() })
 	res, err := call.AllocResults()
 	if err != nil {
 		return err

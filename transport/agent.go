@@ -223,7 +223,10 @@ func (a *Agent) tell(ctx context.Context, event func(*agentState) activeWord) er
 	q := a.currentQueue(w)
 	a.mu.Unlock()
 	for w.send {
-		f, release := q.SetActive(ctx, func(p schema.Queue_setActive_Params) error { p.SetActive(w.active); return nil })
+		f, release := q.SetActive(ctx, func(p schema.Queue_setActive_Params) error {
+			p.SetActive(w.active)
+			return p.SetReason(w.why)
+		})
 		_, err := f.Struct()
 		release()
 		q.Release()

@@ -1,5 +1,11 @@
 package transport
 
+import (
+	"maps"
+	"slices"
+	"strings"
+)
+
 // agentState is what a worker agent decides from: its running jobs
 // against its capacity, the job objects the scheduler still holds, an
 // update asked for, the causes that keep it from taking jobs, and what the
@@ -18,6 +24,7 @@ type agentState struct {
 	connected bool
 	session   uint64 // counts registrations, so a late answer of an old connection is ignored
 	told      bool   // whether the scheduler was last told the worker is active
+	toldWhy   string // and, when not, the reason it was told
 	telling   bool   // a word is on its way: one at a time keeps the last word sent the current state
 }
 
@@ -26,11 +33,12 @@ func newAgentState(capacity int) agentState {
 }
 
 // activeWord is what the agent must tell the scheduler after an event:
-// whether the worker takes jobs, when send is set. The agent reports the
-// outcome with sent.
+// whether the worker takes jobs, and why not, when send is set. The agent
+// reports the outcome with sent.
 type activeWord struct {
 	send    bool
 	active  bool
+	why     string
 	session uint64
 }
 
@@ -105,7 +113,7 @@ func (s *agentState) resume(cause string) (w activeWord, was bool) {
 // registered: a connection registered the worker, which the scheduler
 // takes as active.
 func (s *agentState) registered() activeWord {
-	s.connected, s.told, s.telling = true, true, false
+	s.connected, s.told, s.toldWhy, s.telling = true, true, "", false
 	s.session++
 	return s.word()
 }
@@ -126,15 +134,29 @@ func (s *agentState) sent(w activeWord, delivered bool) activeWord {
 	if !delivered {
 		return activeWord{}
 	}
-	s.told = w.active
+	s.told, s.toldWhy = w.active, w.why
 	return s.word()
 }
 
+// word is what to tell the scheduler: a change of activity, or a new
+// reason for a pause, so that the admin and waiting clients see the
+// current one.
 func (s *agentState) word() activeWord {
 	active := len(s.paused) == 0
-	if !s.connected || s.telling || active == s.told {
+	why := s.why()
+	if !s.connected || s.telling || active == s.told && why == s.toldWhy {
 		return activeWord{}
 	}
 	s.telling = true
-	return activeWord{send: true, active: active, session: s.session}
+	return activeWord{send: true, active: active, why: why, session: s.session}
+}
+
+// why joins the reasons of the pauses, in the order of their causes.
+func (s *agentState) why() string {
+	causes := slices.Sorted(maps.Keys(s.paused))
+	whys := make([]string, len(causes))
+	for i, c := range causes {
+		whys[i] = s.paused[c]
+	}
+	return strings.Join(whys, "; and ")
 }

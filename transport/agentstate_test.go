@@ -79,8 +79,11 @@ func TestAgentState(t *testing.T) {
 			pauseFor("health").with(nil, stepPop, updateExit),  // no connection yet
 			onRegistered.with(tellPaused, stepPop, updateExit), // registering made it active
 			onDelivered.with(nil, stepPop, updateExit),
-			pauseFor("prune").with(nil, stepPop, updateExit), // still paused: nothing new
-			resumeFrom("health").with(nil, stepPop, updateExit),
+			pauseFor("prune").with(tellPaused, stepPop, updateExit), // still paused, with a new reason
+			onDelivered.with(nil, stepPop, updateExit),
+			pauseFor("prune").with(nil, stepPop, updateExit), // nothing new
+			resumeFrom("health").with(tellPaused, stepPop, updateExit),
+			onDelivered.with(nil, stepPop, updateExit),
 			resumeFrom("prune").with(tellActive, stepPop, updateExit),
 			onDelivered.with(nil, stepPop, updateExit),
 			resumeFrom("prune").with(nil, stepPop, updateExit), // not paused for it

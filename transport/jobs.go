@@ -114,7 +114,7 @@ func (sub *submissionServer) Submit(ctx context.Context, call schema.Submission_
 			return
 		}
 		j.ticket, j.id = t, t.ID()
-		st.queued[clientKey{sub.client, p.name, j.urgent}]++
+		s.enqueued(st, j)
 		p.stats.submitted(sub.client)
 		s.record(st, trace.Event{Kind: trace.Submit, Pool: p.name, Job: j.id, Client: sub.client, Hint: hint, Urgent: j.urgent})
 	})
@@ -308,8 +308,15 @@ func cancelOn(ctx context.Context, target schema.Job) error {
 	return err
 }
 
+// enqueued counts a job into its client's queue.
+func (s *Scheduler) enqueued(st *owned, j *job) {
+	st.queued[clientKey{j.client, j.pool.name, j.urgent}]++
+	j.pool.waiting[j] = struct{}{}
+}
+
 // dequeued counts a job out of its client's queue.
 func (s *Scheduler) dequeued(st *owned, j *job) {
+	delete(j.pool.waiting, j)
 	k := clientKey{j.client, j.pool.name, j.urgent}
 	if st.queued[k]--; st.queued[k] == 0 {
 		delete(st.queued, k)
@@ -323,6 +330,7 @@ func (j *job) end(st *owned, output string, err error) {
 	}
 	j.ended = true
 	j.output, j.err = output, err
+	delete(j.pool.waiting, j)
 	if j.msg != nil {
 		j.msg.Release()
 		j.msg = nil
@@ -446,7 +454,7 @@ func (s *Scheduler) requeue(st *owned, j *job, wc *workerConn, counted bool, why
 		ran = time.Since(j.started).Seconds()
 	}
 	s.record(st, trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: trace.OutcomeRequeued, Duration: ran})
-	st.queued[clientKey{j.client, j.pool.name, j.urgent}]++
+	s.enqueued(st, j)
 	s.log.Info("Job queued again", "job", j.id, "why", why, "worker", wc.name, "attempts", j.ticket.Attempts())
 	old := j.workerJob
 	j.workerJob = schema.Job{}

@@ -30,6 +30,8 @@ type workerConn struct {
 	waiter    chan popOutcome
 	delivered *popOutcome
 	gone      bool
+	// pausedWhy is what the worker last said of why it takes no jobs.
+	pausedWhy string
 	lostOnce  sync.Once
 	pinging   bool // a ping that renews the lease is in flight
 }
@@ -330,7 +332,12 @@ func (q *queueServer) SetActive(ctx context.Context, call schema.Queue_setActive
 	var err error
 	q.s.locked(func(st *owned) {
 		if !q.wc.gone {
-			err = q.wc.core.SetActive(call.Args().Active())
+			args := call.Args()
+			if !args.Active() {
+				why, _ := args.Reason()
+				q.wc.pausedWhy = oneLine(why, maxPauseReason)
+			}
+			err = q.wc.core.SetActive(args.Active())
 		}
 	})
 	return err

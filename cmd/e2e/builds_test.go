@@ -36,14 +36,30 @@ func startBuildCluster(t *testing.T, workerFlags ...string) *buildCluster {
 		t.Fatalf("add-client: %s", out)
 	}
 	os.WriteFile(filepath.Join(dir, "submission.cap"), []byte(out), 0o600)
+	obuilderStore := filepath.Join(dir, "obuilder")
+	// Registered before the worker starts, so that it runs once the
+	// worker has stopped.
+	t.Cleanup(func() { removeOBuilderStore(t, cli, obuilderStore) })
 	args := append([]string{"-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", "builder-1", "--state-dir", "worker",
-		"--capacity", "2", "--obuilder-store", "docker:" + filepath.Join(dir, "obuilder"),
+		"--capacity", "2", "--obuilder-store", "docker:" + obuilderStore,
+		"--obuilder-healthcheck-image", dockertest.BaseImage,
 		// The machine's free space is not the test's business: a disk below
 		// the default 30% would keep the worker pruning instead of building.
 		"--obuilder-prune-threshold", "0"}, workerFlags...)
 	w := start(t, dir, "ocluster-worker", args...)
 	sched.waitFor(t, `msg="Registered new worker" worker=builder-1 `)
 	return &buildCluster{t: t, dir: dir, cli: cli, worker: w}
+}
+
+// removeOBuilderStore removes the obuilder-cache images and the cache
+// volumes of the store at path, and only those: the runner labels them
+// with their store's path.
+func removeOBuilderStore(t *testing.T, cli *client.Client, path string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := dockertest.RemoveLabelled(ctx, cli, "org.ocluster-go.obuilder.store="+path); err != nil {
+		t.Errorf("the obuilder store's images stay behind: %v", err)
+	}
 }
 
 // file writes a file in the cluster's folder and returns its name.
@@ -74,7 +90,7 @@ func result(t *testing.T, out string) string {
 // The seed's job, FROM busybox / RUN date: the image is built and exists.
 func TestDockerBuild(t *testing.T) {
 	c := startBuildCluster(t)
-	out, code := c.submit("submit-docker", "--local-dockerfile", c.file("Dockerfile.test", "FROM busybox\nRUN date\n"), "--cache-hint", "tutorial")
+	out, code := c.submit("submit-docker", "--local-dockerfile", c.file("Dockerfile.test", "FROM "+dockertest.BaseImage+"\nRUN date\n"), "--cache-hint", "tutorial")
 	if code != 0 || !strings.HasPrefix(out, "Tailing log:\nBuilding on builder-1\n") || !strings.Contains(out, "Job succeeded") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
@@ -88,7 +104,7 @@ func TestDockerBuild(t *testing.T) {
 // lines of its output.
 func TestDockerBuildFails(t *testing.T) {
 	c := startBuildCluster(t)
-	out, code := c.submit("submit-docker", "--local-dockerfile", c.file("Dockerfile", "FROM busybox\nRUN echo about to fail && exit 3\n"))
+	out, code := c.submit("submit-docker", "--local-dockerfile", c.file("Dockerfile", "FROM "+dockertest.BaseImage+"\nRUN echo about to fail && exit 3\n"))
 	if code != 1 || !strings.Contains(out, "about to fail") || !strings.Contains(out, "3") {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}
@@ -100,7 +116,7 @@ func TestDockerBuildCancelled(t *testing.T) {
 	c := startBuildCluster(t)
 	marker := "ocluster-e2e-" + strings.ReplaceAll(t.Name(), "/", "-")
 	submitter := start(t, c.dir, "ocluster-client", "-c", "submission.cap", "submit-docker", "--pool", "linux-x86_64",
-		"--local-dockerfile", c.file("Dockerfile", "FROM busybox\nRUN echo "+marker+" && sleep 300\n"))
+		"--local-dockerfile", c.file("Dockerfile", "FROM "+dockertest.BaseImage+"\nRUN echo "+marker+" && sleep 300\n"))
 	submitter.waitFor(t, marker)
 	submitter.kill()
 	submitter.wait()
@@ -136,7 +152,7 @@ func TestDockerBuildFromGit(t *testing.T) {
 	// Contents of this run only, so that the engine's cache cannot answer.
 	run := strconv.FormatInt(time.Now().UnixNano(), 36)
 	repo.Commit("base", map[string]string{
-		"Dockerfile": "FROM busybox\nCOPY . /src\nRUN cat /src/a.txt /src/b.txt\n",
+		"Dockerfile": "FROM " + dockertest.BaseImage + "\nCOPY . /src\nRUN cat /src/a.txt /src/b.txt\n",
 		"a.txt":      "from the first commit\n",
 	})
 	repo.Git("checkout", "-q", "-b", "feature")
@@ -171,7 +187,7 @@ func TestDockerPush(t *testing.T) {
 	allowed := reg.Addr + "/ocluster/e2e"
 	c := startBuildCluster(t, "--allow-push", allowed)
 	password := c.file("password", "s3cret")
-	dockerfile := c.file("Dockerfile", "FROM busybox\nRUN echo pushed > /f\n")
+	dockerfile := c.file("Dockerfile", "FROM "+dockertest.BaseImage+"\nRUN echo pushed > /f\n")
 	out, code := c.submit("submit-docker", "--local-dockerfile", dockerfile,
 		"--push-to", allowed+":v1", "--push-user", "pusher", "--push-password", password)
 	if code != 0 {
@@ -198,7 +214,7 @@ func TestDockerPush(t *testing.T) {
 // An OBuilder spec built twice: the second time every step is cached.
 func TestOBuilderBuiltTwice(t *testing.T) {
 	c := startBuildCluster(t)
-	spec := c.file("spec", `((from busybox:latest)
+	spec := c.file("spec", `((from `+dockertest.BaseImage+`)
  (workdir /src)
  (run (shell "echo first > a.txt"))
  (run (shell "cat a.txt")))
@@ -222,7 +238,7 @@ func TestOBuilderBuiltTwice(t *testing.T) {
 // A malformed spec fails with where the mistake is.
 func TestOBuilderMalformedSpec(t *testing.T) {
 	c := startBuildCluster(t)
-	out, code := c.submit("submit-obuilder", "--local-file", c.file("spec", "((from busybox:latest)\n (run (shel \"true\")))\n"))
+	out, code := c.submit("submit-obuilder", "--local-file", c.file("spec", "((from "+dockertest.BaseImage+")\n (run (shel \"true\")))\n"))
 	if code != 1 || !regexp.MustCompile(`2:\d+`).MatchString(out) {
 		t.Fatalf("exit %d:\n%s", code, out)
 	}

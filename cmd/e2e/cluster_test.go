@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ocluster-go/ocluster/runners/docker/dockertest"
 )
 
 func TestProductionQuickStart(t *testing.T) {
@@ -48,7 +50,7 @@ func TestProductionQuickStart(t *testing.T) {
 	}
 	start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", "worker-1", "--state-dir", "wvar", "--speed", "600")
 	sched.waitFor(t, `msg="Registered new worker" worker=worker-1 `)
-	os.WriteFile(filepath.Join(dir, "Dockerfile.test"), []byte("FROM busybox\nRUN date\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "Dockerfile.test"), []byte("FROM "+dockertest.BaseImage+"\nRUN date\n"), 0o644)
 	out, code := run(t, dir, "ocluster-client", "-c", "submission.cap", "submit-docker", "--local-dockerfile", "Dockerfile.test", "--pool=linux-x86_64", "--cache-hint", "tutorial")
 	if code != 0 || !strings.HasPrefix(out, "Tailing log:\nBuilding on worker-1\n") || !strings.HasSuffix(out, "Job succeeded\n") {
 		t.Fatalf("submit-docker: exit %d\n%s", code, out)
@@ -113,7 +115,7 @@ func TestWorkerKilledMidJob(t *testing.T) {
 	sched := startScheduler(t, dir, freePort(t), freePort(t), "--policy", "ocluster") // OCluster's behaviour: the job fails
 	capFile, _ := run(t, dir, "ocluster-admin", "-c", "capnp-secrets/admin.cap", "add-client", "c")
 	os.WriteFile(filepath.Join(dir, "c.cap"), []byte(capFile), 0o600)
-	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+dockertest.BaseImage+"\n"), 0o644)
 	w := start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", "slow", "--state-dir", "w", "--speed", "1", "--uncached", "60s")
 	sched.waitFor(t, `msg="Registered new worker" worker=slow `)
 	client := start(t, dir, "ocluster-client", "-c", "c.cap", "submit-docker", "--local-dockerfile", "Dockerfile", "--pool", "linux-x86_64")
@@ -136,7 +138,7 @@ func TestSchedulerRestartKeepsState(t *testing.T) {
 	}
 	capFile, _ := admin("add-client", "c")
 	os.WriteFile(filepath.Join(dir, "c.cap"), []byte(capFile), 0o600)
-	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+dockertest.BaseImage+"\n"), 0o644)
 	worker := func(name string) {
 		start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", name, "--state-dir", name, "--speed", "600", "--retry-delay", "100ms")
 	}

@@ -445,7 +445,7 @@ func TestComposeTestbed(t *testing.T) {
 		t.Fatal(err)
 	}
 	hostCap(t, filepath.Join(dir, "e2e.cap.raw"), filepath.Join(dir, "e2e.cap"), port)
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+dockertest.BaseImage+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	submit := func(n int) []*process {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/ocluster-go/ocluster/runners/docker/dockertest"
 )
 
 // A policy written in its own package (policies/scfq), against the core's
@@ -39,7 +41,7 @@ func TestPolicyOutsideTheCore(t *testing.T) {
 	capFile, code := run(t, dir, "ocluster-admin", "-c", "capnp-secrets/admin.cap", "add-client", "c")
 	require.Equal(t, 0, code, capFile)
 	require.NoError(t, os.WriteFile(filepath.Join(dir, "c.cap"), []byte(capFile), 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\n"), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+dockertest.BaseImage+"\n"), 0o644))
 	start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", "w", "--state-dir", "w", "--speed", "600")
 	sched.waitFor(t, `msg="Registered new worker" worker=w `)
 	for _, hint := range []string{"h", "h"} {

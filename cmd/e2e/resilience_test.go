@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/ocluster-go/ocluster/runners/docker/dockertest"
 )
 
 // Under the default policy a running job survives its worker, with the
@@ -22,7 +24,7 @@ func TestRunningJobSurvivesItsWorker(t *testing.T) {
 			sched := startScheduler(t, dir, freePort(t), freePort(t), "--lease", "2s")
 			capFile, _ := run(t, dir, "ocluster-admin", "-c", "capnp-secrets/admin.cap", "add-client", "c")
 			os.WriteFile(filepath.Join(dir, "c.cap"), []byte(capFile), 0o600)
-			os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM busybox\n"), 0o644)
+			os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+dockertest.BaseImage+"\n"), 0o644)
 			worker := func(name, speed string) *process {
 				return start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", name, "--state-dir", name, "--speed", speed, "--uncached", "60s")
 			}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -170,7 +171,8 @@ func submit(cmd *cobra.Command, c *common, job *runners.Job) error {
 			return err
 		}
 		defer submitted.Release()
-		if err := submitted.Started(ctx); err != nil {
+		status := &statusLines{out: cmd.ErrOrStderr(), now: time.Now}
+		if err := submitted.AwaitStart(ctx, time.Second, status.report); err != nil {
 			return err
 		}
 		out := cmd.OutOrStdout()

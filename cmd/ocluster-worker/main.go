@@ -30,6 +30,7 @@ type options struct {
 	obuilderStore, rsyncMode string
 	obuilderPrune            float64
 	obuilderHealthcheck      int
+	obuilderHealthImage      string
 	additionalMetrics        []string
 	allowLocalRepos, verbose bool
 	retryDelay               time.Duration
@@ -37,6 +38,11 @@ type options struct {
 
 func main() {
 	var o options
+	cli.Execute(newCommand(&o))
+}
+
+// newCommand is the command line, its flags bound to o.
+func newCommand(o *options) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ocluster-worker -c pool-NAME.cap --name NAME --state-dir DIR [flags]",
 		Short: "Build jobs from a scheduler's pool: Docker builds and OBuilder specs",
@@ -48,7 +54,7 @@ status 0, for its service manager to start the new version.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		RunE:          func(cmd *cobra.Command, _ []string) error { return run(o) },
+		RunE:          func(cmd *cobra.Command, _ []string) error { return run(*o) },
 	}
 	f := cmd.Flags()
 	f.StringVarP(&o.capPath, "connect", "c", "", "the pool's .cap file (pool-<name>.cap)")
@@ -62,6 +68,8 @@ status 0, for its service manager to start the new version.`,
 	f.StringVar(&o.rsyncMode, "rsync-mode", "", "copy or hardlink, for rsync: stores (not supported by this worker)")
 	f.Float64Var(&o.obuilderPrune, "obuilder-prune-threshold", obuilder.DefaultPruneThreshold, "prune the OBuilder cache when free space falls below this percentage")
 	f.IntVar(&o.obuilderHealthcheck, "obuilder-healthcheck", 600, "seconds between OBuilder health checks (0: only at start)")
+	f.StringVar(&o.obuilderHealthImage, "obuilder-healthcheck-image", obuilder.DefaultHealthCheckImage,
+		"local image the OBuilder health check builds a one-step spec on; it is never pulled (docker load or docker import it first)")
 	f.StringSliceVar(&o.additionalMetrics, "additional-metrics", nil, "other Prometheus endpoints to relay, as name:URL (comma-separated)")
 	f.BoolVar(&o.allowLocalRepos, "allow-local-repos", false, "also accept file:// and local paths as job repositories (single-machine use only)")
 	f.DurationVar(&o.retryDelay, "retry-delay", 10*time.Second, "least time between two attempts to reach the scheduler")
@@ -69,7 +77,13 @@ status 0, for its service manager to start the new version.`,
 	for _, required := range []string{"connect", "name", "state-dir"} {
 		cmd.MarkFlagRequired(required)
 	}
-	cli.Execute(cmd)
+	return cmd
+}
+
+// obuilderConfig is the OBuilder runner's configuration the flags give.
+func (o options) obuilderConfig(engine *client.Client, store obuilder.Store, log *slog.Logger) obuilder.Config {
+	return obuilder.Config{Client: engine, Store: store, PruneThreshold: o.obuilderPrune,
+		HealthCheckImage: o.obuilderHealthImage, Logger: log}
 }
 
 func run(o options) error {
@@ -118,7 +132,7 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		builders["obuilder"], err = obuilder.New(obuilder.Config{Client: engine, Store: store, PruneThreshold: o.obuilderPrune, Logger: log})
+		builders["obuilder"], err = obuilder.New(o.obuilderConfig(engine, store, log))
 		if err != nil {
 			return err
 		}

@@ -36,7 +36,7 @@ func BenchmarkTrivialBuildOverhead(b *testing.B) {
 	cli := dockertest.Engine(b)
 	dockertest.Base(b, cli)
 	token := "bench-" + randomHex(4)
-	dockerfile := "FROM busybox\nLABEL " + testLabelKey + "=" + token + "\nRUN true\n"
+	dockerfile := "FROM " + dockertest.BaseImage + "\nLABEL " + testLabelKey + "=" + token + "\nRUN true\n"
 	r, err := New(Config{Client: cli, SkipPull: true, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)

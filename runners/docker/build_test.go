@@ -14,6 +14,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/ocluster-go/ocluster/runners"
+	"github.com/ocluster-go/ocluster/runners/docker/dockertest"
 )
 
 // The seed job of OCluster's README. Its image is left for the engine's
@@ -23,7 +24,7 @@ func TestSeedJob(t *testing.T) {
 	e := newEnv(t)
 	r := e.runner(nil)
 	log := newLog(t)
-	id, err := r.Run(context.Background(), dockerJob("FROM busybox\nRUN date\n"), "", log)
+	id, err := r.Run(context.Background(), dockerJob("FROM "+dockertest.BaseImage+"\nRUN date\n"), "", log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func TestDockerfilePathInContext(t *testing.T) {
 	e := newEnv(t)
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"docker/Dockerfile.ci": e.labelled("FROM busybox\nCOPY data /data\nRUN cat /data\n"),
+		"docker/Dockerfile.ci": e.labelled("FROM " + dockertest.BaseImage + "\nCOPY data /data\nRUN cat /data\n"),
 		"data":                 "payload-" + e.token + "\n",
 	})
 	// A link inside the context is followed.
@@ -86,7 +87,7 @@ func TestBuildArgs(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	log := newLog(t)
-	job := dockerJob(e.labelled("FROM busybox\nARG MSG\nARG BARE=default-" + e.token + "\nRUN echo \"msg=$MSG bare=$BARE\"\n"))
+	job := dockerJob(e.labelled("FROM " + dockertest.BaseImage + "\nARG MSG\nARG BARE=default-" + e.token + "\nRUN echo \"msg=$MSG bare=$BARE\"\n"))
 	job.Docker.BuildArgs = []string{"MSG=hello " + e.token, "BARE"}
 	if _, err := e.runner(nil).Run(context.Background(), job, "", log); err != nil {
 		t.Fatal(err)
@@ -108,7 +109,7 @@ func TestDockerignore(t *testing.T) {
 		"ignored/other.txt": "o",
 		"ignored/keep.txt":  "k",
 		".git/HEAD":         "ref: refs/heads/main\n",
-		"Dockerfile":        e.labelled("FROM busybox\nCOPY . /ctx\nRUN find /ctx | sort | sed 's/^/ctx: /'\n"),
+		"Dockerfile":        e.labelled("FROM " + dockertest.BaseImage + "\nCOPY . /ctx\nRUN find /ctx | sort | sed 's/^/ctx: /'\n"),
 	})
 	log := newLog(t)
 	job := &runners.Job{Docker: &runners.DockerBuild{DockerfilePath: "Dockerfile"}}
@@ -131,7 +132,7 @@ func TestBuildKitLog(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	log := newLog(t)
-	job := dockerJob(e.labelled("FROM busybox\nRUN echo hello-" + e.token + "\n"))
+	job := dockerJob(e.labelled("FROM " + dockertest.BaseImage + "\nRUN echo hello-" + e.token + "\n"))
 	job.Docker.BuildKit = true
 	id, err := e.runner(nil).Run(context.Background(), job, "", log)
 	if err != nil {
@@ -168,7 +169,7 @@ func TestFailingBuild(t *testing.T) {
 			t.Parallel()
 			e := newEnv(t)
 			log := newLog(t)
-			job := dockerJob(e.labelled("FROM busybox\nRUN echo early-" + e.token + " && echo late-" + e.token + " && exit 3\n"))
+			job := dockerJob(e.labelled("FROM " + dockertest.BaseImage + "\nRUN echo early-" + e.token + " && echo late-" + e.token + " && exit 3\n"))
 			job.Docker.BuildKit = tc.buildKit
 			_, err := e.runner(nil).Run(context.Background(), job, "", log)
 			var be *BuildError
@@ -216,7 +217,7 @@ func TestCancel(t *testing.T) {
 			marker := "sleeping-" + e.token
 			// The command after the sleep keeps the shell, whose command
 			// line shows the marker, from exec'ing the sleep.
-			job := dockerJob(e.labelled("FROM busybox\nRUN echo " + marker + " && sleep 600; echo not-reached-" + e.token + "\n"))
+			job := dockerJob(e.labelled("FROM " + dockertest.BaseImage + "\nRUN echo " + marker + " && sleep 600; echo not-reached-" + e.token + "\n"))
 			job.Docker.BuildKit = tc.buildKit
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
@@ -280,7 +281,7 @@ func TestLogStreams(t *testing.T) {
 					secondSeen.Store(true)
 				}
 			}
-			job := dockerJob(e.labelled("FROM busybox\nRUN echo " + first + "; sleep 1; echo " + second + "\n"))
+			job := dockerJob(e.labelled("FROM " + dockertest.BaseImage + "\nRUN echo " + first + "; sleep 1; echo " + second + "\n"))
 			job.Docker.BuildKit = tc.buildKit
 			_, err := e.runner(nil).Run(context.Background(), job, "", log)
 			returned.Store(true)
@@ -307,7 +308,7 @@ func TestSquashNeedsExperimental(t *testing.T) {
 	if info.Info.ExperimentalBuild {
 		t.Skip("this engine is experimental, so it squashes")
 	}
-	job := dockerJob(e.labelled("FROM busybox\nRUN echo a > /a\n"))
+	job := dockerJob(e.labelled("FROM " + dockertest.BaseImage + "\nRUN echo a > /a\n"))
 	job.Docker.Squash = true
 	_, err = e.runner(nil).Run(context.Background(), job, "", newLog(t))
 	errorContains(t, err, "squash", "experimental mode", "daemon.json")

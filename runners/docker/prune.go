@@ -43,7 +43,7 @@ func (r *Runner) PruneNeeded(ctx context.Context) (string, error) {
 				r.mu.Unlock()
 			})
 		case min(blocks, inodes) < r.cfg.PruneThreshold:
-			reasons = append(reasons, fmt.Sprintf("%s has %.1f%% of its blocks and %.1f%% of its inodes free, below the prune threshold of %g%%",
+			reasons = append(reasons, fmt.Sprintf("%s has %.1f%% of its blocks and %.1f%% of its inodes free, below the prune threshold of %g%% (the worker's --prune-threshold)",
 				dir, blocks, inodes, r.cfg.PruneThreshold))
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	cerrdefs "github.com/containerd/errdefs"
+
+	"github.com/ocluster-go/ocluster/runners/docker/dockertest"
 )
 
 func TestPruneNeeded(t *testing.T) {
@@ -22,7 +24,7 @@ func TestPruneNeeded(t *testing.T) {
 		{"off", 0, 0, ""},
 		{"threshold 100%", 100, 0, "below the prune threshold of 100%"},
 		{"max df 1 byte", 0, 1, "more than the limit of 1B"},
-		{"both", 100, 1, "prune threshold of 100%; Docker's images"},
+		{"both", 100, 1, "prune threshold of 100% (the worker's --prune-threshold); Docker's images"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := e.runner(func(c *Config) { c.PruneThreshold, c.MaxDFSize = tc.threshold, tc.maxDF })
@@ -73,7 +75,7 @@ func TestPrune(t *testing.T) {
 	r := e.runner(nil)
 	ctx := context.Background()
 	// Untagged, so dangling as soon as it is built.
-	id, err := r.Run(ctx, dockerJob(e.labelled("FROM busybox\nRUN echo "+e.token+" > /f\n")), "", newLog(t))
+	id, err := r.Run(ctx, dockerJob(e.labelled("FROM "+dockertest.BaseImage+"\nRUN echo "+e.token+" > /f\n")), "", newLog(t))
 	if err != nil {
 		t.Fatal(err)
 	}

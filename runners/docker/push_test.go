@@ -17,7 +17,7 @@ import (
 )
 
 func pushJob(e *testEnv, target, user, password string) *runners.Job {
-	job := dockerJob(e.labelled("FROM busybox\nRUN echo " + e.token + " > /built\n"))
+	job := dockerJob(e.labelled("FROM " + dockertest.BaseImage + "\nRUN echo " + e.token + " > /built\n"))
 	job.Docker.PushTarget, job.Docker.PushUser, job.Docker.PushPassword = target, user, password
 	return job
 }
@@ -132,7 +132,7 @@ func TestPullBases(t *testing.T) {
 	reg := dockertest.StartRegistry(t, "", "", "")
 	ctx := context.Background()
 	base := reg.Addr + "/base/" + e.token + ":latest"
-	if _, err := e.cli.ImageTag(ctx, client.ImageTagOptions{Source: "busybox:latest", Target: base}); err != nil {
+	if _, err := e.cli.ImageTag(ctx, client.ImageTagOptions{Source: dockertest.BaseImage, Target: base}); err != nil {
 		t.Fatal(err)
 	}
 	auth, _ := authconfig.Encode(registry.AuthConfig{})
@@ -143,7 +143,7 @@ func TestPullBases(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Untagging leaves busybox:latest, the same image, alone.
+	// Untagging leaves the base image, the same image, alone.
 	untag := func() { _, _ = e.cli.ImageRemove(ctx, base, client.ImageRemoveOptions{}) }
 	untag()
 	t.Cleanup(untag)

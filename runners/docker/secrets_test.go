@@ -17,6 +17,7 @@ import (
 	"github.com/moby/moby/client"
 
 	"github.com/ocluster-go/ocluster/runners"
+	"github.com/ocluster-go/ocluster/runners/docker/dockertest"
 )
 
 // A secret is readable by the step that mounts it, and nowhere else: not
@@ -31,7 +32,7 @@ func TestSecret(t *testing.T) {
 	// BuildKit does not make a secret's value part of the cache key (nor
 	// does a LABEL count), so the steps name the test: a cached step from
 	// an earlier run would hold another secret's digest.
-	job := dockerJob(e.labelled("FROM busybox\n" +
+	job := dockerJob(e.labelled("FROM " + dockertest.BaseImage + "\n" +
 		"RUN --mount=type=secret,id=tok sha256sum /run/secrets/tok | cut -d' ' -f1 > /tok.sha && echo " + e.token + "\n" +
 		"RUN --mount=type=secret,id=tok echo leaked: $(cat /run/secrets/tok) " + e.token + "\n"))
 	// BuildKit is not asked for: the secrets need it.

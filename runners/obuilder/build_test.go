@@ -155,11 +155,11 @@ func TestCopyFromBuildStage(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
 	spec := `((build tools
-   ((from busybox:latest)
+   ((from ` + dockertest.BaseImage + `)
     (env TEST_RUN ` + e.nonce + `)
     (workdir /b)
     (run (shell "mkdir -p out/deep && echo built > out/f && echo junk > out/j.tmp && echo deep > out/deep/d"))))
- (from busybox:latest)
+ (from ` + dockertest.BaseImage + `)
  (env TEST_RUN ` + e.nonce + `)
  (copy (from (build tools)) (src out) (dst /got/) (exclude *.tmp))
  (copy (from (build tools)) (src /b/out/f) (dst /single))
@@ -372,7 +372,7 @@ func TestCancelStopsTheContainer(t *testing.T) {
 func TestMalformedSpecCreatesNothing(t *testing.T) {
 	t.Parallel()
 	e := newTestEnv(t)
-	res := e.build(t, "((from busybox:latest)\n (run (shell \"true\") (netwrk host)))", "")
+	res := e.build(t, "((from "+dockertest.BaseImage+")\n (run (shell \"true\") (netwrk host)))", "")
 	want := `invalid OBuilder spec: 2:22: expected (cache ...), (network host), (secrets ...) or (shell COMMAND) in (run ...), found (netwrk ...)`
 	if res.err == nil || res.err.Error() != want {
 		t.Fatalf("error %v, want %q", res.err, want)
@@ -464,7 +464,7 @@ func TestPruneRemovesLeastRecentlyUsedFirst(t *testing.T) {
 		return 50, "/fake", nil
 	}
 	reason, err := e.r.PruneNeeded(ctx)
-	if err != nil || reason != "obuilder store: 10.0% free on /fake, below the 30% threshold" {
+	if err != nil || reason != "obuilder store: only 10.0% free on /fake, below the 30% threshold (the worker's --obuilder-prune-threshold): free space there or lower the threshold" {
 		t.Fatalf("PruneNeeded = %q, %v", reason, err)
 	}
 	var log bytes.Buffer

@@ -50,8 +50,9 @@ func newTestEnv(t testing.TB) *testEnv {
 	}
 	e.r, err = New(Config{
 		Client: cli, Store: store, PruneThreshold: DefaultPruneThreshold,
-		Labels: map[string]string{testLabel: e.nonce},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		HealthCheckImage: dockertest.BaseImage,
+		Labels:           map[string]string{testLabel: e.nonce},
+		Logger:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -67,32 +68,8 @@ func (e *testEnv) filter() client.Filters {
 func (e *testEnv) cleanup(t testing.TB) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if cs, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: e.filter()}); err == nil {
-		for _, c := range cs.Items {
-			e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
-		}
-	}
-	// Children before parents: an image with children cannot be removed.
-	for range 20 {
-		imgs, err := e.cli.ImageList(ctx, client.ImageListOptions{All: true, Filters: e.filter()})
-		if err != nil || len(imgs.Items) == 0 {
-			break
-		}
-		parents := map[string]bool{}
-		for _, im := range imgs.Items {
-			parents[im.ParentID] = true
-		}
-		for _, im := range imgs.Items {
-			if !parents[im.ID] {
-				e.cli.ImageRemove(ctx, im.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
-			}
-		}
-	}
-	vols, err := e.cli.VolumeList(ctx, client.VolumeListOptions{Filters: e.filter()})
-	if err == nil {
-		for _, v := range vols.Items {
-			e.cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true})
-		}
+	if err := dockertest.RemoveLabelled(ctx, e.cli, testLabel+"="+e.nonce); err != nil {
+		t.Log(err)
 	}
 }
 

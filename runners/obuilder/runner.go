@@ -27,6 +27,11 @@ import (
 // DefaultPruneThreshold is the worker's default --obuilder-prune-threshold.
 const DefaultPruneThreshold = 30
 
+// DefaultHealthCheckImage is the image the health check builds on unless
+// told otherwise (the worker's --obuilder-healthcheck-image). It is never
+// pulled.
+const DefaultHealthCheckImage = "busybox:latest"
+
 // Labels the runner puts on what it creates, besides Config.Labels.
 const (
 	labelKey   = "org.ocluster-go.obuilder.key"   // images and step containers: the step's cache key
@@ -55,7 +60,7 @@ type Config struct {
 	DefaultShell []string
 
 	// HealthCheckImage is the local image the health check builds on;
-	// "" means busybox:latest.
+	// "" means DefaultHealthCheckImage.
 	HealthCheckImage string
 
 	// CacheRepository is the repository step results are tagged in, as
@@ -138,7 +143,7 @@ func New(cfg Config) (*Runner, error) {
 		r.shell = []string{"/bin/sh", "-c"}
 	}
 	if r.healthImage == "" {
-		r.healthImage = "busybox:latest"
+		r.healthImage = DefaultHealthCheckImage
 	}
 	if r.repo == "" {
 		r.repo = "obuilder-cache"
@@ -309,7 +314,7 @@ func (r *Runner) HealthCheck(ctx context.Context) error {
 		rcancel()
 	}
 	if err != nil {
-		return fmt.Errorf("obuilder health check (building a one-step spec on %s) failed: %w; its log:\n%s", r.healthImage, err, tail(out.String(), 2000))
+		return fmt.Errorf("obuilder health check (building a one-step spec on %s, the worker's --obuilder-healthcheck-image) failed: %w; its log:\n%s", r.healthImage, err, tail(out.String(), 2000))
 	}
 	return nil
 }
@@ -375,7 +380,7 @@ func (r *Runner) PruneNeeded(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("obuilder store: %w", err)
 	}
 	if free < r.threshold {
-		return fmt.Sprintf("obuilder store: %.1f%% free on %s, below the %g%% threshold", free, where, r.threshold), nil
+		return fmt.Sprintf("obuilder store: only %.1f%% free on %s, below the %g%% threshold (the worker's --obuilder-prune-threshold): free space there or lower the threshold", free, where, r.threshold), nil
 	}
 	return "", nil
 }

@@ -63,6 +63,18 @@ interface Ticket {
   # Waits until a worker takes the job.
   cancel @1 () -> ();
   # Removes a queued job, or cancels a running build.
+  status @2 () -> (status :QueueStatus);
+  # Where the job stands, answered at once: a client polls it while it
+  # waits for job, to tell its user. Schedulers before it answer
+  # "unimplemented".
+}
+
+struct QueueStatus {
+  queued   @0 :Bool;    # false: a worker has it, or it has ended
+  position @1 :UInt32;  # 1: the next job its queue hands out
+  queue    @2 :Text;    # whose queue: "pool NAME", or "worker NAME" (it waits for that worker)
+  length   @3 :UInt32;  # jobs in that queue
+  waiting  @4 :Text;    # why no worker takes jobs now; empty when one is ready
 }
 
 interface Submission {
@@ -90,7 +102,10 @@ interface Queue {
   pop       @0 (job :Job) -> (descr :JobDescr);
   # The worker passes the Job object it will run the job as; the scheduler
   # hands it to the job's client.
-  setActive @1 (active :Bool) -> ();
+  setActive @1 (active :Bool, reason :Text) -> ();
+  # reason, with active false: why the worker takes no jobs (low disk, a
+  # failed health check), for the admin's show and waiting clients. A
+  # worker sends it again when the reason changes.
   pruned    @2 (hints :List(Text)) -> ();
   # The worker pruned its build caches and lost these hints, or every hint
   # when the list is empty: the scheduler stops counting on them.

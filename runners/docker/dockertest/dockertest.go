@@ -29,9 +29,11 @@ import (
 // RequireEnv, when set, turns a missing engine or busybox into a failure.
 const RequireEnv = "OCLUSTER_REQUIRE_DOCKER"
 
-// BaseImage is the reference the base image gets: what `FROM busybox`
-// resolves to.
-const BaseImage = "busybox:latest"
+// BaseImage is the base image the tests build on, a name only they use:
+// an image called busybox on a shared engine may be anyone's, even a
+// partial one, and a test must not trust what it did not make. Test
+// Dockerfiles say FROM BaseImage, test specs (from BaseImage).
+const BaseImage = "ocluster-go-test/busybox:latest"
 
 // rootfsLabel records the digest of the root file system an image was
 // imported from.
@@ -65,29 +67,38 @@ func Engine(t testing.TB) *client.Client {
 }
 
 // Base makes sure BaseImage exists, importing busybox-static's binary as
-// a root file system when it does not, and returns BaseImage. An existing
-// busybox image (a real one pulled earlier, say) is left alone.
+// a root file system when it does not, and returns BaseImage. An image of
+// that name that this package did not import (it lacks the label Import
+// sets) is replaced.
 func Base(t testing.TB, cli *client.Client) string {
+	t.Helper()
+	ensure(t, cli, BaseImage)
+	return BaseImage
+}
+
+// ensure makes sure ref is an image Import made, importing it if not.
+func ensure(t testing.TB, cli *client.Client, ref string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := cli.ImageInspect(ctx, BaseImage); err == nil {
-		return BaseImage
-	} else if !cerrdefs.IsNotFound(err) {
-		t.Fatalf("inspecting %s: %v", BaseImage, err)
+	img, err := cli.ImageInspect(ctx, ref)
+	switch {
+	case err == nil && img.Config != nil && img.Config.Labels[rootfsLabel] != "":
+		return
+	case err != nil && !cerrdefs.IsNotFound(err):
+		t.Fatalf("inspecting %s: %v", ref, err)
 	}
 	busybox, err := exec.LookPath("busybox")
 	if err != nil {
-		unavailable(t, "no busybox binary to make %s from (apt-get install busybox-static)", BaseImage)
+		unavailable(t, "no busybox binary to make %s from (apt-get install busybox-static)", ref)
 	}
 	rootfs, err := Rootfs(busybox)
 	if err != nil {
 		unavailable(t, "%v", err)
 	}
-	if err := Import(ctx, cli, rootfs, BaseImage); err != nil {
+	if err := Import(ctx, cli, rootfs, ref); err != nil {
 		t.Fatal(err)
 	}
-	return BaseImage
 }
 
 // Rootfs is a tarball of a minimal root file system around a static
@@ -167,4 +178,56 @@ func Import(ctx context.Context, cli *client.Client, rootfs []byte, ref string) 
 			return fmt.Errorf("importing %s: %s", ref, m.ErrorDetail.Message)
 		}
 	}
+}
+
+// RemoveLabelled removes the containers, images and volumes that carry a
+// label (label=value, as a filter takes it), and only those: what a test
+// made, on an engine others share. Images go children before parents.
+// It returns the first failure, having tried the rest.
+func RemoveLabelled(ctx context.Context, cli *client.Client, label string) error {
+	mine := make(client.Filters).Add("label", label)
+	var first error
+	note := func(what string, err error) {
+		if err != nil && first == nil && !cerrdefs.IsNotFound(err) {
+			first = fmt.Errorf("removing %s labelled %s: %w", what, label, err)
+		}
+	}
+	cs, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: mine})
+	note("containers", err)
+	if err == nil {
+		for _, c := range cs.Items {
+			_, err := cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true, RemoveVolumes: true})
+			note("container "+c.ID, err)
+		}
+	}
+	for round := 0; ; round++ {
+		imgs, err := cli.ImageList(ctx, client.ImageListOptions{All: true, Filters: mine})
+		note("images", err)
+		if err != nil || len(imgs.Items) == 0 {
+			break
+		}
+		if round == 20 {
+			note("images", fmt.Errorf("%d are left after 20 rounds", len(imgs.Items)))
+			break
+		}
+		parents := map[string]bool{}
+		for _, im := range imgs.Items {
+			parents[im.ParentID] = true
+		}
+		for _, im := range imgs.Items {
+			if !parents[im.ID] {
+				_, err := cli.ImageRemove(ctx, im.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+				note("image "+im.ID, err)
+			}
+		}
+	}
+	vols, err := cli.VolumeList(ctx, client.VolumeListOptions{Filters: mine})
+	note("volumes", err)
+	if err == nil {
+		for _, v := range vols.Items {
+			_, err := cli.VolumeRemove(ctx, v.Name, client.VolumeRemoveOptions{Force: true})
+			note("volume "+v.Name, err)
+		}
+	}
+	return first
 }

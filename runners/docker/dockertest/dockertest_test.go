@@ -1,12 +1,19 @@
 package dockertest
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
 	"os/exec"
 	"testing"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 func TestRootfsIsReproducible(t *testing.T) {
@@ -57,5 +64,35 @@ func TestBaseImageExists(t *testing.T) {
 	}
 	if img.Config.Labels[rootfsLabel] == "" {
 		t.Fatalf("the imported image lacks its %s label: %v", rootfsLabel, img.Config.Labels)
+	}
+}
+
+// An image of the base's name that the tests did not make (a partial
+// one, say) is not taken for theirs: it is replaced.
+func TestBaseReplacesAnImageItDidNotMake(t *testing.T) {
+	cli := Engine(t)
+	ctx := context.Background()
+	var nonce [6]byte
+	rand.Read(nonce[:])
+	ref := "ocluster-go-test/dockertest-impostor-" + hex.EncodeToString(nonce[:]) + ":latest"
+	var empty bytes.Buffer
+	require.NoError(t, tar.NewWriter(&empty).Close())
+	rc, err := cli.ImageImport(ctx, client.ImageImportSource{Source: &empty, SourceName: "-"}, ref, client.ImageImportOptions{})
+	require.NoError(t, err)
+	io.Copy(io.Discard, rc)
+	rc.Close()
+	t.Cleanup(func() {
+		cli.ImageRemove(context.Background(), ref, client.ImageRemoveOptions{Force: true, PruneChildren: true})
+	})
+	before, err := cli.ImageInspect(ctx, ref)
+	require.NoError(t, err, "the impostor was not made")
+
+	ensure(t, cli, ref)
+	after, err := cli.ImageInspect(ctx, ref)
+	require.NoError(t, err)
+	assert.NotEqual(t, before.ID, after.ID, "the impostor was kept")
+	assert.NotEmpty(t, after.Config.Labels[rootfsLabel])
+	if _, err := cli.ImageRemove(ctx, before.ID, client.ImageRemoveOptions{Force: true}); err != nil && !cerrdefs.IsNotFound(err) {
+		t.Logf("removing the impostor %s: %v", before.ID, err)
 	}
 }
