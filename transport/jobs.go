@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -401,9 +403,7 @@ func (s *Scheduler) watch(j *job, wc *workerConn, workerJob schema.Job, attempt 
 		output, err = res.Output()
 	}
 	release()
-	// go-capnp aborts the calls in flight on a connection that shuts down
-	// with a plain ErrConnClosed, not a Disconnected exception.
-	if exc.TypeOf(err) == exc.Disconnected || errors.Is(err, rpc.ErrConnClosed) {
+	if lostWithConnection(err) {
 		// The worker's connection dropped: the job was lost with it, and
 		// saying so is the job's story.
 		s.workerLost(wc)
@@ -424,6 +424,19 @@ func (s *Scheduler) watch(j *job, wc *workerConn, workerJob schema.Job, attempt 
 		s.finished(st, j, wc, outcome)
 		j.end(st, output, err)
 	})
+}
+
+// lostWithConnection says whether a call failed because the peer's
+// connection did, not because the peer answered with a failure. go-capnp
+// aborts the calls in flight on a connection that shuts down with a plain
+// ErrConnClosed, not a Disconnected exception, and a call whose message
+// could not be written (the connection broke under it) with an ordinary
+// failure that wraps the write's error; a peer's own failure arrives as
+// text, with no network error in its chain.
+func lostWithConnection(err error) bool {
+	var netErr *net.OpError
+	return exc.TypeOf(err) == exc.Disconnected || errors.Is(err, rpc.ErrConnClosed) ||
+		errors.As(err, &netErr) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, io.EOF)
 }
 
 // finished takes a running job off its worker.

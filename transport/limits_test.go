@@ -2,10 +2,16 @@ package transport
 
 import (
 	"context"
+	"errors"
+	"io"
+	"net"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
+	"capnproto.org/go/capnp/v3/exc"
+	"capnproto.org/go/capnp/v3/rpc"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -54,4 +60,25 @@ func TestDescriptionPastTheFrameLimitIsNotSent(t *testing.T) {
 	require.ErrorContains(t, err, "the job description is too large to send")
 	m.set("after", "", nil)
 	expect(t, "a job on the same connection", s.run(t, "after"), "Building on worker-1\nBuilding after\nJob succeeded\n")
+}
+
+// A call whose message could not be written, because the connection broke
+// under it, is the worker lost, not the job failed; a failure the worker
+// answered with is the job's.
+func TestLostWithConnection(t *testing.T) {
+	broken := &net.OpError{Op: "write", Net: "tcp", Err: syscall.EPIPE}
+	for _, err := range []error{
+		exc.WrapError("send message", broken),
+		exc.WrapError("send message", io.ErrClosedPipe),
+		exc.New(exc.Disconnected, "", "the peer went away"),
+		rpc.ErrConnClosed,
+	} {
+		assert.True(t, lostWithConnection(err), "%v", err)
+	}
+	for _, err := range []error{
+		exc.New(exc.Failed, "", "Build failed: exit 1"),
+		errors.New("docker build: no space left on device"),
+	} {
+		assert.False(t, lostWithConnection(err), "%v", err)
+	}
 }
