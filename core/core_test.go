@@ -2,9 +2,13 @@ package core
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 type fakeClock struct{ t float64 }
@@ -272,6 +276,37 @@ func TestShowRunning(t *testing.T) {
 	if got := p.Show(ShowOptions{Running: true}); !containsLine(got, want) {
 		t.Fatalf("show lacks %q:\n%s", want, got)
 	}
+}
+
+// A long queue is shown as the jobs served next, after a count per client
+// of the others.
+func TestShowBoundsTheQueue(t *testing.T) {
+	s, _ := newTestScheduler(t, "p")
+	p := mustPool(t, s, "p")
+	for i := range 30 {
+		client := "alice"
+		if i%3 == 0 {
+			client = "bob"
+		}
+		_, err := p.Submit(client, Job{Label: fmt.Sprintf("job%d", i)}, false)
+		require.NoError(t, err)
+	}
+	whole := p.Show(ShowOptions{})
+	assert.Equal(t, 30, strings.Count(whole, ":job"), whole)
+	bounded := p.Show(ShowOptions{Queue: 5})
+	assert.Equal(t, 5, strings.Count(bounded, ":job"), bounded)
+	assert.Contains(t, bounded, "queue: (backlog) [… 25 more (alice ")
+	queueLine := func(text string) string {
+		for line := range strings.SplitSeq(text, "\n") {
+			if strings.HasPrefix(line, "queue:") {
+				return line
+			}
+		}
+		return ""
+	}
+	items := strings.Fields(strings.TrimSuffix(queueLine(whole), "]"))
+	next := items[len(items)-1] // the queue is listed with the next served last
+	assert.True(t, strings.HasSuffix(queueLine(bounded), " "+next+"]"), "the job served next is listed: %s", queueLine(bounded))
 }
 
 func containsLine(text, line string) bool {

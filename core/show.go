@@ -12,6 +12,10 @@ type ShowOptions struct {
 	Cached bool
 	// Running names each worker's running jobs (OCluster shows only counts).
 	Running bool
+	// Queue, when more than 0, bounds the jobs a queue lists: those served
+	// next, after a count per client of the others, so that a queue of a
+	// hundred thousand jobs stays readable.
+	Queue int
 }
 
 // Show describes the pool's state in OCluster's format:
@@ -43,7 +47,7 @@ func (p *Pool) Show(opts ShowOptions) string {
 		b.WriteByte(']')
 	} else {
 		b.WriteString("(backlog) ")
-		writeQueue(&b, &p.backlog, p.fairNow())
+		writeQueue(&b, &p.backlog, p.fairNow(), opts.Queue)
 	}
 	b.WriteString("\nregistered:")
 	for _, w := range p.Workers() {
@@ -57,7 +61,7 @@ func (p *Pool) Show(opts ShowOptions) string {
 			b.WriteString(w.reasons.String())
 			b.WriteByte(')')
 		} else {
-			writeQueue(&b, &w.local, p.fairNow())
+			writeQueue(&b, &w.local, p.fairNow(), opts.Queue)
 		}
 		b.WriteString(" (")
 		b.WriteString(strconv.Itoa(len(w.running)))
@@ -128,9 +132,13 @@ func (p *Pool) Show(opts ShowOptions) string {
 }
 
 // writeQueue lists the queue's tickets with the next one to be served last.
-func writeQueue(b *strings.Builder, q *ticketQueue, now float64) {
+func writeQueue(b *strings.Builder, q *ticketQueue, now float64, limit int) {
 	b.WriteByte('[')
 	ts := q.sorted()
+	if limit > 0 && len(ts) > limit {
+		writeOmitted(b, ts[limit:])
+		ts = ts[:limit]
+	}
 	for i := len(ts) - 1; i >= 0; i-- {
 		t := ts[i]
 		b.WriteString(t.client.id)
@@ -154,6 +162,34 @@ func writeQueue(b *strings.Builder, q *ticketQueue, now float64) {
 		}
 	}
 	b.WriteByte(']')
+}
+
+// writeOmitted counts, per client, the jobs a bounded queue leaves out:
+// "… 99980 more (alice 60000, bob 39980) … ".
+func writeOmitted(b *strings.Builder, ts []*Ticket) {
+	per := map[string]int{}
+	for _, t := range ts {
+		per[t.client.id]++
+	}
+	b.WriteString("… ")
+	b.WriteString(strconv.Itoa(len(ts)))
+	b.WriteString(" more (")
+	clients := sortedKeys(per)
+	const shown = 5
+	for i, id := range clients[:min(len(clients), shown)] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(id)
+		b.WriteByte(' ')
+		b.WriteString(strconv.Itoa(per[id]))
+	}
+	if len(clients) > shown {
+		b.WriteString(", and ")
+		b.WriteString(strconv.Itoa(len(clients) - shown))
+		b.WriteString(" more clients")
+	}
+	b.WriteString(") … ")
 }
 
 // round prints a number rounded to a whole one, halves to even, as C's %.0f.

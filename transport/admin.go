@@ -170,9 +170,15 @@ type poolAdminServer struct {
 	p *pool
 }
 
+// showQueue is how many of a queue's jobs show lists: a queue of a hundred
+// thousand made one line of 324 KB.
+const showQueue = 20
+
 func (pa *poolAdminServer) Show(ctx context.Context, call schema.PoolAdmin_show) error {
 	var text string
-	pa.s.locked(func(*owned) { text = pa.p.core.Show(core.ShowOptions{Running: true}) + pa.p.inactiveSection() })
+	pa.s.locked(func(*owned) {
+		text = pa.p.core.Show(core.ShowOptions{Running: true, Queue: showQueue}) + pa.p.inactiveSection()
+	})
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
