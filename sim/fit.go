@@ -675,9 +675,9 @@ func (f *fitter) batch(subject string, sizes []float64) *Count {
 }
 
 // hints fits the popularity of a client's hints, ranked by how often each
-// is used: uniform, Zipf (exponent by maximum likelihood, gonum optimize)
-// or one hot hint over uniform others, whichever has the best Akaike
-// score; when even that fits badly, the trace's own hints, each listed in
+// is used: uniform when it fits, else Zipf (exponent by maximum
+// likelihood, gonum optimize) or one hot hint over uniform others,
+// whichever has the better Akaike score; when even that fits badly, the trace's own hints, each listed in
 // proportion to its use.
 func (f *fitter) hints(subject string, c *fitClient) *HintSpec {
 	subject += " hints"
@@ -736,7 +736,13 @@ func (f *fitter) hints(subject string, c *fitClient) *HintSpec {
 		models = append(models, model{HintSpec{Kind: "zipf", Count: K, S: round3(s)}, fmt.Sprintf("zipf over %d, exponent %.3f (maximum likelihood)", K, s),
 			func(r int) float64 { return math.Pow(float64(r), -s) / h }, 1})
 	}
+	// Ranking hints by use makes the first look popular even when all
+	// are alike, so uniform, the model with nothing to fit, is kept
+	// whenever it fits; the others compete on their Akaike scores.
 	best, bestAIC := 0, math.Inf(1)
+	if ksDiscrete(ranks, rankCDF(models[0].pmf, K)) <= ksLimit(n) {
+		models = models[:1]
+	}
 	for i, m := range models {
 		ll := 0.0
 		for r, k := range counts {
@@ -747,13 +753,7 @@ func (f *fitter) hints(subject string, c *fitClient) *HintSpec {
 		}
 	}
 	m := models[best]
-	cdf := func(x float64) float64 {
-		s := 0.0
-		for r := 1; r <= min(int(x), K); r++ {
-			s += m.pmf(r)
-		}
-		return s
-	}
+	cdf := rankCDF(m.pmf, K)
 	ch := FitChoice{Subject: subject, Model: m.desc, N: n, Observed: ranks, CDF: cdf, Unit: "hint rank (1: most used)", Note: note}
 	ch.KS = ksDiscrete(ranks, cdf)
 	if ch.KS <= ksLimit(n) {
@@ -785,6 +785,17 @@ func (f *fitter) hints(subject string, c *fitClient) *HintSpec {
 	ch.KS = ksDiscrete(ranks, emp)
 	f.add(ch)
 	return spec
+}
+
+// rankCDF is the CDF over ranks 1..k of the probabilities pmf.
+func rankCDF(pmf func(r int) float64, k int) func(float64) float64 {
+	return func(x float64) float64 {
+		s := 0.0
+		for r := 1; r <= min(int(x), k); r++ {
+			s += pmf(r)
+		}
+		return s
+	}
 }
 
 // fitZipf is the maximum-likelihood exponent of a Zipf law over ranks
@@ -952,7 +963,7 @@ func (f *fitter) failures(pool string, w *fitWorker, downtime Dist) *Failures {
 		kind = "crash"
 	}
 	fl := &Failures{Kind: kind, MTBF: seconds(w.uptime / float64(len(w.downs))), Downtime: downtime}
-	f.note("pool "+pool+" worker "+w.name+" failures", fmt.Sprintf("%s, mean time between %v", kind, fl.MTBF),
-		fmt.Sprintf("%s (%d crashes) over %v connected", plural(len(w.downs), "failure"), w.crashes, Duration(math.Round(w.uptime))))
+	f.add(FitChoice{Subject: "pool " + pool + " worker " + w.name + " failures", Model: fmt.Sprintf("%s, mean time between %v", kind, fl.MTBF),
+		N: len(w.downs), KS: math.NaN(), Note: fmt.Sprintf("%s (%d crashes) over %v connected", plural(len(w.downs), "failure"), w.crashes, Duration(math.Round(w.uptime)))})
 	return fl
 }
