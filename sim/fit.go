@@ -26,19 +26,19 @@ type FitTrace struct {
 // FitChoice is one fitted part of a scenario: what it models, the model
 // chosen, and how well the model fits the data it came from.
 type FitChoice struct {
-	Subject string `json:"subject"`
-	Model   string `json:"model"`
-	N       int    `json:"n"`
+	Subject string
+	Model   string
+	N       int
 	// KS is the Kolmogorov–Smirnov distance between the observations and
 	// the fitted distribution (NaN when the model is not a distribution
 	// of the observations, as a share or a speed is not).
-	KS   float64 `json:"ks"`
-	Note string  `json:"note,omitempty"`
+	KS   float64
+	Note string
 	// Observed and CDF let a report draw the observations against the
 	// model; Unit says what the observations are.
-	Observed []float64               `json:"-"`
-	CDF      func(x float64) float64 `json:"-"`
-	Unit     string                  `json:"-"`
+	Observed []float64
+	CDF      func(x float64) float64
+	Unit     string
 }
 
 // Fitted is a scenario fitted to traces, with every choice made.
@@ -544,11 +544,10 @@ func (f *fitter) arrivals(subject string, c *fitClient) *Arrivals {
 	if a, ok := f.diurnal(subject, c, rate, total); ok {
 		return a
 	}
-	var e distuv.Exponential
-	e.Fit(gaps, nil)
-	// The maximum-likelihood rate counts the time after the last batch
-	// too, which the gaps alone leave out.
-	e.Rate = rate
+	// The maximum-likelihood rate is batches over the time observed,
+	// which counts the time before the first batch and after the last
+	// that the gaps (and gonum's Fit of them) leave out.
+	e := distuv.Exponential{Rate: rate}
 	ch := FitChoice{Subject: subject, N: len(gaps), KS: math.NaN(), Observed: sorted(gaps), CDF: e.CDF, Unit: "seconds between batches"}
 	a := &Arrivals{Process: "poisson", Mean: seconds(1 / rate)}
 	ch.Model = fmt.Sprintf("poisson, mean gap %v (rate %.4g/s, maximum likelihood)", a.Mean, rate)
@@ -907,7 +906,7 @@ func (f *fitter) workers(p *fitPool) ([]WorkerSpec, error) {
 
 // workerSpeed is exp of the mean difference between the pool's mean log
 // run time (of the same kind, cached or not) and the worker's: the ratio
-// of geometric means. A worker whose difference is within two standard
+// of geometric means. A worker whose difference is within three standard
 // errors of 0 keeps speed 1, so that sampling noise does not make a
 // fleet of equals look uneven.
 func workerSpeed(w *fitWorker, logMean [2]float64, n [2]int) (float64, string) {
@@ -919,8 +918,8 @@ func workerSpeed(w *fitWorker, logMean [2]float64, n [2]int) (float64, string) {
 	}
 	mean, sd := stat.MeanStdDev(diffs, nil)
 	se := sd / math.Sqrt(float64(len(diffs)))
-	if math.Abs(mean) < 2*se {
-		return 1, fmt.Sprintf("from %d runs: within two standard errors (%.3f) of the pool's, kept at 1", len(diffs), math.Exp(mean))
+	if math.Abs(mean) < 3*se {
+		return 1, fmt.Sprintf("from %d runs: within three standard errors (%.3f) of the pool's, kept at 1", len(diffs), math.Exp(mean))
 	}
 	return round3(math.Exp(mean)), fmt.Sprintf("geometric mean run time of the pool over the worker's, from %d runs", len(diffs))
 }

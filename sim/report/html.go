@@ -434,6 +434,16 @@ var pages = template.Must(template.New("").Parse(`
 </html>
 {{end}}
 
+{{- define "fit"}}{{template "head" .}}<style>td.text{white-space:normal;text-align:left;min-width:14em}</style>
+<p>Each part of the fitted scenario, the model chosen for it and its Kolmogorov–Smirnov distance from the trace (0: the same; 1: disjoint). The plots draw what the trace shows against what the scenario will draw.</p>
+{{template "table" .Table}}<h2>Observed against fitted</h2>
+<div class="grid">
+{{range .Grid}}{{template "figure" .}}{{end -}}
+</div>
+</body>
+</html>
+{{end}}
+
 {{- define "fidelity"}}{{template "head" .}}<p>The simulator's predictions beside a live cluster (the production scheduler, synthetic workers and clients over the real transport) that ran the same jobs, with the same worker events, seed by seed. A target is met when the live mean is within it of the simulated mean; for counts, when the interval of the seed-by-seed difference holds zero.</p>
 {{range .Sections}}<h2>{{.Title}}</h2>
 {{template "table" .Table}}{{range .Figures}}{{template "figure" .}}{{end -}}
