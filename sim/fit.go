@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 
@@ -70,6 +71,13 @@ const (
 	// maxEmpirical bounds the values an empirical distribution lists:
 	// quantiles of the data beyond this add length, not accuracy.
 	maxEmpirical = 200
+	// maxHintEntries bounds the entries of a fixed hint list that weights
+	// the trace's hints by use.
+	maxHintEntries = 2000
+	// maxRankDraws bounds the draws of each Monte Carlo sample that
+	// calibrates a hint model's KS distance; fewer draws stray more, so
+	// the bound errs towards keeping the model.
+	maxRankDraws = 100_000
 	// diurnalLevel is the significance of the likelihood-ratio test that
 	// a client's rate swings over the day.
 	diurnalLevel = 0.001
@@ -739,7 +747,7 @@ func (f *fitter) hints(subject string, c *fitClient) *HintSpec {
 	// are alike, so uniform, the model with nothing to fit, is kept
 	// whenever it fits; the others compete on their Akaike scores.
 	best, bestAIC := 0, math.Inf(1)
-	if ksDiscrete(ranks, rankCDF(models[0].pmf, K)) <= ksLimit(n) {
+	if ksDiscrete(ranks, rankCDF(models[0].pmf, K)) <= rankLimit(models[0].pmf, K, n) {
 		models = models[:1]
 	}
 	for i, m := range models {
@@ -755,15 +763,18 @@ func (f *fitter) hints(subject string, c *fitClient) *HintSpec {
 	cdf := rankCDF(m.pmf, K)
 	ch := FitChoice{Subject: subject, Model: m.desc, N: n, Observed: ranks, CDF: cdf, Unit: "hint rank (1: most used)", Note: note}
 	ch.KS = ksDiscrete(ranks, cdf)
-	if ch.KS <= ksLimit(n) {
+	limit := rankLimit(m.pmf, K, n)
+	if ch.KS <= limit {
+		ch.Note = strings.TrimPrefix(ch.Note+fmt.Sprintf("; ranked draws from the model itself stray up to KS %.3f", limit), "; ")
 		f.add(ch)
 		return &m.spec
 	}
 	// Every hint listed at least once, the popular ones as often as their
-	// share of maxEmpirical entries says.
+	// share of maxHintEntries entries says.
 	spec := &HintSpec{Kind: "fixed"}
+	entries := min(n, maxHintEntries)
 	for _, u := range list {
-		for range max(1, int(math.Round(float64(u.n*maxEmpirical)/float64(n)))) {
+		for range max(1, int(math.Round(float64(u.n*entries)/float64(n)))) {
 			spec.Values = append(spec.Values, u.hint)
 		}
 	}
@@ -778,12 +789,45 @@ func (f *fitter) hints(subject string, c *fitClient) *HintSpec {
 		}
 		return float64(s) / float64(len(spec.Values))
 	}
-	ch.Note = strings.TrimPrefix(ch.Note+fmt.Sprintf("; the best model, %s, fits badly (KS %.3f)", m.desc, ch.KS), "; ")
+	ch.Note = strings.TrimPrefix(ch.Note+fmt.Sprintf("; the best model, %s, fits badly (KS %.3f; its own ranked draws stray up to %.3f)", m.desc, ch.KS, limit), "; ")
 	ch.Model = fmt.Sprintf("fixed: the trace's %d hints weighted by use (%d entries)", K, len(spec.Values))
 	ch.CDF = emp
 	ch.KS = ksDiscrete(ranks, emp)
 	f.add(ch)
 	return spec
+}
+
+// rankLimit is the KS distance within which hint ranks fit a model.
+// Ranking hints by use orders their sampling noise too, so that even
+// draws from the model itself stray from it; the limit is the largest
+// distance of 19 samples of n draws from the model, ranked the same way
+// (a Monte Carlo test at the 5% level), and never below ksLimit(n). The
+// draws are seeded by k and n: the same trace always fits the same way.
+func rankLimit(pmf func(r int) float64, k, n int) float64 {
+	cum := make([]float64, k)
+	total := 0.0
+	for r := range cum {
+		total += pmf(r + 1)
+		cum[r] = total
+	}
+	rng := rand.New(rand.NewPCG(uint64(k), uint64(n)))
+	draws := min(n, maxRankDraws)
+	limit := ksLimit(n)
+	counts := make([]int, k)
+	for range 19 {
+		clear(counts)
+		for range draws {
+			i, _ := slices.BinarySearch(cum, rng.Float64()*total)
+			counts[min(i, k-1)]++
+		}
+		slices.SortFunc(counts, func(a, b int) int { return b - a })
+		seen := 0
+		for r, c := range counts {
+			seen += c
+			limit = max(limit, math.Abs(float64(seen)/float64(draws)-cum[r]/total))
+		}
+	}
+	return limit
 }
 
 // rankCDF is the CDF over ranks 1..k of the probabilities pmf.
