@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -872,42 +874,25 @@ func fitZipf(counts []float64) (s float64, ok bool) {
 // pool's distribution of speed-normalised run times, or the worker's own
 // when it ran enough jobs; failures from its releases.
 func (f *fitter) workers(p *fitPool) ([]WorkerSpec, error) {
-	var logMean [2]float64
-	var n [2]int
-	for _, w := range p.workers {
-		for k, runs := range w.runs {
-			for _, x := range runs {
-				logMean[k] += math.Log(x)
-			}
-			n[k] += len(runs)
-		}
-	}
-	if n[0]+n[1] == 0 {
+	if !slices.ContainsFunc(p.order, func(wn string) bool { return len(p.workers[wn].runs[0])+len(p.workers[wn].runs[1]) > 0 }) {
 		return nil, fmt.Errorf("fit: pool %q has no finished run in the traces: there are no run times to fit", p.name)
 	}
-	speeds := map[string]float64{}
+	speeds := f.speeds(p)
 	var norm [2][]float64
 	for _, wn := range p.order {
-		w := p.workers[wn]
-		runs := len(w.runs[0]) + len(w.runs[1])
-		speed, note := 1.0, fmt.Sprintf("%d runs: too few to tell, kept at 1", runs)
-		if runs >= minSpeedRuns {
-			speed, note = workerSpeed(w, logMean, n)
-		}
-		speeds[wn] = speed
-		f.note("pool "+p.name+" worker "+wn+" speed", fmt.Sprintf("%.3f", speed), note)
-		for k, rs := range w.runs {
+		for k, rs := range p.workers[wn].runs {
 			for _, x := range rs {
-				norm[k] = append(norm[k], x*speed)
+				norm[k] = append(norm[k], x*speeds[wn])
 			}
 		}
 	}
 	kinds := [2]string{"uncached", "cached"}
 	var poolDist [2]Dist
+	var poolCDF [2]func(float64) float64
 	for k := range kinds {
 		if len(norm[k]) > 0 {
 			d, ch := fitDurations("pool "+p.name+" "+kinds[k]+" run time (speed 1)", norm[k])
-			poolDist[k] = d
+			poolDist[k], poolCDF[k] = d, ch.CDF
 			f.add(ch)
 		}
 	}
@@ -933,9 +918,15 @@ func (f *fitter) workers(p *fitPool) ([]WorkerSpec, error) {
 				for i, x := range w.runs[k] {
 					scaled[i] = x * speeds[wn]
 				}
-				var ch FitChoice
-				d, ch = fitDurations("pool "+p.name+" worker "+wn+" "+kinds[k]+" run time (speed 1)", scaled)
-				f.add(ch)
+				// The worker gets its own model only when its runs reject
+				// the pool's: otherwise sampling noise alone would set
+				// alike workers apart.
+				if pool := ksDistance(sorted(scaled), poolCDF[k]); pool > ksLimit(len(scaled)) {
+					var ch FitChoice
+					d, ch = fitDurations("pool "+p.name+" worker "+wn+" "+kinds[k]+" run time (speed 1)", scaled)
+					ch.Note = strings.TrimPrefix(ch.Note+fmt.Sprintf("; the pool's model is KS %.3f from its runs", pool), "; ")
+					f.add(ch)
+				}
 			}
 			own[k] = &d
 		}
@@ -945,27 +936,128 @@ func (f *fitter) workers(p *fitPool) ([]WorkerSpec, error) {
 		}
 		specs = append(specs, spec)
 	}
-	return specs, nil
+	return groupWorkers(specs), nil
 }
 
-// workerSpeed is exp of the mean difference between the pool's mean log
-// run time (of the same kind, cached or not) and the worker's: the ratio
-// of geometric means. A worker whose difference is within three standard
-// errors of 0 keeps speed 1, so that sampling noise does not make a
-// fleet of equals look uneven.
-func workerSpeed(w *fitWorker, logMean [2]float64, n [2]int) (float64, string) {
-	var diffs []float64
-	for k, rs := range w.runs {
-		for _, x := range rs {
-			diffs = append(diffs, logMean[k]/float64(n[k])-math.Log(x))
+// groupWorkers writes workers named NAME-1..NAME-N with the same fitted
+// spec as one spec of count N, as a scenario would give them, so that
+// plan --vary workers scales the fleet and not each worker.
+func groupWorkers(specs []WorkerSpec) []WorkerSpec {
+	byPrefix := map[string][]int{}
+	for i, w := range specs {
+		if j := strings.LastIndex(w.Name, "-"); j > 0 {
+			byPrefix[w.Name[:j]] = append(byPrefix[w.Name[:j]], i)
 		}
 	}
-	mean, sd := stat.MeanStdDev(diffs, nil)
-	se := sd / math.Sqrt(float64(len(diffs)))
-	if math.Abs(mean) < 3*se {
-		return 1, fmt.Sprintf("from %d runs: within three standard errors (%.3f) of the pool's, kept at 1", len(diffs), math.Exp(mean))
+	var out []WorkerSpec
+	for _, w := range specs {
+		j := strings.LastIndex(w.Name, "-")
+		if j <= 0 {
+			out = append(out, w)
+			continue
+		}
+		prefix, group := w.Name[:j], byPrefix[w.Name[:j]]
+		if !alike(specs, prefix, group) {
+			out = append(out, w)
+			continue
+		}
+		if w.Name == prefix+"-1" {
+			w.Name, w.Count = prefix, len(group)
+			out = append(out, w)
+		}
 	}
-	return round3(math.Exp(mean)), fmt.Sprintf("geometric mean run time of the pool over the worker's, from %d runs", len(diffs))
+	return out
+}
+
+// alike says whether the specs at idx are named prefix-1..prefix-N and
+// differ in nothing else.
+func alike(specs []WorkerSpec, prefix string, idx []int) bool {
+	if len(idx) < 2 {
+		return false
+	}
+	first := specs[idx[0]]
+	for _, i := range idx {
+		w := specs[i]
+		n, err := strconv.Atoi(strings.TrimPrefix(w.Name, prefix+"-"))
+		if err != nil || n < 1 || n > len(idx) {
+			return false
+		}
+		w.Name = first.Name
+		if !reflect.DeepEqual(w, first) {
+			return false
+		}
+	}
+	return true
+}
+
+// speeds fits log run time = level of its kind (cached or not) − log
+// speed of its worker, by least squares on the logs (the maximum
+// likelihood of lognormal run times with a common sigma), alternating
+// between the two until they settle; the speeds' geometric mean over the
+// runs is 1. A worker with too few runs, or whose speed is within three
+// standard errors of 1, keeps speed 1, so that sampling noise does not
+// make a fleet of equals look uneven.
+func (f *fitter) speeds(p *fitPool) map[string]float64 {
+	logSpeed := map[string]float64{}
+	var level [2]float64
+	for range 50 {
+		var sum [2]float64
+		var n [2]int
+		for _, w := range p.workers {
+			for k, rs := range w.runs {
+				for _, x := range rs {
+					sum[k] += math.Log(x) + logSpeed[w.name]
+				}
+				n[k] += len(rs)
+			}
+		}
+		for k := range level {
+			if n[k] > 0 {
+				level[k] = sum[k] / float64(n[k])
+			}
+		}
+		total, runs := 0.0, 0
+		for _, w := range p.workers {
+			d, m := 0.0, 0
+			for k, rs := range w.runs {
+				for _, x := range rs {
+					d += level[k] - math.Log(x)
+				}
+				m += len(rs)
+			}
+			if m > 0 {
+				logSpeed[w.name] = d / float64(m)
+				total += d
+				runs += m
+			}
+		}
+		for name := range logSpeed {
+			logSpeed[name] -= total / float64(runs)
+		}
+	}
+	speeds := map[string]float64{}
+	for _, wn := range p.order {
+		w := p.workers[wn]
+		var resid []float64
+		for k, rs := range w.runs {
+			for _, x := range rs {
+				resid = append(resid, level[k]-math.Log(x)-logSpeed[wn])
+			}
+		}
+		speed, note := 1.0, fmt.Sprintf("%d runs: too few to tell, kept at 1", len(resid))
+		if len(resid) >= minSpeedRuns {
+			se := stat.StdDev(resid, nil) / math.Sqrt(float64(len(resid)))
+			if math.Abs(logSpeed[wn]) < 3*se {
+				note = fmt.Sprintf("from %d runs: %.3f is within three standard errors of 1, kept at 1", len(resid), math.Exp(logSpeed[wn]))
+			} else {
+				speed = round3(math.Exp(logSpeed[wn]))
+				note = fmt.Sprintf("relative run time, from %d runs (least squares on log run times)", len(resid))
+			}
+		}
+		speeds[wn] = speed
+		f.note("pool "+p.name+" worker "+wn+" speed", fmt.Sprintf("%.3f", speed), note)
+	}
+	return speeds
 }
 
 // downtime fits how long a pool's workers stay away after a failure, over

@@ -210,6 +210,10 @@ func TestFittedScenarioPredictsAsTheOriginal(t *testing.T) {
 	week.Duration = 7 * 86400
 	fitted := fitTrace(t, &week, 100).Scenario
 	fitted.Duration, fitted.Sample = orig.Duration, orig.Sample
+	ws := fitted.Pools[0].Workers
+	require.Len(t, ws, 1, "alike workers w-1..w-3 are one spec, as plan --vary workers needs")
+	assert.Equal(t, "w", ws[0].Name)
+	assert.Equal(t, 3, ws[0].Count)
 	metrics := []string{"wait_p95_s", "cache_hit_rate", "utilisation"}
 	mean := func(sc *Scenario) map[string]float64 {
 		xs := map[string][]float64{}
