@@ -155,9 +155,12 @@ func fitDurations(subject string, xs []float64) (Dist, FitChoice) {
 	var d Dist
 	switch {
 	case len(logs) < 2 || n.Sigma == 0:
+		// Every duration the same: the model is the data, KS 0 (the
+		// continuous formula would count the step's own jump).
 		d = FixedDist(seconds(sorted[0]))
 		c.Model = fmt.Sprintf("fixed %v", d.Value)
 		c.CDF = func(x float64) float64 { return step(x >= sorted[0]) }
+		return d, c
 	case lnLogLikelihood(n, logs, sumLog) >= logLikelihood(e, sorted):
 		ln := distuv.LogNormal{Mu: n.Mu, Sigma: n.Sigma}
 		d = Dist{Kind: "lognormal", Median: seconds(math.Exp(n.Mu)), Sigma: round3(n.Sigma)}
