@@ -261,33 +261,22 @@ func TestFitRefusesWhatItCannotFit(t *testing.T) {
 	assert.ErrorContains(t, err, "no trace")
 }
 
+// oneWorker is a scenario of one pool, one worker and the one client
+// given.
+func oneWorker(t *testing.T, duration, client string) *Scenario {
+	t.Helper()
+	return mustLoad(t, "one", "duration: "+duration+"\npools: [{name: p, workers: [{name: w, capacity: 4}], clients: ["+client+"]}]\n")
+}
+
 func TestFitTakesRegularArrivalsAsPeriodic(t *testing.T) {
-	sc := mustLoad(t, "periodic", `
-name: periodic
-duration: 6h
-pools:
-  - name: p
-    workers: [{name: w, capacity: 4}]
-    clients:
-      - name: nightly
-        arrivals: {process: periodic, first: 10m, every: 30m}
-        batch: 3
-`)
+	sc := oneWorker(t, "6h", "{name: nightly, arrivals: {process: periodic, first: 10m, every: 30m}, batch: 3}")
 	got := clientOf(t, fitTrace(t, sc, 1).Scenario, "nightly")
 	assert.Equal(t, &Arrivals{Process: "periodic", First: 600, Every: 1800}, got.Arrivals)
 	assert.Equal(t, FixedCount(3), *got.Batch)
 }
 
 func TestEmpiricalCount(t *testing.T) {
-	sc := mustLoad(t, "counts", `
-name: counts
-duration: 1h
-pools:
-  - name: p
-    workers: [{name: w, capacity: 4}]
-    clients:
-      - {name: c, arrivals: {process: poisson, mean: 1m}, batch: {dist: empirical, values: [1, 3, 3]}}
-`)
+	sc := oneWorker(t, "1h", "{name: c, arrivals: {process: poisson, mean: 1m}, batch: {dist: empirical, values: [1, 3, 3]}}")
 	b := sc.Pools[0].Clients[0].Streams[0].Batch
 	assert.InDelta(t, 7.0/3, b.MeanValue(), 1e-12)
 	assert.False(t, b.canBeZero())
