@@ -290,3 +290,31 @@ pools: [{name: p, workers: [{name: w, capacity: 1}], clients: [{name: c, arrival
 `))
 	assert.ErrorContains(t, err, "empirical count")
 }
+
+// TestFitOfSeveralTraces fits two traces as one observation: rates over
+// their time together, and a worker that leaves at the end of the first
+// and registers at the start of the second has not failed.
+func TestFitOfSeveralTraces(t *testing.T) {
+	h := trace.Header{Format: trace.FormatName, Version: trace.Version, Pools: []string{"p"}}
+	day := func(leaves bool) FitTrace {
+		evs := []trace.Event{{Kind: trace.Register, Pool: "p", Worker: "w", Capacity: 2}}
+		for i := range 10 {
+			at := float64(100*(i+1) + 5*i*i) // gaps too uneven to be periodic
+			job := uint64(i + 1)
+			evs = append(evs,
+				trace.Event{T: at, Kind: trace.Submit, Pool: "p", Job: job, Client: "c"},
+				trace.Event{T: at, Kind: trace.Start, Pool: "p", Job: job, Worker: "w"},
+				trace.Event{T: at + 10 + float64(i), Kind: trace.Finish, Pool: "p", Job: job, Worker: "w", Outcome: trace.OutcomeOK, Duration: 10 + float64(i)})
+		}
+		if leaves {
+			evs = append(evs, trace.Event{T: 1500, Kind: trace.Release, Pool: "p", Worker: "w"})
+		}
+		return FitTrace{Name: "day", Header: h, Events: evs}
+	}
+	f, err := Fit("x", []FitTrace{day(true), day(false)})
+	require.NoError(t, err)
+	c := clientOf(t, f.Scenario, "c")
+	// 20 batches over two spans of 1405 s, to the last submission.
+	assert.Equal(t, &Arrivals{Process: "poisson", Mean: 140.5}, c.Arrivals)
+	assert.Nil(t, workerOf(t, f.Scenario, "w").Failures)
+}
