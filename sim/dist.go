@@ -64,7 +64,11 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	return nil
 }
 
-func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
+// MarshalYAML writes the duration to the nearest nanosecond, so that a
+// written 16.287 s reads back as 16.287s, not 16.286999999s.
+func (d Duration) MarshalYAML() (any, error) {
+	return time.Duration(math.Round(float64(d) * float64(time.Second))).String(), nil
+}
 
 // Dist is a distribution of durations. Every job draws one uniform number
 // u when it is generated, and its duration on a worker is the quantile of
@@ -199,15 +203,20 @@ type Count struct {
 	Min  int     `yaml:"min,omitempty" json:"min,omitempty"`
 	Max  int     `yaml:"max,omitempty" json:"max,omitempty"`
 	Mean float64 `yaml:"mean,omitempty" json:"mean,omitempty"`
+	// Values are an empirical distribution (kind empirical), drawn
+	// uniformly: fit writes the batch sizes a trace shows this way when no
+	// simpler count fits them.
+	Values []int `yaml:"values,omitempty" json:"values,omitempty"`
 }
 
 // FixedCount always gives n.
 func FixedCount(n int) Count { return Count{Kind: "fixed", N: n} }
 
 var countFields = map[string][]string{
-	"fixed":   {"n"},
-	"uniform": {"min", "max"},
-	"poisson": {"mean"},
+	"fixed":     {"n"},
+	"uniform":   {"min", "max"},
+	"poisson":   {"mean"},
+	"empirical": {"values"},
 }
 
 // UnmarshalYAML accepts 7 for a fixed count, or a mapping such as
@@ -233,7 +242,8 @@ func (c *Count) UnmarshalYAML(n *yaml.Node) error {
 	*c = Count(p)
 	c.Kind = kind
 	switch {
-	case kind == "fixed" && c.N < 0, kind == "uniform" && (c.Min < 0 || c.Max < c.Min), kind == "poisson" && !(c.Mean >= 0):
+	case kind == "fixed" && c.N < 0, kind == "uniform" && (c.Min < 0 || c.Max < c.Min), kind == "poisson" && !(c.Mean >= 0),
+		kind == "empirical" && (len(c.Values) == 0 || slices.Min(c.Values) < 0):
 		return fmt.Errorf("line %d: %s count: values must be 0 or more (and max not below min)", n.Line, kind)
 	}
 	return nil
@@ -246,6 +256,8 @@ func (c *Count) Sample(rng *rand.Rand) int {
 		return c.Min + rng.IntN(c.Max-c.Min+1)
 	case "poisson":
 		return int(distuv.Poisson{Lambda: c.Mean, Src: rng}.Rand())
+	case "empirical":
+		return c.Values[rng.IntN(len(c.Values))]
 	}
 	return c.N
 }
@@ -256,6 +268,8 @@ func (c *Count) canBeZero() bool {
 		return c.Min == 0
 	case "poisson":
 		return true
+	case "empirical":
+		return slices.Contains(c.Values, 0)
 	}
 	return c.N == 0
 }
@@ -267,6 +281,12 @@ func (c *Count) MeanValue() float64 {
 		return float64(c.Min+c.Max) / 2
 	case "poisson":
 		return c.Mean
+	case "empirical":
+		sum := 0
+		for _, v := range c.Values {
+			sum += v
+		}
+		return float64(sum) / float64(len(c.Values))
 	}
 	return float64(c.N)
 }

@@ -9,6 +9,10 @@
 // size when it is generated, so two policies run on the same seed see the
 // same jobs (common random numbers), which narrows their comparison.
 //
+// Fit goes the other way, from traces to a scenario: it fits each part of
+// the workload and the fleet with gonum's estimators and says how well
+// each fits (fit.go).
+//
 // Memory grows with the number of jobs and the sampled series, never with
 // the number of events. The package never touches the wall clock for
 // decisions and does no I/O beyond what its callers hand it.

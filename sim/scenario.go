@@ -557,7 +557,7 @@ func (s *StreamSpec) check(c *checker, client string, spaces map[string]bool) er
 		one := FixedCount(1)
 		s.Batch = &one
 	}
-	if s.Batch.N > maxBatch || s.Batch.Max > maxBatch || s.Batch.Mean > maxBatch {
+	if s.Batch.N > maxBatch || s.Batch.Max > maxBatch || s.Batch.Mean > maxBatch || (len(s.Batch.Values) > 0 && slices.Max(s.Batch.Values) > maxBatch) {
 		return c.at("batch").fail("must hold at most %d jobs", maxBatch)
 	}
 	if a.Process == "closed" && a.Pause == 0 && s.Batch.canBeZero() {

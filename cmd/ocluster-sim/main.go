@@ -21,6 +21,10 @@ type exitError struct {
 
 func (e *exitError) Error() string { return e.err.Error() }
 
+// Unwrap lets a caller ask what went wrong (a missing file) beneath the
+// exit code.
+func (e *exitError) Unwrap() error { return e.err }
+
 func main() {
 	root := &cobra.Command{
 		Use:   "ocluster-sim",
@@ -35,7 +39,7 @@ every policy on the built-in scenarios, over several seeds.`,
 			return defaultComparison(cmd.OutOrStdout())
 		},
 	}
-	root.AddCommand(runCommand(), compareCommand(), replayCommand(), sweepCommand(), mergeCommand(), planCommand(),
+	root.AddCommand(runCommand(), compareCommand(), replayCommand(), sweepCommand(), mergeCommand(), planCommand(), fitCommand(),
 		policiesCommand(), scenariosCommand(), scriptCommand())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "ocluster-sim:", err)

@@ -108,6 +108,8 @@ func TestBadInputExitsTwoWithAClearMessage(t *testing.T) {
 		{[]string{"compare", "--policies", "ocluster,magic"}, `--policies: unknown policy "magic": choose one of`},
 		{[]string{"compare", "--policies", "ocluster,magic+lease=0s"}, `--policies: magic+lease=0s: unknown policy "magic": choose one of`},
 		{[]string{"replay"}, "give exactly one of --trace FILE or --swf FILE"},
+		{[]string{"fit"}, "give exactly one of --trace FILE or --swf FILE"},
+		{[]string{"fit", "--trace", "../../trace/testdata/sample.swf"}, "for a Standard Workload Format log, use --swf FILE"},
 		{[]string{"sweep", "--set", "pools[0].workers[0].capacity=1"}, "--out FILE is required"},
 		{[]string{"sweep", "--shard", "4/3", "--out", "/dev/null"}, "want i/n with 1 <= i <= n"},
 		{[]string{"scenarios", "nope"}, `no built-in scenario "nope"`},
@@ -160,6 +162,30 @@ func TestReplayOfTheSampleTraces(t *testing.T) {
 	out, errOut, code = run(t, "replay", "--swf", "../../trace/testdata/sample.swf")
 	if code != 0 || !strings.Contains(out, "policy "+core.DefaultPolicy) {
 		t.Fatalf("swf replay: exit %d %s\n%s", code, errOut, out)
+	}
+}
+
+// TestFitOfARecordedTrace fits the sample trace, whose run of the small
+// scenario the project recorded, and runs what it wrote.
+func TestFitOfARecordedTrace(t *testing.T) {
+	dir := t.TempDir()
+	yaml := filepath.Join(dir, "fit.yaml")
+	_, errOut, code := run(t, "fit", "--trace", "../../trace/testdata/small.jsonl", "--out", yaml, "--html", filepath.Join(dir, "html"))
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"fitted small-fit (pools: 1)", "arrivals: poisson", "run time (speed 1): ", ", KS 0."} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("report lacks %q:\n%s", want, errOut)
+		}
+	}
+	for _, f := range []string{"html/fit.html", "html/scenario.yaml"} {
+		if _, err := os.Stat(filepath.Join(dir, f)); err != nil {
+			t.Error(err)
+		}
+	}
+	if out, errOut, code := run(t, "run", "--scenario", yaml); code != 0 || !strings.Contains(out, "small-fit") {
+		t.Fatalf("running the fitted scenario: exit %d %s\n%s", code, errOut, out)
 	}
 }
 

@@ -345,10 +345,39 @@ func swfSummary(st trace.SWFStats) string {
 	return strings.Join(parts, ", ") + "; workers: " + st.Mapping
 }
 
+// swfInput is the --swf FILE import and its options, which the commands
+// that read traces share.
+type swfInput struct {
+	path string
+	opts trace.SWFOptions
+}
+
+func (in *swfInput) flags(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&in.path, "swf", "", "Standard Workload Format log (Parallel Workloads Archive)")
+	cmd.Flags().BoolVar(&in.opts.Lenient, "lenient", false, "with --swf: skip malformed lines (counting them) instead of failing")
+	cmd.Flags().IntVar(&in.opts.Capacity, "swf-capacity", 0, "with --swf: jobs each pool's worker runs at once (0: the most the log ran at once, or MaxProcs over a job's mean processors when the log has no wait times)")
+	cmd.Flags().StringVar(&in.opts.Pool, "swf-pool", "", "with --swf: put every job in this pool instead of one pool per queue")
+}
+
+// check refuses --trace with --swf (or neither), and SWF options without
+// an SWF log.
+func (in *swfInput) check(traces int) error {
+	if (traces == 0) == (in.path == "") {
+		return &exitError{2, fmt.Errorf("give exactly one of --trace FILE or --swf FILE")}
+	}
+	if in.path == "" && (in.opts.Lenient || in.opts.Capacity != 0 || in.opts.Pool != "") {
+		return &exitError{2, fmt.Errorf("--lenient, --swf-capacity and --swf-pool go with --swf FILE")}
+	}
+	if in.opts.Capacity < 0 {
+		return &exitError{2, fmt.Errorf("--swf-capacity %d: give a number of jobs, 1 or more (0: chosen from the log)", in.opts.Capacity)}
+	}
+	return nil
+}
+
 func replayCommand() *cobra.Command {
-	var tracePath, swfPath, policy string
+	var tracePath, policy string
 	var check bool
-	var swf trace.SWFOptions
+	var swf swfInput
 	var sample, window string
 	var timeScale float64
 	var o output
@@ -368,18 +397,16 @@ an SWF log maps onto it.`,
 			if err := checkPolicy(policy); err != nil {
 				return err
 			}
-			if (tracePath == "") == (swfPath == "") {
-				return &exitError{2, fmt.Errorf("give exactly one of --trace FILE or --swf FILE")}
+			traces := 0
+			if tracePath != "" {
+				traces = 1
 			}
-			if swfPath == "" && (swf.Lenient || swf.Capacity != 0 || swf.Pool != "") {
-				return &exitError{2, fmt.Errorf("--lenient, --swf-capacity and --swf-pool go with --swf FILE")}
-			}
-			if swf.Capacity < 0 {
-				return &exitError{2, fmt.Errorf("--swf-capacity %d: give a number of jobs, 1 or more (0: chosen from the log)", swf.Capacity)}
+			if err := swf.check(traces); err != nil {
+				return err
 			}
 			path, opts := tracePath, (*trace.SWFOptions)(nil)
-			if swfPath != "" {
-				path, opts = swfPath, &swf
+			if swf.path != "" {
+				path, opts = swf.path, &swf.opts
 			}
 			h, events, err := readTrace(path, opts)
 			if err != nil {
@@ -405,10 +432,7 @@ an SWF log maps onto it.`,
 		},
 	}
 	cmd.Flags().StringVar(&tracePath, "trace", "", "trace file (JSON Lines, as ocluster-scheduler --trace or ocluster-sim run --trace write)")
-	cmd.Flags().StringVar(&swfPath, "swf", "", "Standard Workload Format log (Parallel Workloads Archive)")
-	cmd.Flags().BoolVar(&swf.Lenient, "lenient", false, "with --swf: skip malformed lines (counting them) instead of failing")
-	cmd.Flags().IntVar(&swf.Capacity, "swf-capacity", 0, "with --swf: jobs each pool's worker runs at once (0: the most the log ran at once, or MaxProcs over a job's mean processors when the log has no wait times)")
-	cmd.Flags().StringVar(&swf.Pool, "swf-pool", "", "with --swf: put every job in this pool instead of one pool per queue")
+	swf.flags(cmd)
 	cmd.Flags().Float64Var(&timeScale, "time-scale", 1, "multiply the trace's times, e.g. by the --speed of the ocluster-stress run that recorded it")
 	policyflag.AddPolicy(cmd.Flags(), &policy, "", "scheduling policy (default "+core.DefaultPolicy+")")
 	cmd.Flags().StringVar(&sample, "sample", "", "sampling interval of the series (default: the trace's, else span/400)")

@@ -405,6 +405,11 @@ var pages = template.Must(template.New("").Parse(`
 </figure>
 {{end}}
 
+{{- define "grid"}}<div class="grid">
+{{range .}}{{template "figure" .}}{{end -}}
+</div>
+{{end}}
+
 {{- define "run"}}{{template "head" .}}<h2>Jobs</h2>
 {{template "table" .Table}}<h2>Over time</h2>
 {{range .Figures}}{{template "figure" .}}{{end -}}
@@ -417,10 +422,7 @@ var pages = template.Must(template.New("").Parse(`
 {{template "table" .Table}}<h2>Waits</h2>
 {{range .Figures}}{{template "figure" .}}{{end -}}
 <h2>Metrics</h2>
-<div class="grid">
-{{range .Grid}}{{template "figure" .}}{{end -}}
-</div>
-</body>
+{{template "grid" .Grid}}</body>
 </html>
 {{end}}
 
@@ -431,6 +433,13 @@ var pages = template.Must(template.New("").Parse(`
 {{template "table" .Table}}<h2>Metrics against the size</h2>
 {{range .Figures}}{{template "figure" .}}{{end -}}
 </body>
+</html>
+{{end}}
+
+{{- define "fit"}}{{template "head" .}}<style>td.text{white-space:normal;text-align:left;min-width:14em}</style>
+<p>Each part of the fitted scenario, the model chosen for it and its Kolmogorov–Smirnov distance from the trace (0: the same; 1: disjoint). The plots draw what the trace shows against what the scenario will draw.</p>
+{{template "table" .Table}}<h2>Observed against fitted</h2>
+{{template "grid" .Grid}}</body>
 </html>
 {{end}}
 
