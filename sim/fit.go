@@ -17,6 +17,10 @@ type FitTrace struct {
 	Name   string
 	Header trace.Header
 	Events []trace.Event
+	// TimeScale multiplies the trace's times, as in ReplayOptions: a trace
+	// a live run recorded at --speed 60 is fitted in scenario time with 60.
+	// 0 means 1.
+	TimeScale float64
 }
 
 // FitChoice is one fitted part of a scenario: what it models, the model
@@ -151,9 +155,13 @@ func Fit(name string, traces []FitTrace) (*Fitted, error) {
 			pool(n)
 		}
 		window, sample = max(window, tr.Header.Window), max(sample, tr.Header.Sample)
+		events, err := scaled(tr.Events, tr.TimeScale)
+		if err != nil {
+			return nil, fmt.Errorf("fit: %s: %w", tr.Name, err)
+		}
 		jobs := map[uint64]*fitJob{}
 		span, end := 0.0, 0.0
-		for _, e := range tr.Events {
+		for _, e := range events {
 			end = e.T
 			p := pool(e.Pool)
 			switch e.Kind {

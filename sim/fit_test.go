@@ -318,3 +318,19 @@ func TestFitOfSeveralTraces(t *testing.T) {
 	assert.Equal(t, &Arrivals{Process: "poisson", Mean: 140.5}, c.Arrivals)
 	assert.Nil(t, workerOf(t, f.Scenario, "w").Failures)
 }
+
+// A trace a live run recorded at --speed 60 is fitted in scenario time
+// when given that time scale.
+func TestFitInScenarioTime(t *testing.T) {
+	sc := oneWorker(t, "6h", "{name: nightly, arrivals: {process: periodic, first: 10m, every: 30m}, batch: 3}")
+	_, h, events := recordRun(t, sc, "", 1)
+	for i := range events {
+		events[i].T /= 60 // what a live run at --speed 60 records
+		events[i].Duration /= 60
+	}
+	f, err := Fit("fitted", []FitTrace{{Name: sc.Name, Header: h, Events: events, TimeScale: 60}})
+	require.NoError(t, err)
+	got := clientOf(t, f.Scenario, "nightly").Arrivals
+	assert.Equal(t, "periodic", got.Process)
+	assert.InDelta(t, 1800, float64(got.Every), 1e-6)
+}

@@ -19,6 +19,7 @@ func fitCommand() *cobra.Command {
 	var traces []string
 	var swf swfInput
 	var out, reportPath, html, name string
+	var timeScale float64
 	cmd := &cobra.Command{
 		Use:   "fit --trace FILE [--trace FILE ...] | --swf FILE [--out scenario.yaml] [--report FILE] [--html DIR]",
 		Short: "Fit a scenario to recorded traces, with how well each part fits",
@@ -64,7 +65,7 @@ together, as one longer observation.`,
 					}
 					return err
 				}
-				inputs = append(inputs, sim.FitTrace{Name: filepath.Base(p), Header: h, Events: events})
+				inputs = append(inputs, sim.FitTrace{Name: filepath.Base(p), Header: h, Events: events, TimeScale: timeScale})
 			}
 			if name == "" {
 				name = strings.TrimSuffix(inputs[0].Name, filepath.Ext(inputs[0].Name)) + "-fit"
@@ -90,6 +91,7 @@ together, as one longer observation.`,
 	cmd.Flags().StringVar(&reportPath, "report", "", "write the report of the choices to this file (default: standard error)")
 	cmd.Flags().StringVar(&html, "html", "", "also write fit.html (observed against fitted distributions) and scenario.yaml into this folder")
 	cmd.Flags().StringVar(&name, "name", "", "the scenario's name (default: the first trace's file name, with -fit)")
+	cmd.Flags().Float64Var(&timeScale, "time-scale", 1, "multiply the traces' times, e.g. by the --speed of the ocluster-stress run that recorded them")
 	return cmd
 }
 
