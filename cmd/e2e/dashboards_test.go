@@ -192,7 +192,7 @@ func promGet(t *testing.T, u string, data any) {
 // live results of the same jobs, which `compare` puts side by side.
 func checkLiveRun(t *testing.T, dir, output string) {
 	t.Helper()
-	if !regexp.MustCompile(`queued \d+, running \d+, done \d+ of \d+, wait p95 [0-9.e+]+ s, cache hits [0-9.]+%, utilisation [0-9.]+%`).MatchString(output) {
+	if !regexp.MustCompile(`queued \d+, running \d+, done \d+ of \d+, wait p95 [0-9hms.]+, cache hits [0-9.]+%, utilisation [0-9.]+%`).MatchString(output) {
 		t.Errorf("no summary line in:\n%s", output)
 	}
 	jobs := map[string]int{}
