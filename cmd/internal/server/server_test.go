@@ -13,21 +13,27 @@ import (
 	"github.com/ocluster-go/ocluster/trace"
 )
 
+// testConfig is a scheduler of one pool, "a", with its files in dir, on
+// a free loopback port.
+func testConfig(dir string) Config {
+	return Config{
+		KeyFile:    filepath.Join(dir, "key.pem"),
+		Listen:     "127.0.0.1:0",
+		StateDir:   filepath.Join(dir, "state"),
+		SecretsDir: filepath.Join(dir, "secrets"),
+		Pools:      []string{"a"},
+		Logger:     slog.New(slog.DiscardHandler),
+	}
+}
+
 // A scheduler started twice on the same folders keeps its key, so the
 // .cap files it wrote stay valid; its trace is never overwritten.
 func TestStartWritesCapsAndKeepsThemAcrossRestarts(t *testing.T) {
 	dir := t.TempDir()
-	cfg := Config{
-		KeyFile:     filepath.Join(dir, "key.pem"),
-		Listen:      "127.0.0.1:0",
-		StateDir:    filepath.Join(dir, "state"),
-		SecretsDir:  filepath.Join(dir, "secrets"),
-		Clients:     []string{"alice"},
-		Pools:       []string{"a"},
-		Trace:       filepath.Join(dir, "trace"),
-		TraceHeader: trace.Header{Source: "test", Pools: []string{"a"}},
-		Logger:      slog.New(slog.DiscardHandler),
-	}
+	cfg := testConfig(dir)
+	cfg.Clients = []string{"alice"}
+	cfg.Trace = filepath.Join(dir, "trace")
+	cfg.TraceHeader = trace.Header{Source: "test", Pools: []string{"a"}}
 	s, err := Start(context.Background(), cfg)
 	require.NoError(t, err)
 	assert.Equal(t, s.Addr, s.PublicAddr, "a loopback address is the public one")
@@ -60,15 +66,8 @@ func TestStartWritesCapsAndKeepsThemAcrossRestarts(t *testing.T) {
 // bad value is refused before anything is created.
 func TestMetricsAddress(t *testing.T) {
 	dir := t.TempDir()
-	cfg := Config{
-		KeyFile:    filepath.Join(dir, "key.pem"),
-		Listen:     "127.0.0.1:0",
-		StateDir:   filepath.Join(dir, "state"),
-		SecretsDir: filepath.Join(dir, "secrets"),
-		Pools:      []string{"a"},
-		Metrics:    "127.0.0.1:0",
-		Logger:     slog.New(slog.DiscardHandler),
-	}
+	cfg := testConfig(dir)
+	cfg.Metrics = "127.0.0.1:0"
 	s, err := Start(context.Background(), cfg)
 	require.NoError(t, err)
 	assert.Regexp(t, `^127\.0\.0\.1:\d+$`, s.MetricsAddr)
@@ -90,14 +89,10 @@ func TestMetricsAddress(t *testing.T) {
 // secrets folder is refused before anything is created.
 func TestStartRefusesABadPoolName(t *testing.T) {
 	dir := t.TempDir()
-	_, err := Start(context.Background(), Config{
-		KeyFile:    filepath.Join(dir, "key.pem"),
-		Listen:     "127.0.0.1:0",
-		StateDir:   filepath.Join(dir, "state"),
-		SecretsDir: filepath.Join(dir, "deep", "secrets"),
-		Pools:      []string{"x/../../escaped"},
-		Logger:     slog.New(slog.DiscardHandler),
-	})
+	cfg := testConfig(dir)
+	cfg.SecretsDir = filepath.Join(dir, "deep", "secrets")
+	cfg.Pools = []string{"x/../../escaped"}
+	_, err := Start(context.Background(), cfg)
 	assert.ErrorContains(t, err, "--pools: pool name")
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
