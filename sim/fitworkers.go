@@ -147,7 +147,10 @@ func (f *fitter) speeds(p *fitPool) map[string]float64 {
 	for range 50 {
 		var sum [2]float64
 		var n [2]int
-		for _, w := range p.workers {
+		// In first-seen order, never a map's: a float sum's last bits
+		// depend on its order, and the same trace must give the same file.
+		for _, wn := range p.order {
+			w := p.workers[wn]
 			for k, rs := range w.runs {
 				for _, x := range rs {
 					sum[k] += math.Log(x) + logSpeed[w.name]
@@ -161,7 +164,8 @@ func (f *fitter) speeds(p *fitPool) map[string]float64 {
 			}
 		}
 		total, runs := 0.0, 0
-		for _, w := range p.workers {
+		for _, wn := range p.order {
+			w := p.workers[wn]
 			d, m := 0.0, 0
 			for k, rs := range w.runs {
 				for _, x := range rs {

@@ -206,10 +206,10 @@ func LoadScenario(name string, data []byte) (*Scenario, error) {
 	dec.KnownFields(true)
 	var sc Scenario
 	if err := dec.Decode(&sc); err != nil {
-		if strings.Contains(err.Error(), " not found in type ") {
-			if e := unknownKey(&root, reflect.TypeFor[Scenario](), nil); e != nil {
-				return nil, fmt.Errorf("%s:%d: %w", name, e.line, e)
-			}
+		// The decoder says "field x not found" only in words: the node
+		// tree says which key, where, and what was meant.
+		if e := unknownKey(&root, reflect.TypeFor[Scenario](), nil); e != nil {
+			return nil, fmt.Errorf("%s:%d: %w", name, e.line, e)
 		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}

@@ -38,8 +38,9 @@ cluster they recorded can be simulated under other policies and fleets
   per worker   capacity, cache and join time as registered; speed (the
                pool's geometric mean run time over the worker's); cached
                and uncached run times (lognormal or exponential by maximum
-               likelihood, else empirical), the pool's unless the worker ran
-               200 jobs of the kind; random failures from its releases
+               likelihood, else empirical), the pool's unless the worker's
+               own runs (200 or more) reject it; random failures from its
+               releases
                (mean time between, crash or disconnect, downtime)
 
 Every choice is reported with its Kolmogorov–Smirnov distance from the
