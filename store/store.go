@@ -59,7 +59,12 @@ func open(path string, steps []migration) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", abs, err)
 	}
+	// A database an earlier build made 0644 is made private too.
+	err = f.Chmod(0o600)
 	f.Close()
+	if err != nil {
+		return nil, fmt.Errorf("open state database %s: %w", abs, err)
+	}
 	db, err := sql.Open("sqlite", dataSourceName(abs))
 	if err != nil {
 		return nil, fmt.Errorf("open state database %s: %w", abs, err)

@@ -291,11 +291,20 @@ func TestDatabaseIsPrivate(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "scheduler.db")
 	s, err := Open(path)
 	require.NoError(t, err)
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	require.NoError(t, s.AddClient("c", make([]byte, 32)))
 	for _, name := range []string{path, path + "-wal"} {
 		info, err := os.Stat(name)
 		require.NoError(t, err)
 		assert.Equal(t, os.FileMode(0o600), info.Mode().Perm(), name)
 	}
+
+	// One an earlier build left readable by all is made private.
+	require.NoError(t, s.Close())
+	require.NoError(t, os.Chmod(path, 0o644))
+	s, err = Open(path)
+	require.NoError(t, err)
+	info, err := os.Stat(path)
+	require.NoError(t, err)
+	assert.Equal(t, os.FileMode(0o600), info.Mode().Perm())
 }

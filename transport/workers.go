@@ -333,6 +333,7 @@ func (q *queueServer) SetActive(ctx context.Context, call schema.Queue_setActive
 	q.s.locked(func(st *owned) {
 		if !q.wc.gone {
 			args := call.Args()
+			q.wc.pausedWhy = ""
 			if !args.Active() {
 				why, _ := args.Reason()
 				q.wc.pausedWhy = oneLine(why, maxPauseReason)

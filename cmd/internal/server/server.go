@@ -62,6 +62,8 @@ type Server struct {
 	Addr, PublicAddr, MetricsAddr string
 
 	listener net.Listener
+	metrics  net.Listener       // nil when metrics are not served
+	stop     context.CancelFunc // ends the trace's flushing
 	store    *store.Store
 	trace    *os.File
 	served   chan error
@@ -158,9 +160,10 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return fail(fmt.Errorf("--listen-prometheus: %w", err))
 		}
 		go http.Serve(ml, srv.MetricsHandler())
-		srv.MetricsAddr = ml.Addr().String()
+		srv.metrics, srv.MetricsAddr = ml, ml.Addr().String()
 	}
 	srv.listener = l
+	ctx, srv.stop = context.WithCancel(ctx)
 	go srv.FlushTraceEvery(ctx)
 	go func() { srv.served <- srv.Serve(l) }()
 	return srv, nil
@@ -169,9 +172,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 // Served ends with what stopped the scheduler serving.
 func (s *Server) Served() <-chan error { return s.served }
 
-// Close stops the scheduler, then closes its trace and its store.
+// Close stops the scheduler and its metrics, then closes its trace and its
+// store.
 func (s *Server) Close() error {
+	s.stop()
 	err := s.Scheduler.Close()
+	if s.metrics != nil {
+		s.metrics.Close()
+	}
 	// The scheduler closes the listener only once Serve has begun: a
 	// Close straight after Start would leave it open.
 	if lerr := s.listener.Close(); !errors.Is(lerr, net.ErrClosed) {

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -72,6 +73,8 @@ func TestMetricsAddress(t *testing.T) {
 	require.NoError(t, err)
 	assert.Regexp(t, `^127\.0\.0\.1:\d+$`, s.MetricsAddr)
 	require.NoError(t, s.Close())
+	_, err = net.Dial("tcp", s.MetricsAddr)
+	assert.Error(t, err, "the metrics port outlived the scheduler")
 
 	for _, bad := range []string{"0", "65536", "nine", "localhost"} {
 		cfg.Metrics = bad
