@@ -365,3 +365,35 @@ func TestQueueCompactsCancelledTickets(t *testing.T) {
 		_ = w.Finish(got)
 	}
 }
+
+// A queued ticket's position is its place in the order the queue serves:
+// urgent first, then by fair start, then by submission.
+func TestQueuePositionFollowsTheServingOrder(t *testing.T) {
+	s, clock := newTestScheduler(t, "p")
+	p := mustPool(t, s, "p")
+	var tickets []*Ticket
+	for i, c := range []struct {
+		client string
+		urgent bool
+	}{{"alice", false}, {"alice", false}, {"bob", false}, {"carol", true}, {"alice", false}} {
+		clock.t = float64(i)
+		tk, err := p.Submit(c.client, Job{Label: fmt.Sprintf("job%d", i)}, c.urgent)
+		require.NoError(t, err)
+		tickets = append(tickets, tk)
+	}
+	order := p.backlog.sorted()
+	for i, tk := range order {
+		pos, n := tk.QueuePosition()
+		assert.Equal(t, i+1, pos, "ticket %d", tk.ID())
+		assert.Equal(t, len(tickets), n)
+	}
+	assert.Equal(t, tickets[3], order[0], "the urgent job is served first")
+	w, _ := p.Register("w", 1)
+	_ = w.SetActive(true)
+	running, err := w.Pop()
+	require.NoError(t, err)
+	pos, n := running.QueuePosition()
+	assert.Zero(t, pos+n, "a running job has no place in a queue")
+	_, n = order[1].QueuePosition()
+	assert.Equal(t, len(tickets)-1, n)
+}

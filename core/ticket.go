@@ -101,6 +101,33 @@ func (t *Ticket) Worker() string {
 	return t.worker.name
 }
 
+// QueuePosition says where a queued ticket stands in the queue that holds
+// it (its pool's backlog, or a worker's local queue), in the order the
+// queue serves: position 1 is next. It goes through that queue, for a
+// client that asks now and then, not for a decision.
+func (t *Ticket) QueuePosition() (position, length int) {
+	if t.state != TicketQueued {
+		return 0, 0
+	}
+	q := &t.pool.backlog
+	if t.worker != nil {
+		q = &t.worker.local
+	}
+	me := entryFor(t)
+	position = 1
+	for i := range q.entries {
+		e := &q.entries[i]
+		if e.t.state != TicketQueued {
+			continue
+		}
+		length++
+		if e.t != t && e.before(&me) {
+			position++
+		}
+	}
+	return position, length
+}
+
 // SubmittedAt is the clock reading when the job was submitted.
 func (t *Ticket) SubmittedAt() float64 { return t.submitted }
 

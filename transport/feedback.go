@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -76,20 +75,11 @@ func (j *job) queueStatus(*owned) QueueStatus {
 	}
 	p := j.pool
 	holder := j.ticket.Worker() // empty: in the pool's backlog
-	q := QueueStatus{Queued: true, Position: 1, Queue: "pool " + p.name}
+	q := QueueStatus{Queued: true, Queue: "pool " + p.name}
 	if holder != "" {
 		q.Queue = "worker " + holder
 	}
-	for other := range p.waiting {
-		t := other.ticket
-		if other.ended || t.State() != core.TicketQueued || t.Worker() != holder {
-			continue
-		}
-		q.Length++
-		if other != j && before(t, j.ticket) {
-			q.Position++
-		}
-	}
+	q.Position, q.Length = j.ticket.QueuePosition()
 	if holder != "" {
 		if wc := p.workers[holder]; wc != nil {
 			q.Waiting = fmt.Sprintf("it waits for %s, which has its cache and runs %d of its %d jobs at once", holder,
@@ -99,18 +89,6 @@ func (j *job) queueStatus(*owned) QueueStatus {
 	}
 	q.Waiting = p.whyNoWorker()
 	return q
-}
-
-// before says whether a is handed out before b: urgent first, then the
-// earlier fair start, then the earlier submission.
-func before(a, b *core.Ticket) bool {
-	if a.Urgent() != b.Urgent() {
-		return a.Urgent()
-	}
-	if c := cmp.Compare(a.FairStart(), b.FairStart()); c != 0 {
-		return c < 0
-	}
-	return a.ID() < b.ID()
 }
 
 // whyNoWorker says why no worker of the pool is ready to take a job, or

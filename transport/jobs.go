@@ -313,12 +313,10 @@ func cancelOn(ctx context.Context, target schema.Job) error {
 // enqueued counts a job into its client's queue.
 func (s *Scheduler) enqueued(st *owned, j *job) {
 	st.queued[clientKey{j.client, j.pool.name, j.urgent}]++
-	j.pool.waiting[j] = struct{}{}
 }
 
 // dequeued counts a job out of its client's queue.
 func (s *Scheduler) dequeued(st *owned, j *job) {
-	delete(j.pool.waiting, j)
 	k := clientKey{j.client, j.pool.name, j.urgent}
 	if st.queued[k]--; st.queued[k] == 0 {
 		delete(st.queued, k)
@@ -332,7 +330,6 @@ func (j *job) end(st *owned, output string, err error) {
 	}
 	j.ended = true
 	j.output, j.err = output, err
-	delete(j.pool.waiting, j)
 	if j.msg != nil {
 		j.msg.Release()
 		j.msg = nil

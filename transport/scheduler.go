@@ -128,9 +128,6 @@ type pool struct {
 	// finishes a job, to wake admin requests that wait on workers.
 	changed chan struct{}
 	stats   poolMetrics
-	// waiting holds the jobs queued in the pool, for the status their
-	// clients ask for (see queueStatus).
-	waiting map[*job]struct{}
 }
 
 // NewScheduler builds a scheduler, resuming the durable state in the store.
@@ -213,7 +210,7 @@ func NewScheduler(cfg SchedulerConfig) (*Scheduler, error) {
 	s.poolList = c.Pools()
 	for _, name := range c.Pools() {
 		cp, _ := c.Pool(name)
-		s.pools[name] = &pool{name: name, core: cp, workers: map[string]*workerConn{}, changed: make(chan struct{}), waiting: map[*job]struct{}{}}
+		s.pools[name] = &pool{name: name, core: cp, workers: map[string]*workerConn{}, changed: make(chan struct{})}
 		s.poolSecrets[name] = cfg.Identity.derive("pool " + name)
 	}
 	if lease := c.Settings().Lease; lease > 0 {
