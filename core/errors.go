@@ -1,6 +1,9 @@
 package core
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Errors returned by the core. They are wrapped with context (which pool,
 // which worker), so compare them with errors.Is.
@@ -10,8 +13,8 @@ var (
 	ErrEmptyWorkerName = errors.New("empty worker name")
 	ErrEmptyClientID   = errors.New("empty client id")
 	ErrNameTaken       = errors.New("worker already registered")
-	ErrInvalidCapacity = errors.New("invalid capacity: must be from 0 to 1048576 jobs")
-	ErrInvalidRate     = errors.New("invalid rate: must be a number from 1e-6 to 1e6 (rates are relative shares: 1 and 2 give one client twice the other's share)")
+	ErrInvalidCapacity = fmt.Errorf("invalid capacity: must be from 0 to %d jobs", MaxCapacity)
+	ErrInvalidRate     = fmt.Errorf("invalid rate: must be a number from %g to %g (rates are relative shares: 1 and 2 give one client twice the other's share)", MinRate, MaxRate)
 	ErrInvalidCosts    = errors.New("invalid costs: both must be finite and 0 or more")
 	ErrPopPending      = errors.New("pop already pending")
 	ErrNothingRunning  = errors.New("nothing running")

@@ -430,10 +430,10 @@ func (pa *poolAdminServer) SetRate(ctx context.Context, call schema.PoolAdmin_se
 		switch {
 		case !st.core.HasClient(client):
 			failure = failed("No such user %q (see list-clients)", client)
-		case !(rate >= core.MinRate && rate <= core.MaxRate):
-			failure = failed("Rate %v must be a number from %g to %g (rates are relative shares: 1 and 2 give one client twice the other's share)", rate, core.MinRate, core.MaxRate)
 		default:
-			if failure = p.core.SetRate(client, rate); failure == nil {
+			if err := p.core.SetRate(client, rate); errors.Is(err, core.ErrInvalidRate) {
+				failure = failed("Rate %v: %v", rate, core.ErrInvalidRate)
+			} else if failure = err; err == nil {
 				s.record(st, trace.Event{Kind: trace.Rate, Pool: p.name, Client: client, Rate: rate})
 			}
 		}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ocluster-go/ocluster/runners/docker/dockertest"
 	"github.com/ocluster-go/ocluster/runners/gitctx/gittest"
+	"github.com/ocluster-go/ocluster/runners/obuilder"
 )
 
 // Real builds through the real commands: a scheduler, an ocluster-worker
@@ -57,7 +58,7 @@ func startBuildCluster(t *testing.T, workerFlags ...string) *buildCluster {
 func removeOBuilderStore(t *testing.T, cli *client.Client, path string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	if err := dockertest.RemoveLabelled(ctx, cli, "org.ocluster-go.obuilder.store="+path); err != nil {
+	if err := dockertest.RemoveLabelled(ctx, cli, obuilder.StoreLabel(path)); err != nil {
 		t.Errorf("the obuilder store's images stay behind: %v", err)
 	}
 }

@@ -66,7 +66,7 @@ func TestProductionQuickStart(t *testing.T) {
 		{[]string{"show", "linux-x86_64", "worker-1"}, "worker-1: Paused\n", 0},
 		{[]string{"unpause", "linux-x86_64", "worker-1"}, "Success.\n", 0},
 		{[]string{"set-rate", "linux-x86_64", "test-user", "3"}, "Rate of test-user in linux-x86_64 set to 3.\n", 0},
-		{[]string{"set-rate", "linux-x86_64", "test-user", "1e-320"}, "Rate 1e-320 must be a number from 1e-06 to 1e+06 (rates are relative shares: 1 and 2 give one client twice the other's share)\n", 1},
+		{[]string{"set-rate", "linux-x86_64", "test-user", "1e-320"}, "Rate 1e-320: invalid rate: must be a number from 1e-06 to 1e+06 (rates are relative shares: 1 and 2 give one client twice the other's share)\n", 1},
 		{[]string{"list-clients"}, "test-user\n", 0},
 		{[]string{"forget", "linux-x86_64", "worker-1"}, "Worker \"worker-1\" is still connected!\n", 1},
 		{[]string{"set-rate", "linux-x86_64", "nobody", "3"}, "No such user \"nobody\" (see list-clients)\n", 1},

@@ -36,7 +36,7 @@ const DefaultHealthCheckImage = "busybox:latest"
 const (
 	labelKey   = "org.ocluster-go.obuilder.key"   // images and step containers: the step's cache key
 	labelStep  = "org.ocluster-go.obuilder.step"  // step containers
-	labelStore = "org.ocluster-go.obuilder.store" // cache volumes and step containers: the store's path
+	labelStore = "org.ocluster-go.obuilder.store" // cache volumes and step containers: the store's path (see StoreLabel)
 	labelCache = "org.ocluster-go.obuilder.cache" // cache volumes: the cache id
 )
 
@@ -104,6 +104,11 @@ var (
 	_ runners.HealthChecker = (*Runner)(nil)
 	_ prometheus.Collector  = (*Runner)(nil)
 )
+
+// StoreLabel is the label, KEY=VALUE, of the images, containers and
+// volumes the runner makes for the store at path, so that whoever removes
+// a store removes them with it.
+func StoreLabel(path string) string { return labelStore + "=" + path }
 
 // New makes a Runner, creating the store's directory if needed.
 func New(cfg Config) (*Runner, error) {
@@ -244,7 +249,7 @@ func (r *Runner) removeLeftovers(ctx context.Context) {
 		return
 	}
 	list, err := r.cli.ContainerList(ctx, client.ContainerListOptions{All: true,
-		Filters: make(client.Filters).Add("label", labelStore+"="+r.store.Path)})
+		Filters: make(client.Filters).Add("label", StoreLabel(r.store.Path))})
 	if err != nil {
 		r.logger.Warn("listing leftover obuilder step containers", "err", err)
 		return
@@ -439,7 +444,7 @@ func (r *Runner) Prune(ctx context.Context, log io.Writer) error {
 
 // pruneVolumes removes this store's cache volumes, except those in use.
 func (r *Runner) pruneVolumes(ctx context.Context, log io.Writer) int {
-	vols, err := r.cli.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).Add("label", labelStore+"="+r.store.Path)})
+	vols, err := r.cli.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).Add("label", StoreLabel(r.store.Path))})
 	if err != nil {
 		fmt.Fprintf(log, "listing cache volumes: %v\n", err)
 		return 0
