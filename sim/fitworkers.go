@@ -225,9 +225,9 @@ func (f *fitter) downtime(p *fitPool) Dist {
 	ch := FitChoice{Subject: subject, N: len(downs), Observed: sorted(downs), CDF: e.CDF, Unit: "seconds away after a failure"}
 	ch.KS = ksDistance(ch.Observed, e.CDF)
 	if ch.KS > ksLimit(len(downs)) {
-		d, ch := fitDurations(subject, downs)
-		ch.Note = strings.TrimPrefix(ch.Note+fmt.Sprintf("; an exponential fits badly (KS %.3f)", ksDistance(sorted(downs), e.CDF)), "; ")
-		f.add(ch)
+		d, other := fitDurations(subject, downs)
+		other.Note = strings.TrimPrefix(other.Note+fmt.Sprintf("; an exponential fits badly (KS %.3f)", ch.KS), "; ")
+		f.add(other)
 		return d
 	}
 	d := Dist{Kind: "exponential", Mean: seconds(1 / e.Rate)}
