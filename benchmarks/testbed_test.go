@@ -11,7 +11,7 @@ import (
 	"github.com/ocluster-go/ocluster/runners/synthetic"
 	"github.com/ocluster-go/ocluster/sim"
 	"github.com/ocluster-go/ocluster/trace"
-	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/client"
 )
 
 // BenchmarkTestbed is OCluster's stress testbed on the real transport:
@@ -54,8 +54,8 @@ func BenchmarkTestbed(b *testing.B) {
 				return &synthetic.Runner{RunTime: synthetic.Fixed(15*time.Second, 15*time.Minute, speed)}
 			})
 			sub := c.submissions(b, 1)[0]
-			clients := map[string]*transport.SubmissionClient{}
-			for _, name := range transport.LoadClients(events) {
+			clients := map[string]*client.Submission{}
+			for _, name := range client.LoadClients(events) {
 				clients[name] = sub
 			}
 			jobs := 0
@@ -63,7 +63,7 @@ func BenchmarkTestbed(b *testing.B) {
 			cpu0 := c.cpu(b)
 			for b.Loop() {
 				start := time.Now()
-				counts, err := transport.Load(context.Background(), transport.LoadConfig{Clients: clients, Events: events, Speed: speed}, nil)
+				counts, err := client.Load(context.Background(), client.LoadConfig{Clients: clients, Events: events, Speed: speed}, nil)
 				if err != nil {
 					b.Fatal(err)
 				}

@@ -23,7 +23,10 @@ import (
 	"time"
 
 	"github.com/ocluster-go/ocluster/runners"
-	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/client"
+	"github.com/ocluster-go/ocluster/transport/scheduler"
+	"github.com/ocluster-go/ocluster/transport/wire"
+	"github.com/ocluster-go/ocluster/transport/worker"
 )
 
 // The scheduler under test runs in a child process (this test binary,
@@ -47,7 +50,7 @@ func TestMain(m *testing.M) {
 // live heap after a collection plus the goroutine stacks (the RPC library
 // runs a goroutine for every capability it serves).
 func runChildScheduler(dir string) error {
-	id, err := transport.LoadOrCreateIdentity(filepath.Join(dir, "key.pem"))
+	id, err := wire.LoadOrCreateIdentity(filepath.Join(dir, "key.pem"))
 	if err != nil {
 		return err
 	}
@@ -55,7 +58,7 @@ func runChildScheduler(dir string) error {
 	if err != nil {
 		return err
 	}
-	s, err := transport.NewScheduler(transport.SchedulerConfig{Pools: []string{"pool"}, Identity: id,
+	s, err := scheduler.New(scheduler.Config{Pools: []string{"pool"}, Identity: id,
 		PublicAddr: l.Addr().String(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		return err
@@ -90,8 +93,8 @@ type benchCluster struct {
 	stdin   io.WriteCloser
 	dir     string
 	metrics string
-	pool    transport.SturdyRef
-	client  transport.SturdyRef
+	pool    wire.SturdyRef
+	client  wire.SturdyRef
 }
 
 func startBenchCluster(b *testing.B) *benchCluster {
@@ -111,10 +114,10 @@ func startBenchCluster(b *testing.B) *benchCluster {
 	}
 	c := &benchCluster{cmd: cmd, stdin: stdin, dir: dir, metrics: strings.TrimSpace(strings.TrimPrefix(line, "READY "))}
 	b.Logf("the scheduler's metrics, and its CPU profile at /debug/pprof/profile: http://%s", c.metrics)
-	if c.pool, err = transport.ReadCapFile(filepath.Join(dir, "pool-pool.cap")); err != nil {
+	if c.pool, err = wire.ReadCapFile(filepath.Join(dir, "pool-pool.cap")); err != nil {
 		b.Fatal(err)
 	}
-	if c.client, err = transport.ReadCapFile(filepath.Join(dir, "submit-bench.cap")); err != nil {
+	if c.client, err = wire.ReadCapFile(filepath.Join(dir, "submit-bench.cap")); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
@@ -161,7 +164,7 @@ func (c *benchCluster) startWorkers(b *testing.B, capacities []int, newRunner fu
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	for i, capacity := range capacities {
-		agent, err := transport.NewAgent(transport.AgentConfig{Ref: c.pool, Name: fmt.Sprintf("worker-%d", i), Capacity: capacity,
+		agent, err := worker.New(worker.Config{Ref: c.pool, Name: fmt.Sprintf("worker-%d", i), Capacity: capacity,
 			StateDir: b.TempDir(), Runners: map[string]runners.Runner{"": newRunner()}, RetryDelay: 100 * time.Millisecond,
 			Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 		if err != nil {
@@ -202,10 +205,10 @@ func (c *benchCluster) waitWorkers(b *testing.B, n int) {
 }
 
 // submissions connects n clients, each with its submission client.
-func (c *benchCluster) submissions(b *testing.B, n int) []*transport.SubmissionClient {
-	subs := make([]*transport.SubmissionClient, n)
+func (c *benchCluster) submissions(b *testing.B, n int) []*client.Submission {
+	subs := make([]*client.Submission, n)
 	for i := range subs {
-		conn, err := transport.Connect(context.Background(), c.client, nil)
+		conn, err := client.Connect(context.Background(), c.client, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -222,7 +225,7 @@ func (c *benchCluster) submissions(b *testing.B, n int) []*transport.SubmissionC
 
 // runJob submits a job and waits until it has started and ended. It
 // returns the time from the submission to the start.
-func runJob(ctx context.Context, sub *transport.SubmissionClient, hint string) (time.Duration, error) {
+func runJob(ctx context.Context, sub *client.Submission, hint string) (time.Duration, error) {
 	start := time.Now()
 	job, err := sub.Submit(ctx, "pool", &runners.Job{Hint: hint, Docker: &runners.DockerBuild{DockerfileContents: "x"}}, false)
 	if err != nil {
@@ -356,7 +359,7 @@ func BenchmarkLogStreaming(b *testing.B) {
 	const size = 64 << 20
 	c := startBenchCluster(b)
 	c.startWorkers(b, same(1, 1), func() runners.Runner { return chattyRunner{size} })
-	conn, err := transport.Connect(context.Background(), c.client, nil)
+	conn, err := client.Connect(context.Background(), c.client, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -395,7 +398,7 @@ func BenchmarkSchedulerMemory(b *testing.B) {
 		withWorkers := c.heap(b)
 		b.ReportMetric((withWorkers-base)/200, "B/worker")
 
-		conn, err := transport.Connect(context.Background(), c.client, nil)
+		conn, err := client.Connect(context.Background(), c.client, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -425,20 +428,19 @@ func BenchmarkSchedulerMemory(b *testing.B) {
 }
 
 func pauseAll(b *testing.B, c *benchCluster) {
-	admin, err := transport.ReadCapFile(filepath.Join(c.dir, "admin.cap"))
+	admin, err := wire.ReadCapFile(filepath.Join(c.dir, "admin.cap"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	conn, err := transport.Connect(context.Background(), admin, nil)
+	conn, err := client.Connect(context.Background(), admin, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer conn.Close()
-	cap, err := conn.Admin(context.Background())
+	a, err := conn.Admin(context.Background())
 	if err != nil {
 		b.Fatal(err)
 	}
-	a := transport.NewAdminClient(cap)
 	defer a.Release()
 	p, err := a.Pool(context.Background(), "pool")
 	if err != nil {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/ocluster-go/ocluster/cmd/internal/cli"
 	"github.com/ocluster-go/ocluster/core"
-	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/client"
 )
 
 var capPath string
@@ -46,21 +46,20 @@ func main() {
 }
 
 // session connects with the admin capability and runs f.
-func session(f func(ctx context.Context, a *transport.AdminClient) error) error {
-	return cli.Connect(capPath, func(ctx context.Context, conn *transport.Conn) error {
-		admin, err := conn.Admin(ctx)
+func session(f func(ctx context.Context, a *client.Admin) error) error {
+	return cli.Connect(capPath, func(ctx context.Context, conn *client.Conn) error {
+		a, err := conn.Admin(ctx)
 		if err != nil {
 			return err
 		}
-		a := transport.NewAdminClient(admin)
 		defer a.Release()
 		return f(ctx, a)
 	})
 }
 
 // withPool runs f on a pool's admin capability.
-func withPool(name string, f func(ctx context.Context, p *transport.PoolClient) error) error {
-	return session(func(ctx context.Context, a *transport.AdminClient) error {
+func withPool(name string, f func(ctx context.Context, p *client.Pool) error) error {
+	return session(func(ctx context.Context, a *client.Admin) error {
 		p, err := a.Pool(ctx, name)
 		if err != nil {
 			return err
@@ -97,7 +96,7 @@ func addClientCommand() *cobra.Command {
 				}
 				defer f.Close()
 			}
-			err := session(func(ctx context.Context, a *transport.AdminClient) error {
+			err := session(func(ctx context.Context, a *client.Admin) error {
 				capFile, err := a.AddClient(ctx, args[0])
 				if err != nil {
 					return err
@@ -126,7 +125,7 @@ func addClientCommand() *cobra.Command {
 }
 
 func removeClient(cmd *cobra.Command, args []string) error {
-	return session(func(ctx context.Context, a *transport.AdminClient) error {
+	return session(func(ctx context.Context, a *client.Admin) error {
 		if err := a.RemoveClient(ctx, args[0]); err != nil {
 			return err
 		}
@@ -136,7 +135,7 @@ func removeClient(cmd *cobra.Command, args []string) error {
 }
 
 func listClients(cmd *cobra.Command, args []string) error {
-	return session(func(ctx context.Context, a *transport.AdminClient) error {
+	return session(func(ctx context.Context, a *client.Admin) error {
 		ids, err := a.ListClients(ctx)
 		if err != nil {
 			return err
@@ -156,7 +155,7 @@ func setRate(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return cli.Usagef("RATE %q is not a number", args[2])
 	}
-	return withPool(args[0], func(ctx context.Context, p *transport.PoolClient) error {
+	return withPool(args[0], func(ctx context.Context, p *client.Pool) error {
 		if err := p.SetRate(ctx, args[1], rate); err != nil {
 			return err
 		}
@@ -174,7 +173,7 @@ func showCommand() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
 			if len(args) == 0 {
-				return session(func(ctx context.Context, a *transport.AdminClient) error {
+				return session(func(ctx context.Context, a *client.Admin) error {
 					pools, err := a.Pools(ctx)
 					for _, p := range pools {
 						fmt.Fprintln(out, p)
@@ -182,7 +181,7 @@ func showCommand() *cobra.Command {
 					return err
 				})
 			}
-			return withPool(args[0], func(ctx context.Context, p *transport.PoolClient) error {
+			return withPool(args[0], func(ctx context.Context, p *client.Pool) error {
 				if len(args) == 1 && !terse {
 					state, err := p.Show(ctx)
 					fmt.Fprintln(out, strings.TrimSpace(state))
@@ -249,7 +248,7 @@ func activeCommand(name string, active bool) *cobra.Command {
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			out := cmd.OutOrStdout()
-			return withPool(args[0], func(ctx context.Context, p *transport.PoolClient) error {
+			return withPool(args[0], func(ctx context.Context, p *client.Pool) error {
 				var names []string
 				if len(args) == 2 {
 					names = []string{args[1]}
@@ -327,7 +326,7 @@ func eachWorker(names []string, f func(string) error) error {
 
 func update(cmd *cobra.Command, args []string) error {
 	out := cmd.OutOrStdout()
-	return withPool(args[0], func(ctx context.Context, p *transport.PoolClient) error {
+	return withPool(args[0], func(ctx context.Context, p *client.Pool) error {
 		progress := func(n string) func(string) {
 			return func(status string) { fmt.Fprintf(out, "%s: %s\n", n, status) }
 		}
@@ -377,7 +376,7 @@ func update(cmd *cobra.Command, args []string) error {
 }
 
 func forget(cmd *cobra.Command, args []string) error {
-	return withPool(args[0], func(ctx context.Context, p *transport.PoolClient) error {
+	return withPool(args[0], func(ctx context.Context, p *client.Pool) error {
 		if len(args) == 2 {
 			if err := p.Forget(ctx, args[1]); err != nil {
 				return err
@@ -411,7 +410,7 @@ func execCommand() *cobra.Command {
 		Short: "Run a command once per worker of a pool, with {} replaced by the worker's name",
 		Args:  cobra.MinimumNArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return withPool(args[0], func(ctx context.Context, p *transport.PoolClient) error {
+			return withPool(args[0], func(ctx context.Context, p *client.Pool) error {
 				workers, err := p.Workers(ctx)
 				if err != nil {
 					return err

@@ -13,7 +13,7 @@ import (
 
 	"github.com/ocluster-go/ocluster/cmd/internal/cli"
 	"github.com/ocluster-go/ocluster/runners"
-	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/client"
 )
 
 type common struct {
@@ -160,7 +160,7 @@ func obuilderCommand() *cobra.Command {
 
 // submit sends the job, tails its log and prints its result.
 func submit(cmd *cobra.Command, c *common, job *runners.Job) error {
-	return cli.Connect(c.capPath, func(ctx context.Context, conn *transport.Conn) error {
+	return cli.Connect(c.capPath, func(ctx context.Context, conn *client.Conn) error {
 		sub, err := conn.Submission(ctx)
 		if err != nil {
 			return err

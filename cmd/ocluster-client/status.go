@@ -5,7 +5,7 @@ import (
 	"io"
 	"time"
 
-	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/wire"
 )
 
 // positionEvery is the least time between two lines that say only that
@@ -18,11 +18,11 @@ const positionEvery = 30 * time.Second
 type statusLines struct {
 	out     io.Writer
 	now     func() time.Time
-	last    transport.QueueStatus
+	last    wire.QueueStatus
 	printed time.Time
 }
 
-func (s *statusLines) report(q transport.QueueStatus) {
+func (s *statusLines) report(q wire.QueueStatus) {
 	now := s.now()
 	changed := q.Queue != s.last.Queue || q.Waiting != s.last.Waiting || s.printed.IsZero()
 	if !changed && now.Sub(s.printed) < positionEvery {

@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ocluster-go/ocluster/transport/wire"
 	"github.com/stretchr/testify/assert"
-
-	"github.com/ocluster-go/ocluster/transport"
 )
 
 // A new reason is told at once; a new position alone at most every
@@ -16,7 +15,7 @@ func TestStatusLinesAreSparing(t *testing.T) {
 	var out strings.Builder
 	now := time.Unix(0, 0)
 	s := &statusLines{out: &out, now: func() time.Time { return now }}
-	q := transport.QueueStatus{Queued: true, Position: 3, Length: 3, Queue: "pool linux", Waiting: "no worker is connected to pool linux"}
+	q := wire.QueueStatus{Queued: true, Position: 3, Length: 3, Queue: "pool linux", Waiting: "no worker is connected to pool linux"}
 	s.report(q)
 	now = now.Add(time.Second)
 	q.Position = 2

@@ -18,7 +18,8 @@ import (
 	"github.com/ocluster-go/ocluster/cmd/internal/testbed"
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/sim"
-	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/client"
+	"github.com/ocluster-go/ocluster/transport/wire"
 )
 
 type loadFlags struct {
@@ -81,7 +82,7 @@ as JSON.`,
 			if err != nil {
 				return err
 			}
-			ref, err := transport.ReadCapFile(adminPath)
+			ref, err := wire.ReadCapFile(adminPath)
 			if err != nil {
 				return err
 			}
@@ -103,7 +104,7 @@ as JSON.`,
 
 // playLoad registers the workload's clients with the scheduler the admin
 // capability names, sets their rates, and plays the load.
-func playLoad(ctx context.Context, admin transport.SturdyRef, wl *testbed.Workload, pool string, speed float64, log *slog.Logger) (map[string]transport.LoadCounts, error) {
+func playLoad(ctx context.Context, admin wire.SturdyRef, wl *testbed.Workload, pool string, speed float64, log *slog.Logger) (map[string]client.LoadCounts, error) {
 	events := wl.Events
 	if pool != "" {
 		pools := map[string]bool{}
@@ -127,11 +128,11 @@ func playLoad(ctx context.Context, admin transport.SturdyRef, wl *testbed.Worklo
 		log.Info("these clients submit when their jobs end in the simulation; here they submit at the simulated times", "clients", names)
 	}
 	log.Info("playing the workload", "scenario", wl.Scenario.Name, "jobs", wl.Predicted.Jobs, "clients", len(subs), "speed", speed)
-	return transport.Load(ctx, transport.LoadConfig{Clients: subs, Events: events, Speed: speed}, nil)
+	return client.Load(ctx, client.LoadConfig{Clients: subs, Events: events, Speed: speed}, nil)
 }
 
-func writeCounts(path string, counts map[string]transport.LoadCounts) error {
-	var total transport.LoadCounts
+func writeCounts(path string, counts map[string]client.LoadCounts) error {
+	var total client.LoadCounts
 	names := make([]string, 0, len(counts))
 	for name, c := range counts {
 		names = append(names, name)
@@ -150,8 +151,8 @@ func writeCounts(path string, counts map[string]transport.LoadCounts) error {
 		return nil
 	}
 	data, err := json.MarshalIndent(struct {
-		Total   transport.LoadCounts            `json:"total"`
-		Clients map[string]transport.LoadCounts `json:"clients"`
+		Total   client.LoadCounts            `json:"total"`
+		Clients map[string]client.LoadCounts `json:"clients"`
 	}{total, counts}, "", "  ")
 	if err != nil {
 		return err

@@ -15,7 +15,8 @@ import (
 	"github.com/ocluster-go/ocluster/cmd/internal/cli"
 	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/runners/synthetic"
-	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/wire"
+	"github.com/ocluster-go/ocluster/transport/worker"
 )
 
 func main() {
@@ -40,7 +41,7 @@ func workerCommand() *cobra.Command {
 		Short: "Run a worker whose jobs only sleep: cached ones 15 s, others 15 min, divided by --speed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ref, err := transport.ReadCapFile(capPath)
+			ref, err := wire.ReadCapFile(capPath)
 			if err != nil {
 				return err
 			}
@@ -55,7 +56,7 @@ func workerCommand() *cobra.Command {
 			runner := &synthetic.Runner{RunTime: synthetic.Fixed(cached, uncached, speed)}
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(runner.Collector("ocluster_worker_cache"))
-			agent, err := transport.NewAgent(transport.AgentConfig{Ref: ref, Name: name, Capacity: capacity, StateDir: stateDir, RetryDelay: retry,
+			agent, err := worker.New(worker.Config{Ref: ref, Name: name, Capacity: capacity, StateDir: stateDir, RetryDelay: retry,
 				Runners: map[string]runners.Runner{"": runner}, Registry: reg, Logger: log})
 			if err != nil {
 				return err

@@ -19,7 +19,8 @@ import (
 	"github.com/ocluster-go/ocluster/runners/docker"
 	"github.com/ocluster-go/ocluster/runners/gitctx"
 	"github.com/ocluster-go/ocluster/runners/obuilder"
-	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/wire"
+	"github.com/ocluster-go/ocluster/transport/worker"
 )
 
 type options struct {
@@ -87,7 +88,7 @@ func (o options) obuilderConfig(engine *client.Client, store obuilder.Store, log
 }
 
 func run(o options) error {
-	ref, err := transport.ReadCapFile(o.capPath)
+	ref, err := wire.ReadCapFile(o.capPath)
 	if err != nil {
 		return err
 	}
@@ -141,7 +142,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	agent, err := transport.NewAgent(transport.AgentConfig{
+	agent, err := worker.New(worker.Config{
 		Ref:               ref,
 		Name:              o.name,
 		Capacity:          o.capacity,

@@ -12,9 +12,10 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/ocluster-go/ocluster/transport/client"
+	"github.com/ocluster-go/ocluster/transport/wire"
+	"github.com/ocluster-go/ocluster/transport/worker"
 	"github.com/spf13/cobra"
-
-	"github.com/ocluster-go/ocluster/transport"
 )
 
 // usageError is a mistake in how a command was called: exit ends the
@@ -49,7 +50,7 @@ func exit(err error) {
 	switch {
 	case isUsage(err):
 		os.Exit(2)
-	case errors.Is(err, transport.ErrSelfUpdate):
+	case errors.Is(err, worker.ErrSelfUpdate):
 		os.Exit(0)
 	}
 	os.Exit(1)
@@ -99,14 +100,14 @@ func markCommandErrors(c *cobra.Command) {
 
 // Connect reads a .cap file, connects to the scheduler it names and runs
 // f on the connection until f returns or the user interrupts.
-func Connect(capPath string, f func(ctx context.Context, conn *transport.Conn) error) error {
-	ref, err := transport.ReadCapFile(capPath)
+func Connect(capPath string, f func(ctx context.Context, conn *client.Conn) error) error {
+	ref, err := wire.ReadCapFile(capPath)
 	if err != nil {
 		return Usage(err)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	conn, err := transport.Connect(ctx, ref, nil)
+	conn, err := client.Connect(ctx, ref, nil)
 	if err != nil {
 		return err
 	}

@@ -10,18 +10,18 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/ocluster-go/ocluster/transport/client"
+	"github.com/ocluster-go/ocluster/transport/worker"
 	"github.com/spf13/cobra"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/ocluster-go/ocluster/transport"
 )
 
 var endings = map[string]error{
 	"nil":        nil,
 	"usage":      Usagef("RATE %q is not a number", "x"),
 	"wrapped":    fmt.Errorf("reading options: %w", Usage(errors.New("bad"))),
-	"update":     fmt.Errorf("worker: %w", transport.ErrSelfUpdate),
+	"update":     fmt.Errorf("worker: %w", worker.ErrSelfUpdate),
 	"failed":     errors.New(`No such user "nobody"`),
 	"not-cobras": errors.New("requirement unmet"),
 	"shown":      fmt.Errorf("the job: %w", ErrShown),
@@ -107,7 +107,7 @@ func TestUntilSignalled(t *testing.T) {
 }
 
 func TestConnectNamesABadCapFile(t *testing.T) {
-	err := Connect("/nonexistent/admin.cap", func(context.Context, *transport.Conn) error {
+	err := Connect("/nonexistent/admin.cap", func(context.Context, *client.Conn) error {
 		t.Fatal("connected without a .cap file")
 		return nil
 	})

@@ -16,7 +16,8 @@ import (
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/store"
 	"github.com/ocluster-go/ocluster/trace"
-	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/scheduler"
+	"github.com/ocluster-go/ocluster/transport/wire"
 )
 
 // Config is what a scheduler is started with.
@@ -35,7 +36,7 @@ type Config struct {
 	Clients []string
 	Pools   []string
 	// Policy, Override, Costs, TimeScale and Origin are as in
-	// transport.SchedulerConfig.
+	// scheduler.Config.
 	Policy    string
 	Override  core.Override
 	Costs     core.Costs
@@ -56,7 +57,7 @@ type Config struct {
 
 // Server is a running scheduler.
 type Server struct {
-	*transport.Scheduler
+	*scheduler.Scheduler
 	// Addr is the address listened on; PublicAddr the one the .cap files
 	// name; MetricsAddr the one metrics are served on (empty: none).
 	Addr, PublicAddr, MetricsAddr string
@@ -73,7 +74,7 @@ type Server struct {
 // second until ctx ends.
 func Start(ctx context.Context, cfg Config) (*Server, error) {
 	for _, p := range cfg.Pools {
-		if err := transport.CheckPoolName(p); err != nil {
+		if err := scheduler.CheckPoolName(p); err != nil {
 			return nil, fmt.Errorf("--pools: %w", err)
 		}
 	}
@@ -89,7 +90,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return nil, err
 		}
 	}
-	id, err := transport.LoadOrCreateIdentity(cfg.KeyFile)
+	id, err := wire.LoadOrCreateIdentity(cfg.KeyFile)
 	if err != nil {
 		return nil, err
 	}
@@ -133,7 +134,7 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 			return fail(err)
 		}
 	}
-	srv.Scheduler, err = transport.NewScheduler(transport.SchedulerConfig{
+	srv.Scheduler, err = scheduler.New(scheduler.Config{
 		Pools:      cfg.Pools,
 		Policy:     cfg.Policy,
 		Override:   cfg.Override,

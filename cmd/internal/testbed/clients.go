@@ -8,32 +8,32 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/client"
+	"github.com/ocluster-go/ocluster/transport/wire"
 )
 
 // SetUpClients registers the workload's clients with the scheduler (a
 // client of an earlier run is replaced) and sets their rates; pool, when
 // set, replaces the scenario's only pool. It returns their submission
 // clients and what closes them.
-func SetUpClients(ctx context.Context, admin transport.SturdyRef, wl *Workload, pool string, log *slog.Logger) (map[string]*transport.SubmissionClient, func(), error) {
-	conn, err := transport.Connect(ctx, admin, log)
+func SetUpClients(ctx context.Context, admin wire.SturdyRef, wl *Workload, pool string, log *slog.Logger) (map[string]*client.Submission, func(), error) {
+	conn, err := client.Connect(ctx, admin, log)
 	if err != nil {
 		return nil, nil, err
 	}
-	capAdmin, err := conn.Admin(ctx)
+	ac, err := conn.Admin(ctx)
 	if err != nil {
 		conn.Close()
 		return nil, nil, err
 	}
-	ac := transport.NewAdminClient(capAdmin)
 	subs, closeSubs, err := setUpClients(ctx, ac, wl, pool, log)
 	ac.Release()
 	conn.Close()
 	return subs, closeSubs, err
 }
 
-func setUpClients(ctx context.Context, ac *transport.AdminClient, wl *Workload, pool string, log *slog.Logger) (map[string]*transport.SubmissionClient, func(), error) {
-	subs := map[string]*transport.SubmissionClient{}
+func setUpClients(ctx context.Context, ac *client.Admin, wl *Workload, pool string, log *slog.Logger) (map[string]*client.Submission, func(), error) {
+	subs := map[string]*client.Submission{}
 	var closers []func()
 	closeAll := func() {
 		for _, c := range closers {
@@ -44,7 +44,7 @@ func setUpClients(ctx context.Context, ac *transport.AdminClient, wl *Workload, 
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, name := range transport.LoadClients(wl.Events) {
+	for _, name := range client.LoadClients(wl.Events) {
 		sub, closeSub, err := addClient(ctx, ac, name, slices.Contains(earlier, name), log)
 		if err != nil {
 			closeAll()
@@ -77,7 +77,7 @@ func setUpClients(ctx context.Context, ac *transport.AdminClient, wl *Workload, 
 // client of an earlier run (exists) is removed first: its secret is gone
 // with that run. Asking the scheduler which clients it has, rather than
 // reading AddClient's refusal, keeps the refusal's text free to change.
-func addClient(ctx context.Context, ac *transport.AdminClient, name string, exists bool, log *slog.Logger) (*transport.SubmissionClient, func(), error) {
+func addClient(ctx context.Context, ac *client.Admin, name string, exists bool, log *slog.Logger) (*client.Submission, func(), error) {
 	var err error
 	if exists {
 		err = ac.RemoveClient(ctx, name)
@@ -89,11 +89,11 @@ func addClient(ctx context.Context, ac *transport.AdminClient, name string, exis
 	if err != nil {
 		return nil, nil, fmt.Errorf("adding client %s: %w", name, err)
 	}
-	ref, err := transport.ParseSturdyRef(strings.TrimSpace(text))
+	ref, err := wire.ParseSturdyRef(strings.TrimSpace(text))
 	if err != nil {
 		return nil, nil, err
 	}
-	conn, err := transport.Connect(ctx, ref, log)
+	conn, err := client.Connect(ctx, ref, log)
 	if err != nil {
 		return nil, nil, err
 	}

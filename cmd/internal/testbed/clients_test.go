@@ -12,7 +12,7 @@ import (
 	"github.com/ocluster-go/ocluster/cmd/internal/server"
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/sim"
-	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/wire"
 )
 
 // A second load against the same scheduler replaces the clients the
@@ -32,7 +32,7 @@ func TestSetUpClientsReplacesAnEarlierRunsClients(t *testing.T) {
 		StateDir: dir, SecretsDir: filepath.Join(dir, "secrets"), Pools: pools, Logger: log})
 	require.NoError(t, err)
 	defer s.Close()
-	admin, err := transport.ReadCapFile(filepath.Join(dir, "secrets", "admin.cap"))
+	admin, err := wire.ReadCapFile(filepath.Join(dir, "secrets", "admin.cap"))
 	require.NoError(t, err)
 	for range 2 {
 		subs, closeSubs, err := SetUpClients(context.Background(), admin, wl, "", log)

@@ -13,15 +13,15 @@ import (
 	"github.com/ocluster-go/ocluster/sim"
 	"github.com/ocluster-go/ocluster/sim/report"
 	"github.com/ocluster-go/ocluster/trace"
-	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/wire"
 )
 
 // liveScheduler is the run's scheduler.
 type liveScheduler struct {
 	*server.Server
 	tee   *traceTee
-	admin transport.SturdyRef
-	pools map[string]transport.SturdyRef
+	admin wire.SturdyRef
+	pools map[string]wire.SturdyRef
 	once  sync.Once
 	err   error
 }
@@ -53,16 +53,16 @@ func startScheduler(ctx context.Context, wl *Workload, opts Options, origin time
 	if err != nil {
 		return nil, err
 	}
-	ls := &liveScheduler{Server: s, tee: tee, pools: map[string]transport.SturdyRef{}}
+	ls := &liveScheduler{Server: s, tee: tee, pools: map[string]wire.SturdyRef{}}
 	fail := func(err error) (*liveScheduler, error) {
 		ls.close()
 		return nil, err
 	}
-	if ls.admin, err = transport.ReadCapFile(filepath.Join(secrets, "admin.cap")); err != nil {
+	if ls.admin, err = wire.ReadCapFile(filepath.Join(secrets, "admin.cap")); err != nil {
 		return fail(err)
 	}
 	for _, p := range poolNames {
-		if ls.pools[p], err = transport.ReadCapFile(filepath.Join(secrets, "pool-"+p+".cap")); err != nil {
+		if ls.pools[p], err = wire.ReadCapFile(filepath.Join(secrets, "pool-"+p+".cap")); err != nil {
 			return fail(err)
 		}
 	}

@@ -14,7 +14,8 @@ import (
 
 	"github.com/ocluster-go/ocluster/sim"
 	"github.com/ocluster-go/ocluster/trace"
-	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/client"
+	"github.com/ocluster-go/ocluster/transport/wire"
 )
 
 // Options say how to play a workload.
@@ -40,7 +41,7 @@ type Outcome struct {
 	// Live is the run measured from the scheduler's trace, in scenario
 	// time, with the simulator's metrics.
 	Live   *sim.Result
-	Counts map[string]transport.LoadCounts
+	Counts map[string]client.LoadCounts
 	// Trace is the scheduler's trace in scenario time from the load's
 	// start, as the simulator's would be: a start says whether the job's
 	// hint was in the worker's cache, as its worker told the testbed.
@@ -63,8 +64,8 @@ type run struct {
 	stateDir string
 	log      *slog.Logger
 	agentLog *slog.Logger
-	pools    map[string]transport.SturdyRef
-	ac       *transport.AdminClient
+	pools    map[string]wire.SturdyRef
+	ac       *client.Admin
 	start    time.Time // scenario time 0
 
 	mu sync.Mutex
@@ -162,16 +163,14 @@ func Play(ctx context.Context, wl *Workload, opts Options) (*Outcome, error) {
 	defer sched.close()
 	r.pools = sched.pools
 
-	conn, err := transport.Connect(ctx, sched.admin, log)
+	conn, err := client.Connect(ctx, sched.admin, log)
 	if err != nil {
 		return nil, err
 	}
 	defer conn.Close()
-	capAdmin, err := conn.Admin(ctx)
-	if err != nil {
+	if r.ac, err = conn.Admin(ctx); err != nil {
 		return nil, err
 	}
-	r.ac = transport.NewAdminClient(capAdmin)
 	defer r.ac.Release()
 	subs, closeSubs, err := setUpClients(ctx, r.ac, wl, "", log)
 	if err != nil {
@@ -220,7 +219,7 @@ func Play(ctx context.Context, wl *Workload, opts Options) (*Outcome, error) {
 			}
 		})
 	}
-	counts, err := transport.Load(ctx, transport.LoadConfig{Clients: subs, Events: wl.Events, Speed: opts.Speed, Start: r.start}, nil)
+	counts, err := client.Load(ctx, client.LoadConfig{Clients: subs, Events: wl.Events, Speed: opts.Speed, Start: r.start}, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -253,12 +252,12 @@ func Play(ctx context.Context, wl *Workload, opts Options) (*Outcome, error) {
 // there from the start, as the simulator does at time 0: one after the
 // other by name, each waiting for a job before the next registers, so
 // that the pool hands its first jobs to them in the same order.
-func (r *run) startWorkers() ([]*worker, error) {
-	var workers []*worker
+func (r *run) startWorkers() ([]*liveWorker, error) {
+	var workers []*liveWorker
 	ctx, cancel := context.WithTimeout(r.ctx, 30*time.Second)
 	defer cancel()
 	for _, p := range r.wl.Scenario.Pools {
-		var pool []*worker
+		var pool []*liveWorker
 		for _, ws := range p.Workers {
 			for _, name := range ws.Names() {
 				m, err := r.wl.Scenario.WorkerModel(p.Name, name)
@@ -268,7 +267,7 @@ func (r *run) startWorkers() ([]*worker, error) {
 				pool = append(pool, newWorker(r, m, r.speed))
 			}
 		}
-		slices.SortFunc(pool, func(a, b *worker) int { return strings.Compare(a.model.Name, b.model.Name) })
+		slices.SortFunc(pool, func(a, b *liveWorker) int { return strings.Compare(a.model.Name, b.model.Name) })
 		for _, w := range pool {
 			if w.model.Spec.Join > 0 {
 				continue
@@ -333,7 +332,7 @@ func (r *run) sleepUntil(ctx context.Context, at float64) bool {
 
 // admin does something to a pool through the admin capability, as an
 // operator would with ocluster-admin.
-func (r *run) admin(pool string, log *slog.Logger, f func(context.Context, *transport.PoolClient) error) {
+func (r *run) admin(pool string, log *slog.Logger, f func(context.Context, *client.Pool) error) {
 	p, err := r.ac.Pool(r.ctx, pool)
 	if err == nil {
 		err = f(r.ctx, p)

@@ -102,6 +102,11 @@ func TestLiveJobsAreTheSimulatedJobs(t *testing.T) {
 		speed = 20.0
 		// A decision may come up to 50 ms of the wall clock late live.
 		window = 0.05 * speed
+		// The scenario's run times are 16 s apart or more, so 100 ms of
+		// the wall clock still tells which one the worker drew, and
+		// leaves room for a machine busy with other tests (a run's end
+		// reaches the scheduler through two processes' goroutines).
+		runTimeTolerance = 0.1 * speed
 	)
 	for _, policy := range []string{"ocluster", "combined"} {
 		t.Run(policy, func(t *testing.T) {
@@ -143,7 +148,7 @@ func TestLiveJobsAreTheSimulatedJobs(t *testing.T) {
 			pairs, err := MatchJobs(simulated, Jobs(outcome.Trace))
 			require.NoError(t, err)
 			assert.Len(t, pairs, len(simulated))
-			for _, m := range Compare(pairs, RunTimeTolerance(speed)) {
+			for _, m := range Compare(pairs, runTimeTolerance) {
 				t.Errorf("%s", m)
 			}
 			for _, p := range pairs {

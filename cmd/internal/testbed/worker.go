@@ -13,16 +13,17 @@ import (
 	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/runners/synthetic"
 	"github.com/ocluster-go/ocluster/sim"
-	"github.com/ocluster-go/ocluster/transport"
+	"github.com/ocluster-go/ocluster/transport/client"
+	"github.com/ocluster-go/ocluster/transport/worker"
 )
 
-// worker is one worker of the scenario, played live: a synthetic worker
+// liveWorker is one worker of the scenario, played live: a synthetic worker
 // agent whose jobs run as long as the simulator's ran, whose cache is
 // bounded as the scenario's, and to which the scenario's events happen.
 // A crash ends its agent (its process, as far as the scheduler can tell)
 // and a restart makes a new one; the runner, its cache, lives on as a
 // disk would.
-type worker struct {
+type liveWorker struct {
 	tb     *run
 	model  *sim.WorkerModel
 	runner *synthetic.Runner
@@ -37,8 +38,8 @@ type worker struct {
 	done              chan struct{}      // closed when it has ended
 }
 
-func newWorker(tb *run, model *sim.WorkerModel, speed float64) *worker {
-	w := &worker{tb: tb, model: model, state: filepath.Join(tb.stateDir, "workers", model.Name)}
+func newWorker(tb *run, model *sim.WorkerModel, speed float64) *liveWorker {
+	w := &liveWorker{tb: tb, model: model, state: filepath.Join(tb.stateDir, "workers", model.Name)}
 	w.runner = &synthetic.Runner{CacheLimit: model.Spec.Cache, RunTime: func(job *runners.Job, cached bool) (time.Duration, error) {
 		d, ok, err := synthetic.DrawOf(job)
 		switch {
@@ -58,13 +59,13 @@ func newWorker(tb *run, model *sim.WorkerModel, speed float64) *worker {
 }
 
 // start starts the worker's process: a new agent on a new link.
-func (w *worker) start() error {
+func (w *liveWorker) start() error {
 	reg := prometheus.NewRegistry()
 	if err := reg.Register(w.runner.Collector("ocluster_worker_cache")); err != nil {
 		return err
 	}
 	l := newLink()
-	agent, err := transport.NewAgent(transport.AgentConfig{
+	agent, err := worker.New(worker.Config{
 		Ref: w.tb.pools[w.model.Pool], Name: w.model.Name, Capacity: w.model.Spec.Capacity, StateDir: w.state,
 		Runners: map[string]runners.Runner{"": w.runner}, Registry: reg, Dial: l.dial,
 		// The link holds a reconnection back until it is up again, so
@@ -90,7 +91,7 @@ func (w *worker) start() error {
 }
 
 // kill ends the worker's process at once, with its running jobs.
-func (w *worker) kill() {
+func (w *liveWorker) kill() {
 	w.mu.Lock()
 	l, stop, done := w.link, w.stop, w.done
 	w.online, w.hung = false, false
@@ -106,7 +107,7 @@ func (w *worker) kill() {
 
 // play does to the worker what the scenario says, at its times, until
 // ctx ends.
-func (w *worker) play(ctx context.Context, seed uint64) {
+func (w *liveWorker) play(ctx context.Context, seed uint64) {
 	var pending sync.WaitGroup
 	defer pending.Wait()
 	later := func(at float64, f func()) {
@@ -127,7 +128,7 @@ func (w *worker) play(ctx context.Context, seed uint64) {
 // act does one thing the plan says, as the simulator does it to its
 // worker (sim.workerEvent): what cannot happen in the worker's state is
 // skipped.
-func (w *worker) act(a sim.WorkerAction, later func(float64, func())) {
+func (w *liveWorker) act(a sim.WorkerAction, later func(float64, func())) {
 	w.mu.Lock()
 	online, cut, hung := w.online, w.cut, w.hung
 	w.mu.Unlock()
@@ -163,7 +164,7 @@ func (w *worker) act(a sim.WorkerAction, later func(float64, func())) {
 			})
 		}
 	case "pause", "force-pause":
-		w.tb.admin(w.model.Pool, log, func(ctx context.Context, p *transport.PoolClient) error {
+		w.tb.admin(w.model.Pool, log, func(ctx context.Context, p *client.Pool) error {
 			if a.Kind == "force-pause" {
 				return p.ForcePause(ctx, w.model.Name)
 			}
@@ -176,7 +177,7 @@ func (w *worker) act(a sim.WorkerAction, later func(float64, func())) {
 		// Once drained it leaves, and comes back unpaused after For; the
 		// rest of the plan goes on meanwhile.
 		later(a.At, func() {
-			w.tb.admin(w.model.Pool, log, func(ctx context.Context, p *transport.PoolClient) error {
+			w.tb.admin(w.model.Pool, log, func(ctx context.Context, p *client.Pool) error {
 				return p.Drain(ctx, w.model.Name, func(string) {})
 			})
 			w.disconnect()
@@ -220,7 +221,7 @@ func (w *worker) act(a sim.WorkerAction, later func(float64, func())) {
 	}
 }
 
-func (w *worker) disconnect() {
+func (w *liveWorker) disconnect() {
 	w.mu.Lock()
 	l := w.link
 	w.cut = true
@@ -230,7 +231,7 @@ func (w *worker) disconnect() {
 	}
 }
 
-func (w *worker) reconnect() {
+func (w *liveWorker) reconnect() {
 	w.mu.Lock()
 	l, online, hung := w.link, w.online, w.hung
 	if online && !hung {
@@ -242,8 +243,8 @@ func (w *worker) reconnect() {
 	}
 }
 
-func (w *worker) unpause() {
-	w.tb.admin(w.model.Pool, w.tb.log.With("worker", w.model.Name), func(ctx context.Context, p *transport.PoolClient) error {
+func (w *liveWorker) unpause() {
+	w.tb.admin(w.model.Pool, w.tb.log.With("worker", w.model.Name), func(ctx context.Context, p *client.Pool) error {
 		return p.SetActive(ctx, w.model.Name, true, true)
 	})
 }

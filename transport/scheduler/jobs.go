@@ -1,0 +1,669 @@
+package scheduler
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	capnp "capnproto.org/go/capnp/v3"
+	"capnproto.org/go/capnp/v3/exc"
+	"capnproto.org/go/capnp/v3/rpc"
+
+	"github.com/ocluster-go/ocluster/core"
+	"github.com/ocluster-go/ocluster/trace"
+	"github.com/ocluster-go/ocluster/transport/schema"
+	"github.com/ocluster-go/ocluster/transport/wire"
+)
+
+// job is one submitted job as the transport tracks it. Fields are guarded
+// by the scheduler's lock unless noted.
+type job struct {
+	s         *Scheduler
+	id        uint64
+	pool      *pool
+	client    string
+	urgent    bool
+	hint      string
+	msg       *capnp.Message // owns descr, a copy of what the client sent
+	descr     schema.JobDescr
+	ticket    *core.Ticket
+	submitted time.Time
+	started   time.Time
+
+	// assigned is closed once a worker has the job, or once it ended before;
+	// a job queued again gets a new one.
+	assigned chan struct{}
+	worker   *workerConn
+	// attempt counts the times the job went back to the queue; a worker's
+	// result for an earlier attempt is ignored.
+	attempt int
+	// moved says why the job last went back to the queue, for the line
+	// that tells its log's reader.
+	moved string
+	// workerJob is the worker's Job object; the scheduler holds one
+	// reference until both the job has ended and its ticket is released.
+	workerJob      schema.Job
+	cancelRequest  bool
+	ticketReleased bool
+
+	// done is closed when the job has ended; output or err says how.
+	done   chan struct{}
+	output string
+	err    error
+	ended  bool
+}
+
+// ---------------------------------------------------------------- submission
+
+type submissionServer struct {
+	s      *Scheduler
+	client string
+}
+
+func (sub *submissionServer) Submit(ctx context.Context, call schema.Submission_submit) error {
+	s := sub.s
+	args := call.Args()
+	if size, err := args.Message().TotalSize(); err != nil || size > s.cfg.MaxDescr {
+		return failed("Job description too large (%d bytes; the limit is %d)", size, s.cfg.MaxDescr)
+	}
+	poolName, err := args.Pool()
+	if err != nil {
+		return err
+	}
+	descr, err := args.Descr()
+	if err != nil {
+		return err
+	}
+	hint, err := wire.ValidateDescr(descr)
+	if err != nil {
+		return exc.New(exc.Failed, "", "Bad job description: "+err.Error())
+	}
+	// The arguments go away when this method returns: keep a copy, in a
+	// buffer of its own size since a long queue holds many.
+	canonical, err := capnp.Canonicalize(capnp.Struct(descr))
+	if err != nil {
+		return err
+	}
+	msg := &capnp.Message{Arena: capnp.SingleSegment(bytes.Clone(canonical))}
+	kept, err := schema.ReadRootJobDescr(msg)
+	if err != nil {
+		return err
+	}
+	var j *job
+	var failure error
+	s.locked(func(st *owned) {
+		if !st.core.HasClient(sub.client) {
+			failure = errRevoked
+			return
+		}
+		p := s.pools[poolName]
+		if p == nil {
+			failure = failed("Pool ID %q not one of {%s}", poolName, s.poolNames())
+			return
+		}
+		j = &job{s: s, pool: p, client: sub.client, urgent: args.Urgent(), hint: hint, msg: msg, descr: kept,
+			submitted: time.Now(), assigned: make(chan struct{}), done: make(chan struct{})}
+		t, err := p.core.Submit(sub.client, core.Job{Hint: hint, Estimate: descr.Estimate(), Payload: j}, j.urgent)
+		if err != nil {
+			failure = err
+			return
+		}
+		j.ticket, j.id = t, t.ID()
+		s.enqueued(st, j)
+		p.stats.submitted(sub.client)
+		s.record(st, trace.Event{Kind: trace.Submit, Pool: p.name, Job: j.id, Client: sub.client, Hint: hint, Urgent: j.urgent})
+	})
+	if failure != nil {
+		return failure
+	}
+	s.log.Info("Received new job request", "client", sub.client, "pool", poolName, "urgent", j.urgent, "job", j.id)
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	return res.SetTicket(wire.Guarded[schema.Ticket](schema.Ticket_NewServer(&ticketServer{j: j})))
+}
+
+// ---------------------------------------------------------------- ticket
+
+type ticketServer struct {
+	j *job
+}
+
+func (t *ticketServer) Job(ctx context.Context, call schema.Ticket_job) error {
+	call.Go()
+	j := t.j
+	workerJob, attempt, err := j.current(ctx)
+	if ctx.Err() != nil {
+		workerJob.Release()
+		return ctx.Err()
+	}
+	if !workerJob.IsValid() {
+		if err == nil {
+			err = exc.New(exc.Failed, "", "the job never started")
+		}
+		return err
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		workerJob.Release()
+		return err
+	}
+	return res.SetJob(wire.Guarded[schema.Job](schema.Job_NewServer(newJobProxy(j, workerJob, attempt))))
+}
+
+// current waits until a worker has the job (or it ended) and returns a
+// reference to the worker's Job object, if any, and the attempt it is.
+func (j *job) current(ctx context.Context) (schema.Job, int, error) {
+	for {
+		var assigned chan struct{}
+		j.s.locked(func(*owned) { assigned = j.assigned })
+		select {
+		case <-assigned:
+		case <-ctx.Done():
+			return schema.Job{}, 0, ctx.Err()
+		}
+		var workerJob schema.Job
+		var attempt int
+		var err error
+		var ended bool
+		j.s.locked(func(*owned) {
+			workerJob, attempt, err, ended = j.workerJob, j.attempt, j.err, j.ended
+			if workerJob.IsValid() {
+				workerJob = workerJob.AddRef()
+			}
+		})
+		if workerJob.IsValid() || ended {
+			return workerJob, attempt, err
+		}
+		// Queued again since: wait for the next worker.
+	}
+}
+
+func (t *ticketServer) Cancel(ctx context.Context, call schema.Ticket_cancel) error {
+	call.Go()
+	return t.j.cancel(ctx, "Ticket cancelled")
+}
+
+// Shutdown runs when the client drops its ticket (or its connection goes):
+// as in OCluster, a queued job is cancelled and a running build stopped.
+func (t *ticketServer) Shutdown() {
+	j := t.j
+	go func() {
+		j.cancel(context.Background(), "Ticket released (cancelled)")
+		j.s.locked(func(st *owned) {
+			j.ticketReleased = true
+			j.releaseWorkerJob(st)
+		})
+	}()
+}
+
+// cancel removes a queued job (it fails with reason), or asks the worker to
+// stop a running build.
+func (j *job) cancel(ctx context.Context, reason string) error {
+	s := j.s
+	var target schema.Job
+	s.locked(func(st *owned) {
+		if j.ended {
+			return
+		}
+		switch j.ticket.State() {
+		case core.TicketQueued:
+			if err := j.pool.core.Cancel(j.ticket); err != nil {
+				s.log.Error("cancel of a queued job failed", "job", j.id, "err", err)
+				return
+			}
+			s.dequeued(st, j)
+			s.record(st, trace.Event{Kind: trace.Cancel, Pool: j.pool.name, Job: j.id})
+			j.end(st, "", exc.New(exc.Failed, "", reason))
+		default:
+			j.cancelRequest = true
+			if j.workerJob.IsValid() {
+				target = j.workerJob.AddRef()
+			}
+			// Without a Job object yet, started() sends the cancel.
+		}
+	})
+	if !target.IsValid() {
+		return nil
+	}
+	defer target.Release()
+	return cancelOn(ctx, target)
+}
+
+func cancelOn(ctx context.Context, target schema.Job) error {
+	f, release := target.Cancel(ctx, nil)
+	defer release()
+	_, err := f.Struct()
+	return err
+}
+
+// enqueued counts a job into its client's queue.
+func (s *Scheduler) enqueued(st *owned, j *job) {
+	st.queued[clientKey{j.client, j.pool.name, j.urgent}]++
+}
+
+// dequeued counts a job out of its client's queue.
+func (s *Scheduler) dequeued(st *owned, j *job) {
+	k := clientKey{j.client, j.pool.name, j.urgent}
+	if st.queued[k]--; st.queued[k] == 0 {
+		delete(st.queued, k)
+	}
+}
+
+// end records how the job ended, once.
+func (j *job) end(st *owned, output string, err error) {
+	if j.ended {
+		return
+	}
+	j.ended = true
+	j.output, j.err = output, err
+	if j.msg != nil {
+		j.msg.Release()
+		j.msg = nil
+	}
+	select {
+	case <-j.assigned:
+	default:
+		close(j.assigned)
+	}
+	close(j.done)
+	j.releaseWorkerJob(st)
+}
+
+// releaseWorkerJob drops the scheduler's reference to the worker's Job
+// once nobody can ask for it through the ticket.
+func (j *job) releaseWorkerJob(*owned) {
+	if j.ended && j.ticketReleased && j.workerJob.IsValid() {
+		j.workerJob.Release()
+		j.workerJob = schema.Job{}
+	}
+}
+
+// started hands a job to the worker whose pop took it, and watches it
+// until it ends.
+func (s *Scheduler) started(j *job, wc *workerConn, workerJob schema.Job, attempt int) {
+	var cancel, lost, stop bool
+	s.locked(func(st *owned) {
+		if j.ended || wc.gone || j.attempt != attempt {
+			// The job left this worker between the pop and now: lost
+			// with it, or moved off it by the admin. A worker still
+			// there must not run it.
+			lost, stop = true, !wc.gone
+			return
+		}
+		j.worker = wc
+		j.workerJob = workerJob
+		wc.jobs[j.id] = j
+		close(j.assigned)
+		cancel = j.cancelRequest
+		j.started = time.Now()
+		j.pool.stats.started(j.client, j.urgent, j.started.Sub(j.submitted), j.hint != "", j.ticket.WasCached())
+		s.record(st, trace.Event{Kind: trace.Start, Pool: j.pool.name, Job: j.id, Worker: wc.name, Cached: j.ticket.WasCached()})
+	})
+	if lost {
+		if stop {
+			go func() {
+				defer workerJob.Release()
+				cancelOn(context.Background(), workerJob)
+			}()
+		} else {
+			workerJob.Release()
+		}
+		return
+	}
+	if cancel {
+		go cancelOn(context.Background(), workerJob)
+	}
+	go s.watch(j, wc, workerJob, attempt)
+}
+
+// watch waits for the worker's result and ends the job with it, unless
+// the job was queued again meanwhile.
+func (s *Scheduler) watch(j *job, wc *workerConn, workerJob schema.Job, attempt int) {
+	f, release := workerJob.Result(context.Background(), nil)
+	res, err := f.Struct()
+	output := ""
+	if err == nil {
+		output, err = res.Output()
+	}
+	release()
+	if lostWithConnection(err) {
+		// The worker's connection dropped: the job was lost with it, and
+		// saying so is the job's story.
+		s.workerLost(wc)
+		return
+	}
+	s.locked(func(st *owned) {
+		if j.ended || j.attempt != attempt {
+			return // lost with its worker already, or moved off it
+		}
+		outcome := trace.OutcomeOK
+		if err != nil {
+			outcome = trace.OutcomeFailed
+			if j.cancelRequest {
+				outcome = trace.OutcomeCancelled
+			}
+			err = exc.New(exc.Failed, "", wire.RemoteText(err))
+		}
+		s.finished(st, j, wc, outcome)
+		j.end(st, output, err)
+	})
+}
+
+// lostWithConnection says whether a call failed because the peer's
+// connection did, not because the peer answered with a failure. go-capnp
+// aborts the calls in flight on a connection that shuts down with a plain
+// ErrConnClosed, not a Disconnected exception, and a call whose message
+// could not be written (the connection broke under it) with an ordinary
+// failure that wraps the write's error; a peer's own failure arrives as
+// text, with no network error in its chain.
+func lostWithConnection(err error) bool {
+	var netErr *net.OpError
+	return exc.TypeOf(err) == exc.Disconnected || errors.Is(err, rpc.ErrConnClosed) ||
+		errors.As(err, &netErr) || errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, io.EOF)
+}
+
+// finished takes a running job off its worker.
+func (s *Scheduler) finished(st *owned, j *job, wc *workerConn, outcome string) {
+	if err := wc.core.Finish(j.ticket); err != nil {
+		s.log.Error("finish refused by the core", "job", j.id, "worker", wc.name, "err", err)
+	}
+	delete(wc.jobs, j.id)
+	wc.pool.notify()
+	j.pool.stats.finished(outcome)
+	s.record(st, trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: outcome, Duration: time.Since(j.started).Seconds()})
+}
+
+// requeue puts j, which ran on wc, back in the queue, keeping its place,
+// unless its client is cancelling it (it is not worth another worker) or,
+// for a counted attempt (its worker lost), it has no attempts left. It
+// returns the worker's Job object of the attempt that ended, for the
+// caller to cancel or release.
+func (s *Scheduler) requeue(st *owned, j *job, wc *workerConn, counted bool, why string) (schema.Job, bool) {
+	if j.cancelRequest || wc.core.Requeue(j.ticket, counted) != nil {
+		return schema.Job{}, false
+	}
+	delete(wc.jobs, j.id)
+	wc.pool.notify()
+	j.pool.stats.finished(trace.OutcomeRequeued)
+	ran := 0.0 // taken but never started there: it ran for nothing
+	if j.worker == wc {
+		ran = time.Since(j.started).Seconds()
+	}
+	s.record(st, trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: trace.OutcomeRequeued, Duration: ran})
+	s.enqueued(st, j)
+	s.log.Info("Job queued again", "job", j.id, "why", why, "worker", wc.name, "attempts", j.ticket.Attempts())
+	old := j.workerJob
+	j.workerJob = schema.Job{}
+	j.worker = nil
+	j.attempt++
+	j.moved = why
+	// Whoever waits for the worker of the attempt that ended wakes, finds
+	// none, and waits on the new channel.
+	select {
+	case <-j.assigned:
+	default:
+		close(j.assigned)
+	}
+	j.assigned = make(chan struct{})
+	return old, true
+}
+
+// ---------------------------------------------------------------- job proxy
+
+// jobProxy is what a client reads a job through: logs come from the
+// worker's Job; the result is the scheduler's record of how the job ended,
+// so it survives the worker leaving.
+//
+// A reader tailing a log asks for the chunk after the one it just got, and
+// the one after that: the proxy asks the worker for the next few chunks
+// while the reader is still receiving this one, so the hops overlap
+// instead of adding up, and answers with all the chunks that have arrived,
+// so a fast log takes few round trips to the reader. It guesses where the
+// chunks start from the size of the chunk just read; a wrong guess only
+// costs a call.
+//
+// When the job is queued again (its worker lost), the log the reader sees
+// goes on with a line saying so and then the next worker's log: offsets
+// from base on are that worker's offsets plus base.
+type jobProxy struct {
+	j    *job
+	once sync.Once
+
+	ctx     context.Context // cancelled at Shutdown; bounds read-aheads
+	cancel  context.CancelFunc
+	mu      sync.Mutex
+	target  schema.Job
+	attempt int
+	base    int64
+	ahead   map[int64]*logFetch // by start
+}
+
+const (
+	// logReadAhead is how many chunks the proxy asks for ahead of a reader.
+	logReadAhead = 8
+	// maxLogReply is the most log one call through the proxy returns.
+	maxLogReply = 64 << 10
+)
+
+func newJobProxy(j *job, target schema.Job, attempt int) *jobProxy {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &jobProxy{j: j, target: target, attempt: attempt, ctx: ctx, cancel: cancel, ahead: map[int64]*logFetch{}}
+}
+
+// logFetch is one log call to the worker; done closes when it returns.
+type logFetch struct {
+	start  int64
+	cancel context.CancelFunc
+	done   chan struct{}
+	data   []byte
+	next   int64
+	err    error
+}
+
+// fetch asks the worker for the log from the reader's offset start.
+// Called with p.mu held.
+func (p *jobProxy) fetch(ctx context.Context, start int64) *logFetch {
+	ctx, cancel := context.WithCancel(ctx)
+	f := &logFetch{start: start, cancel: cancel, done: make(chan struct{})}
+	target, base := p.target.AddRef(), p.base
+	from := start - base
+	if start < 0 {
+		from = start // counted back from the end of the current worker's log
+	}
+	go func() {
+		defer close(f.done)
+		defer target.Release()
+		fut, release := target.Log(ctx, func(a schema.Job_log_Params) error { a.SetStart(from); return nil })
+		defer release()
+		r, err := fut.Struct()
+		if err != nil {
+			f.err = err
+			return
+		}
+		data, err := r.Log()
+		f.data, f.next, f.err = slices.Clone(data), r.Next()+base, err
+	}()
+	return f
+}
+
+func (p *jobProxy) Shutdown() {
+	p.once.Do(func() {
+		p.cancel()
+		p.mu.Lock()
+		p.target.Release()
+		p.target = schema.Job{} // fetches from now on fail
+		p.mu.Unlock()
+	})
+}
+
+// follow moves the proxy to the job's next worker if the job was queued
+// again since the proxy's attempt, and returns the line that tells the
+// reader, with the offset the next worker's log starts at.
+func (p *jobProxy) follow(ctx context.Context, start int64) ([]byte, int64, bool) {
+	p.mu.Lock()
+	mine := p.attempt
+	p.mu.Unlock()
+	var moved bool
+	p.j.s.locked(func(*owned) { moved = p.j.attempt != mine })
+	if !moved {
+		return nil, 0, false
+	}
+	target, attempt, _ := p.j.current(ctx)
+	if !target.IsValid() {
+		return nil, 0, false // it ended before another worker took it
+	}
+	var worker, why string
+	p.j.s.locked(func(*owned) {
+		why = p.j.moved
+		if p.j.worker != nil {
+			worker = p.j.worker.name
+		}
+	})
+	note := []byte(fmt.Sprintf("\n--- %s, so the job was queued again; attempt %d runs on %q ---\n", why, attempt+1, worker))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ctx.Err() != nil || p.attempt != mine {
+		target.Release() // shut down, or moved by another call, meanwhile
+		return nil, 0, false
+	}
+	for s, f := range p.ahead {
+		f.cancel()
+		delete(p.ahead, s)
+	}
+	p.target.Release()
+	p.target, p.attempt = target, attempt
+	p.base = start + int64(len(note))
+	return note, p.base, true
+}
+
+func (p *jobProxy) Log(ctx context.Context, call schema.Job_log) error {
+	call.Go()
+	start := call.Args().Start()
+	p.mu.Lock()
+	if base := p.base; start >= 0 && start < base {
+		p.mu.Unlock()
+		return failed("log offset %d is from before the job moved to another worker; its log goes on from %d", start, base)
+	}
+	f := p.ahead[start]
+	if f != nil {
+		delete(p.ahead, start)
+	} else {
+		f = p.fetch(ctx, start)
+	}
+	p.mu.Unlock()
+	defer f.cancel()
+	select {
+	case <-f.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if f.err != nil || len(f.data) == 0 {
+		if note, next, ok := p.follow(ctx, start); ok {
+			return p.reply(call, note, next)
+		}
+	}
+	if f.err != nil {
+		// A worker that went away usually did so with the job: its end
+		// says why better than the broken connection does.
+		select {
+		case <-p.j.done:
+			if p.j.err != nil {
+				return p.j.err
+			}
+		case <-time.After(5 * time.Second):
+		case <-ctx.Done():
+		}
+		// The job may have been queued again while the worker's loss was
+		// noticed.
+		if note, next, ok := p.follow(ctx, start); ok {
+			return p.reply(call, note, next)
+		}
+		return exc.New(exc.Failed, "", "reading the log from the worker: "+wire.RemoteText(f.err))
+	}
+	data, next := f.data, f.next
+	if n := int64(len(f.data)); n > 0 {
+		data, next = p.arrived(data, next)
+		p.readAhead(next, n)
+	}
+	return p.reply(call, data, next)
+}
+
+func (p *jobProxy) reply(call schema.Job_log, data []byte, next int64) error {
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	res.SetNext(next)
+	return res.SetLog(data)
+}
+
+// arrived appends to data the read-ahead chunks from next on that have
+// already come back, up to maxLogReply in all.
+func (p *jobProxy) arrived(data []byte, next int64) ([]byte, int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		f := p.ahead[next]
+		if f == nil {
+			return data, next
+		}
+		select {
+		case <-f.done:
+		default:
+			return data, next
+		}
+		if f.err != nil || len(f.data) == 0 || len(data)+len(f.data) > maxLogReply {
+			return data, next
+		}
+		delete(p.ahead, next)
+		data, next = append(data[:len(data):len(data)], f.data...), f.next
+	}
+}
+
+// readAhead fetches the chunks that likely follow next, each of size n,
+// and drops the fetches no longer in that window.
+func (p *jobProxy) readAhead(next, n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for start, f := range p.ahead {
+		if start < next || start >= next+logReadAhead*n || (start-next)%n != 0 {
+			f.cancel()
+			delete(p.ahead, start)
+		}
+	}
+	for i := range int64(logReadAhead) {
+		if start := next + i*n; p.ahead[start] == nil {
+			p.ahead[start] = p.fetch(p.ctx, start)
+		}
+	}
+}
+
+func (p *jobProxy) Result(ctx context.Context, call schema.Job_result) error {
+	call.Go()
+	select {
+	case <-p.j.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if p.j.err != nil {
+		return p.j.err
+	}
+	res, err := call.AllocResults()
+	if err != nil {
+		return err
+	}
+	return res.SetOutput(p.j.output)
+}
+
+func (p *jobProxy) Cancel(ctx context.Context, call schema.Job_cancel) error {
+	call.Go()
+	return p.j.cancel(ctx, "Job cancelled")
+}
