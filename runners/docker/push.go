@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/distribution/reference"
 	"github.com/moby/moby/api/pkg/authconfig"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
 
@@ -58,7 +61,8 @@ type pushResult struct {
 }
 
 // push tags the image as the target and pushes it, retrying with the
-// configured delays, and returns the pushed repo@sha256:... reference.
+// configured delays what may pass on a retry, and returns the pushed
+// repo@sha256:... reference. A refusal by the registry fails at once.
 // The credentials go to the engine with the request only (the
 // X-Registry-Auth header): nothing is written to disk, unlike with the
 // docker CLI's `login`.
@@ -106,8 +110,13 @@ func (r *Runner) push(ctx context.Context, imageID string, p *pushPlan, jl *jobL
 			return pinned, nil
 		}
 		msg := jl.redact(err.Error())
+		// The same credentials get the same answer: retrying a refusal
+		// only delays telling the user what to fix.
+		if refusal := pushRefusal(err); refusal != "" {
+			return "", fmt.Errorf("push to %s refused: %s: %s; %s", target, refusal, msg, refusalAdvice(p, refusal))
+		}
 		if attempt == attempts {
-			return "", fmt.Errorf("pushing to %s failed after %d attempts: %s%s", target, attempts, msg, pushHint(msg))
+			return "", fmt.Errorf("pushing to %s failed after %d attempts: %s", target, attempts, msg)
 		}
 		delay := r.retryDelays[attempt-1]
 		jl.linef("Push attempt %d/%d failed: %s. Retrying in %s", attempt, attempts, msg, delay)
@@ -119,15 +128,65 @@ func (r *Runner) push(ctx context.Context, imageID string, p *pushPlan, jl *jobL
 	}
 }
 
-// pushHint says what to do about a failure that retrying cannot fix.
-func pushHint(msg string) string {
-	m := strings.ToLower(msg)
-	for _, s := range []string{"unauthorized", "authentication required", "denied", "no basic auth credentials"} {
+// The registry's refusals, as pushRefusal names them.
+const (
+	refusedAuthentication = "authentication failed (401)"
+	refusedAccess         = "access denied (403)"
+)
+
+// pushRefusal says whether err is the registry refusing the push's
+// credentials (refusedAuthentication) or their access to the repository
+// (refusedAccess), and "" for any other failure, which may pass on a
+// retry.
+//
+// Typed errors are checked first: the client types an error response
+// from the engine by its HTTP status. But the engine answers a push with
+// 200 and a stream of messages, and a registry's refusal comes as the
+// text of the stream's last message, its code unset by the engines seen
+// so far (20.10 among them): for those, the text the engine writes for a
+// registry's 401 or 403 is all there is to go on.
+func pushRefusal(err error) string {
+	switch {
+	case cerrdefs.IsUnauthorized(err):
+		return refusedAuthentication
+	case cerrdefs.IsPermissionDenied(err):
+		return refusedAccess
+	}
+	var streamErr *jsonstream.Error
+	if errors.As(err, &streamErr) {
+		switch streamErr.Code {
+		case http.StatusUnauthorized:
+			return refusedAuthentication
+		case http.StatusForbidden:
+			return refusedAccess
+		}
+	}
+	m := strings.ToLower(err.Error())
+	for _, s := range []string{"unauthorized", "authentication required", "no basic auth credentials", "incorrect username or password", "401 unauthorized"} {
 		if strings.Contains(m, s) {
-			return " (the registry refused the credentials: check the job's push user and password)"
+			return refusedAuthentication
+		}
+	}
+	// Not "denied" alone: the engine's own "permission denied" on its
+	// files is no refusal by the registry.
+	for _, s := range []string{"denied: ", "requested access to the resource is denied", "insufficient_scope", "403 forbidden"} {
+		if strings.Contains(m, s) {
+			return refusedAccess
 		}
 	}
 	return ""
+}
+
+// refusalAdvice says what to do when the registry refused a push.
+func refusalAdvice(p *pushPlan, refusal string) string {
+	switch {
+	case p.user == "":
+		return "the job gives no push credentials: give them with --push-user and --push-password"
+	case refusal == refusedAccess:
+		return fmt.Sprintf("check that the user %q may push to this repository, and the job's push credentials (--push-user and --push-password)", p.user)
+	default:
+		return "check the job's push credentials (--push-user and --push-password)"
+	}
 }
 
 func (r *Runner) pushOnce(ctx context.Context, target, auth, tag string, jl *jobLog) (string, error) {
@@ -141,7 +200,7 @@ func (r *Runner) pushOnce(ctx context.Context, target, auth, tag string, jl *job
 			return "", err
 		}
 		if m.Error != nil {
-			return "", errors.New(m.Error.Message)
+			return "", m.Error
 		}
 		switch m.Status {
 		case "", "Preparing", "Waiting", "Pushing":
