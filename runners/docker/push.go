@@ -63,6 +63,7 @@ type pushResult struct {
 // push tags the image as the target and pushes it, retrying with the
 // configured delays what may pass on a retry, and returns the pushed
 // repo@sha256:... reference. A refusal by the registry fails at once.
+// The tag goes again when the push ends, whatever its outcome (untag).
 // The credentials go to the engine with the request only (the
 // X-Registry-Auth header): nothing is written to disk, unlike with the
 // docker CLI's `login`.
@@ -82,11 +83,15 @@ func (r *Runner) push(ctx context.Context, imageID string, p *pushPlan, jl *jobL
 		as = fmt.Sprintf(" as user %q", p.user)
 	}
 	jl.linef("Pushing %s to %s%s", imageID, target, as)
-	if _, err := r.cli.ImageTag(ctx, client.ImageTagOptions{Source: imageID, Target: target}); err != nil {
-		if ctx.Err() != nil {
-			return "", runners.ErrCancelled
+	// A tag that already names the image is someone else's: it stays.
+	if before, err := r.cli.ImageInspect(ctx, target); err != nil || before.ID != imageID {
+		if _, err := r.cli.ImageTag(ctx, client.ImageTagOptions{Source: imageID, Target: target}); err != nil {
+			if ctx.Err() != nil {
+				return "", runners.ErrCancelled
+			}
+			return "", fmt.Errorf("tagging the image as %s: %w", target, err)
 		}
-		return "", fmt.Errorf("tagging the image as %s: %w", target, err)
+		defer r.untag(ctx, target, jl)
 	}
 	// Sent even when empty: some engines (Debian's 20.10 among them)
 	// refuse a push without the header.
@@ -188,6 +193,37 @@ func refusalAdvice(p *pushPlan, refusal string) string {
 		return "check the job's push credentials (--push-user and --push-password)"
 	}
 }
+
+// untag removes the tag push gave the image, so that pushed images do not
+// pile up tagged on the worker until the next prune, and a later build
+// there cannot take a failed push's tag for the registry's image. It runs
+// however the push ended, cancelled too, and before the push's lock is
+// released: once released, the tag may be another job's.
+//
+// Only the tag is removed, without force and without pruning parents, so
+// the build's image stays while another tag holds it, and the images of
+// its earlier steps (the classic builder's cache) stay in any case. But
+// the engine deletes an image along with its last reference, and gives
+// no way to untag and keep it (a container holding the image makes it
+// refuse the untag, and force then deletes the image all the same): when
+// the push's tag was the only one, the build's image goes with it. A push
+// job's output is the pushed digest, not that image, so what is lost is
+// the classic builder's cache of the last step, which a prune removes
+// anyway.
+func (r *Runner) untag(ctx context.Context, target string, jl *jobLog) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), untagTimeout)
+	defer cancel()
+	if _, err := r.cli.ImageRemove(ctx, target, client.ImageRemoveOptions{Force: false, PruneChildren: false}); err != nil && !cerrdefs.IsNotFound(err) {
+		jl.linef("Warning: could not remove the local tag %s: %s", target, err)
+		r.log.Warn("cannot untag a pushed image", "tag", target, "err", err)
+		return
+	}
+	jl.linef("Removed the local tag %s", target)
+}
+
+// untagTimeout bounds untag, which runs after the job may have been
+// cancelled.
+const untagTimeout = time.Minute
 
 func (r *Runner) pushOnce(ctx context.Context, target, auth, tag string, jl *jobLog) (string, error) {
 	resp, err := r.cli.ImagePush(ctx, target, client.ImagePushOptions{RegistryAuth: auth})

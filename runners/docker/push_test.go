@@ -28,6 +28,22 @@ func pushJob(e *testEnv, target, user, password string) *runners.Job {
 	return job
 }
 
+// pushedImage is the image id the runner's log says it pushed.
+func pushedImage(t *testing.T, log *logRecorder) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^Pushing (sha256:[0-9a-f]{64}) to `).FindStringSubmatch(log.text())
+	require.NotNil(t, m, "the log names no pushed image")
+	return m[1]
+}
+
+// requireUntagged checks that the engine has no image tagged target.
+func requireUntagged(t *testing.T, e *testEnv, target string) {
+	t.Helper()
+	_, err := e.cli.ImageInspect(context.Background(), target)
+	require.Error(t, err, "the engine still has an image tagged %s", target)
+	require.True(t, cerrdefs.IsNotFound(err), "inspecting %s: %v", target, err)
+}
+
 func TestPush(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -41,6 +57,45 @@ func TestPush(t *testing.T) {
 	got := reg.ManifestDigest(t, "ocluster/"+e.token, "v1")
 	assert.Equal(t, repo+"@"+got, out, "the registry has another image")
 	assert.EqualValues(t, 1, summaryCount(t, r, "ocluster_worker_docker_push_time_seconds"), "observations of the push time")
+	// The tag served the push only.
+	requireUntagged(t, e, repo+":v1")
+	assert.True(t, log.hasLine("Removed the local tag "+repo+":v1"))
+}
+
+// Untagging after a push removes the push's tag only: an image another
+// tag holds stays.
+func TestPushKeepsOtherTags(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	reg := dockertest.StartRegistry(t, "", "", "")
+	repo := reg.Addr + "/ocluster/" + e.token
+	r := e.runner(func(c *Config) { c.AllowPush = []string{repo} })
+	ctx := context.Background()
+	built, err := r.Run(ctx, pushJob(e, "", "", ""), "", newLog(t))
+	require.NoError(t, err)
+	// The test's own name; the cleanup removes the image by its label.
+	keep := "ocluster-go-test/keep-" + e.token + ":v1"
+	_, err = e.cli.ImageTag(ctx, client.ImageTagOptions{Source: built, Target: keep})
+	require.NoError(t, err)
+
+	// The same build again, from the cache: the same image.
+	log := newLog(t)
+	_, err = r.Run(ctx, pushJob(e, repo+":v1", "", ""), "", log)
+	require.NoError(t, err)
+	require.Equal(t, built, pushedImage(t, log), "the second build made another image")
+	requireUntagged(t, e, repo+":v1")
+	img, err := e.cli.ImageInspect(ctx, built)
+	require.NoError(t, err, "the image went with the push's tag")
+	assert.Equal(t, []string{keep}, img.RepoTags)
+
+	// A tag that names the image before the push is not the runner's.
+	_, err = e.cli.ImageTag(ctx, client.ImageTagOptions{Source: built, Target: repo + ":v2"})
+	require.NoError(t, err)
+	_, err = r.Run(ctx, pushJob(e, repo+":v2", "", ""), "", newLog(t))
+	require.NoError(t, err)
+	img, err = e.cli.ImageInspect(ctx, repo+":v2")
+	require.NoError(t, err, "the push removed a tag it did not make")
+	assert.Equal(t, built, img.ID)
 }
 
 // A push to a repository the worker was not started with --allow-push for
@@ -94,6 +149,7 @@ func TestPushCredentials(t *testing.T) {
 				assert.NotContains(t, log.text(), tc.password, "the password is in the log")
 				assert.NotContains(t, err.Error(), tc.password, "the password is in the error")
 			}
+			requireUntagged(t, e, repo+":"+tc.name)
 		})
 	}
 	t.Run("right", func(t *testing.T) {
@@ -106,7 +162,7 @@ func TestPushCredentials(t *testing.T) {
 }
 
 // A push that fails in a way a retry may mend (here, no registry listens)
-// goes through the retry ladder.
+// goes through the retry ladder, and its tag goes when it gives up.
 func TestPushRetriesUnreachable(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
@@ -121,6 +177,32 @@ func TestPushRetriesUnreachable(t *testing.T) {
 	assert.Contains(t, err.Error(), "pushing to "+repo+":v1 failed after 3 attempts")
 	assert.NotContains(t, err.Error(), "refused:")
 	assert.Equal(t, 2, log.count("Retrying in"), "retries")
+	requireUntagged(t, e, repo+":v1")
+}
+
+// A push cancelled while it waits to retry leaves no tag either.
+func TestPushCancelledUntags(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	repo := dockertest.FreeAddr(t) + "/ocluster/" + e.token
+	r := e.runner(func(c *Config) {
+		c.AllowPush = []string{repo}
+		c.PushRetryDelays = []time.Duration{time.Hour}
+	})
+	log := newLog(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Run(ctx, pushJob(e, repo+":v1", "", ""), "", log)
+		done <- err
+	}()
+	waitCtx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer stop()
+	require.True(t, log.waitLine(waitCtx, "Retrying in 1h0m0s"), "the first attempt did not fail")
+	cancel()
+	require.ErrorIs(t, <-done, runners.ErrCancelled)
+	requireUntagged(t, e, repo+":v1")
 }
 
 // A push that fails because the registry is not up yet succeeds on retry.
@@ -145,6 +227,7 @@ func TestPushRetrySucceeds(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, log.text(), "Push attempt 1/2 failed", "the first attempt did not fail, so nothing was retried")
 	assert.True(t, strings.HasPrefix(out, repo+"@sha256:"), "output %q", out)
+	requireUntagged(t, e, repo+":v1")
 }
 
 // Only the registry's refusals of the credentials or of their access are
