@@ -19,6 +19,8 @@
 //     its cache key: a step that reads a secret is reused when only the
 //     secret changed);
 //   - write push credentials to disk: they travel in the push request only;
+//   - leave the tag it pushed under on the engine once the push has ended,
+//     or force the build's image out along with that tag;
 //   - push to a repository the worker was not started with --allow-push for;
 //   - leave anything running once Run returns, cancelled or not: no step
 //     container of the classic builder, no BuildKit step;

@@ -2,15 +2,21 @@ package docker
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"regexp"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	cerrdefs "github.com/containerd/errdefs"
 	"github.com/moby/moby/api/pkg/authconfig"
+	"github.com/moby/moby/api/types/jsonstream"
 	"github.com/moby/moby/api/types/registry"
 	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/runners/docker/dockertest"
@@ -22,25 +28,74 @@ func pushJob(e *testEnv, target, user, password string) *runners.Job {
 	return job
 }
 
+// pushedImage is the image id the runner's log says it pushed.
+func pushedImage(t *testing.T, log *logRecorder) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^Pushing (sha256:[0-9a-f]{64}) to `).FindStringSubmatch(log.text())
+	require.NotNil(t, m, "the log names no pushed image")
+	return m[1]
+}
+
+// requireUntagged checks that the engine has no image tagged target.
+func requireUntagged(t *testing.T, e *testEnv, target string) {
+	t.Helper()
+	_, err := e.cli.ImageInspect(context.Background(), target)
+	require.Error(t, err, "the engine still has an image tagged %s", target)
+	require.True(t, cerrdefs.IsNotFound(err), "inspecting %s: %v", target, err)
+}
+
 func TestPush(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	reg := dockertest.StartRegistry(t, "", "", "")
 	repo := reg.Addr + "/ocluster/" + e.token
 	r := e.runner(func(c *Config) { c.AllowPush = []string{repo} })
-	out, err := r.Run(context.Background(), pushJob(e, repo+":v1", "", ""), "", newLog(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !regexp.MustCompile(`^` + regexp.QuoteMeta(repo) + `@sha256:[0-9a-f]{64}$`).MatchString(out) {
-		t.Fatalf("output %q is not %s@sha256:...", out, repo)
-	}
-	if got := reg.ManifestDigest(t, "ocluster/"+e.token, "v1"); !strings.HasSuffix(out, "@"+got) {
-		t.Errorf("pushed %s, but the registry has %s", out, got)
-	}
-	if n := summaryCount(t, r, "ocluster_worker_docker_push_time_seconds"); n != 1 {
-		t.Errorf("the push time summary has %d observations, want 1", n)
-	}
+	log := newLog(t)
+	out, err := r.Run(context.Background(), pushJob(e, repo+":v1", "", ""), "", log)
+	require.NoError(t, err)
+	require.Regexp(t, `^`+regexp.QuoteMeta(repo)+`@sha256:[0-9a-f]{64}$`, out)
+	got := reg.ManifestDigest(t, "ocluster/"+e.token, "v1")
+	assert.Equal(t, repo+"@"+got, out, "the registry has another image")
+	assert.EqualValues(t, 1, summaryCount(t, r, "ocluster_worker_docker_push_time_seconds"), "observations of the push time")
+	// The tag served the push only.
+	requireUntagged(t, e, repo+":v1")
+	assert.True(t, log.hasLine("Removed the local tag "+repo+":v1"))
+}
+
+// Untagging after a push removes the push's tag only: an image another
+// tag holds stays.
+func TestPushKeepsOtherTags(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	reg := dockertest.StartRegistry(t, "", "", "")
+	repo := reg.Addr + "/ocluster/" + e.token
+	r := e.runner(func(c *Config) { c.AllowPush = []string{repo} })
+	ctx := context.Background()
+	built, err := r.Run(ctx, pushJob(e, "", "", ""), "", newLog(t))
+	require.NoError(t, err)
+	// The test's own name; the cleanup removes the image by its label.
+	keep := "ocluster-go-test/keep-" + e.token + ":v1"
+	_, err = e.cli.ImageTag(ctx, client.ImageTagOptions{Source: built, Target: keep})
+	require.NoError(t, err)
+
+	// The same build again, from the cache: the same image.
+	log := newLog(t)
+	_, err = r.Run(ctx, pushJob(e, repo+":v1", "", ""), "", log)
+	require.NoError(t, err)
+	require.Equal(t, built, pushedImage(t, log), "the second build made another image")
+	requireUntagged(t, e, repo+":v1")
+	img, err := e.cli.ImageInspect(ctx, built)
+	require.NoError(t, err, "the image went with the push's tag")
+	assert.Equal(t, []string{keep}, img.RepoTags)
+
+	// A tag that names the image before the push is not the runner's.
+	_, err = e.cli.ImageTag(ctx, client.ImageTagOptions{Source: built, Target: repo + ":v2"})
+	require.NoError(t, err)
+	_, err = r.Run(ctx, pushJob(e, repo+":v2", "", ""), "", newLog(t))
+	require.NoError(t, err)
+	img, err = e.cli.ImageInspect(ctx, repo+":v2")
+	require.NoError(t, err, "the push removed a tag it did not make")
+	assert.Equal(t, built, img.ID)
 }
 
 // A push to a repository the worker was not started with --allow-push for
@@ -61,37 +116,93 @@ func TestPushNotAllowed(t *testing.T) {
 	}
 }
 
+// A registry's refusal of the credentials fails the push at once: the
+// same credentials would get the same answer on every retry.
 func TestPushCredentials(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	reg := dockertest.StartRegistry(t, "", "pusher", "right-"+e.token)
 	repo := reg.Addr + "/private/" + e.token
+	retrying := func(c *Config) {
+		c.AllowPush = []string{repo}
+		c.PushRetryDelays = []time.Duration{time.Millisecond, time.Millisecond}
+	}
 
-	t.Run("wrong", func(t *testing.T) {
-		r := e.runner(func(c *Config) {
-			c.AllowPush = []string{repo}
-			c.PushRetryDelays = []time.Duration{time.Millisecond, time.Millisecond}
+	for _, tc := range []struct {
+		name, user, password string
+		advice               string
+	}{
+		{"wrong", "pusher", "wrong-" + e.token, "check the job's push credentials (--push-user and --push-password)"},
+		{"none", "", "", "the job gives no push credentials: give them with --push-user and --push-password"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.runner(retrying)
+			log := newLog(t)
+			_, err := r.Run(context.Background(), pushJob(e, repo+":"+tc.name, tc.user, tc.password), "", log)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "push to "+repo+":"+tc.name+" refused: authentication failed (401): ")
+			assert.Contains(t, err.Error(), tc.advice)
+			assert.NotContains(t, err.Error(), "attempts")
+			assert.Zero(t, log.count("Retrying in"), "a refused push was retried")
+			assert.Equal(t, 1, log.count("The push refers to repository"), "push attempts")
+			if tc.password != "" {
+				assert.NotContains(t, log.text(), tc.password, "the password is in the log")
+				assert.NotContains(t, err.Error(), tc.password, "the password is in the error")
+			}
+			requireUntagged(t, e, repo+":"+tc.name)
 		})
-		log := newLog(t)
-		_, err := r.Run(context.Background(), pushJob(e, repo+":v1", "pusher", "wrong-"+e.token), "", log)
-		errorContains(t, err, "failed after 3 attempts", "push user and password")
-		if n := log.count("Retrying in"); n != 2 {
-			t.Errorf("the log tells of %d retries, want 2", n)
-		}
-		if strings.Contains(log.text(), "wrong-"+e.token) || strings.Contains(err.Error(), "wrong-"+e.token) {
-			t.Errorf("the password is in the log or the error")
-		}
-	})
+	}
 	t.Run("right", func(t *testing.T) {
 		r := e.runner(func(c *Config) { c.AllowPush = []string{repo} })
 		out, err := r.Run(context.Background(), pushJob(e, repo+":v1", "pusher", "right-"+e.token), "", newLog(t))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := reg.ManifestDigest(t, "private/"+e.token, "v1"); out != repo+"@"+got {
-			t.Errorf("pushed %s, but the registry has %s", out, got)
-		}
+		require.NoError(t, err)
+		got := reg.ManifestDigest(t, "private/"+e.token, "v1")
+		assert.Equal(t, repo+"@"+got, out, "the registry has another image")
 	})
+}
+
+// A push that fails in a way a retry may mend (here, no registry listens)
+// goes through the retry ladder, and its tag goes when it gives up.
+func TestPushRetriesUnreachable(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	repo := dockertest.FreeAddr(t) + "/ocluster/" + e.token
+	r := e.runner(func(c *Config) {
+		c.AllowPush = []string{repo}
+		c.PushRetryDelays = []time.Duration{time.Millisecond, time.Millisecond}
+	})
+	log := newLog(t)
+	_, err := r.Run(context.Background(), pushJob(e, repo+":v1", "", ""), "", log)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "pushing to "+repo+":v1 failed after 3 attempts")
+	assert.NotContains(t, err.Error(), "refused:")
+	assert.Equal(t, 2, log.count("Retrying in"), "retries")
+	requireUntagged(t, e, repo+":v1")
+}
+
+// A push cancelled while it waits to retry leaves no tag either.
+func TestPushCancelledUntags(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	repo := dockertest.FreeAddr(t) + "/ocluster/" + e.token
+	r := e.runner(func(c *Config) {
+		c.AllowPush = []string{repo}
+		c.PushRetryDelays = []time.Duration{time.Hour}
+	})
+	log := newLog(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Run(ctx, pushJob(e, repo+":v1", "", ""), "", log)
+		done <- err
+	}()
+	waitCtx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer stop()
+	require.True(t, log.waitLine(waitCtx, "Retrying in 1h0m0s"), "the first attempt did not fail")
+	cancel()
+	require.ErrorIs(t, <-done, runners.ErrCancelled)
+	requireUntagged(t, e, repo+":v1")
 }
 
 // A push that fails because the registry is not up yet succeeds on retry.
@@ -113,14 +224,39 @@ func TestPushRetrySucceeds(t *testing.T) {
 		}
 	}
 	out, err := r.Run(context.Background(), pushJob(e, repo+":v1", "", ""), "", log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(log.text(), "Push attempt 1/2 failed") {
-		t.Fatal("the first attempt did not fail, so nothing was retried")
-	}
-	if !strings.HasPrefix(out, repo+"@sha256:") {
-		t.Errorf("output %q", out)
+	require.NoError(t, err)
+	require.Contains(t, log.text(), "Push attempt 1/2 failed", "the first attempt did not fail, so nothing was retried")
+	assert.True(t, strings.HasPrefix(out, repo+"@sha256:"), "output %q", out)
+	requireUntagged(t, e, repo+":v1")
+}
+
+// Only the registry's refusals of the credentials or of their access are
+// final; the typed errors come from the client, the others as the engine
+// writes them in a push's stream.
+func TestPushRefusal(t *testing.T) {
+	t.Parallel()
+	const auth, denied = refusedAuthentication, refusedAccess
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("push: %w", cerrdefs.ErrUnauthenticated), auth},
+		{fmt.Errorf("push: %w", cerrdefs.ErrPermissionDenied), denied},
+		{&jsonstream.Error{Code: 401, Message: "who are you"}, auth},
+		{&jsonstream.Error{Code: 403, Message: "not you"}, denied},
+		{errors.New("unauthorized: authentication required"), auth},
+		{errors.New("Get \"https://r.example/v2/\": no basic auth credentials"), auth},
+		{errors.New("unauthorized: incorrect username or password"), auth},
+		{errors.New("denied: requested access to the resource is denied"), denied},
+		{errors.New("errors:\ninsufficient_scope: authorization failed"), denied},
+		{errors.New("received unexpected HTTP status: 403 Forbidden"), denied},
+		{errors.New("Get \"http://127.0.0.1:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused"), ""},
+		{errors.New("open /var/lib/docker/tmp/x: permission denied"), ""},
+		{errors.New("received unexpected HTTP status: 500 Internal Server Error"), ""},
+		{&jsonstream.Error{Code: 500, Message: "blob upload unknown"}, ""},
+		{cerrdefs.ErrUnavailable, ""},
+	} {
+		assert.Equal(t, tc.want, pushRefusal(tc.err), "%v", tc.err)
 	}
 }
 
