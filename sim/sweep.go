@@ -182,6 +182,39 @@ func ParseShard(s string) (Shard, error) {
 	return Shard{i, n}, nil
 }
 
+// The environment that "--shard env" reads, as a Kubernetes Indexed Job
+// gives it: the Job sets ShardIndexEnv in every pod (0-based, so shard
+// index+1 of n runs), and the manifest sets ShardCountEnv to the Job's
+// completions.
+const (
+	ShardIndexEnv = "JOB_COMPLETION_INDEX"
+	ShardCountEnv = "SHARD_COUNT"
+)
+
+// ShardFromEnv reads the shard from the environment through getenv (such
+// as os.Getenv): ShardIndexEnv, 0 to n-1, and ShardCountEnv, n >= 1. The
+// index is 0-based as Kubernetes numbers completions, and becomes shard
+// index+1 of n.
+func ShardFromEnv(getenv func(string) string) (Shard, error) {
+	countText := strings.TrimSpace(getenv(ShardCountEnv))
+	if countText == "" {
+		return Shard{}, fmt.Errorf("--shard env: %s is not set; set it to the number of shards (an Indexed Job's completions)", ShardCountEnv)
+	}
+	n, err := strconv.Atoi(countText)
+	if err != nil || n < 1 {
+		return Shard{}, fmt.Errorf("--shard env: %s=%q is not a number of shards; set it to a whole number >= 1 (an Indexed Job's completions)", ShardCountEnv, countText)
+	}
+	indexText := strings.TrimSpace(getenv(ShardIndexEnv))
+	if indexText == "" {
+		return Shard{}, fmt.Errorf("--shard env: %s is not set; an Indexed Job (completionMode: Indexed) sets it, elsewhere set it to this shard's index, 0 to %d", ShardIndexEnv, n-1)
+	}
+	i, err := strconv.Atoi(indexText)
+	if err != nil || i < 0 || i >= n {
+		return Shard{}, fmt.Errorf("--shard env: %s=%q is not a shard index from 0 to %d (%s=%d); is %s the Job's completions?", ShardIndexEnv, indexText, n-1, ShardCountEnv, n, ShardCountEnv)
+	}
+	return Shard{I: i + 1, N: n}, nil
+}
+
 // Owns reports whether item k belongs to the shard.
 func (s Shard) Owns(k int) bool { return k%s.N == s.I-1 }
 

@@ -112,6 +112,8 @@ func TestBadInputExitsTwoWithAClearMessage(t *testing.T) {
 		{[]string{"fit", "--trace", "../../trace/testdata/sample.swf"}, "for a Standard Workload Format log, use --swf FILE"},
 		{[]string{"sweep", "--set", "pools[0].workers[0].capacity=1"}, "--out FILE is required"},
 		{[]string{"sweep", "--shard", "4/3", "--out", "/dev/null"}, "want i/n with 1 <= i <= n"},
+		{[]string{"sweep", "--shard", "env", "--out", "/dev/null"}, "--shard env: SHARD_COUNT is not set"},
+		{[]string{"merge", "."}, ". holds no .jsonl files"},
 		{[]string{"scenarios", "nope"}, `no built-in scenario "nope"`},
 	} {
 		_, errOut, code := run(t, c.args...)
@@ -204,6 +206,10 @@ func TestSweepShardsMerge(t *testing.T) {
 	}
 	if _, errOut, code := run(t, "merge", filepath.Join(dir, "shard1.jsonl")); code != 2 || !strings.Contains(errOut, "missing") {
 		t.Fatalf("merge of one shard: exit %d %s", code, errOut)
+	}
+	// A folder stands for its .jsonl files, as a Kubernetes merge Job passes the shared volume.
+	if dirOut, errOut, code := run(t, "merge", dir); code != 0 || dirOut != out {
+		t.Fatalf("merge of the folder: exit %d %s\n%s\nwant\n%s", code, errOut, dirOut, out)
 	}
 }
 

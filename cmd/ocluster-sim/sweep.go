@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
@@ -26,7 +27,9 @@ func sweepCommand() *cobra.Command {
 seed, and writes one JSON line per run to --out. With --shard i/n only the
 i-th of n interleaved parts runs, so any batch system can spread a large
 sweep over machines; then "ocluster-sim merge" checks the parts are all
-there and aggregates them.
+there and aggregates them. --shard env takes the part from the environment
+as a Kubernetes Indexed Job gives it: JOB_COMPLETION_INDEX (0 to n-1) and
+SHARD_COUNT (n, set to the Job's completions); see deploy/README.md.
 
 PATH addresses the scenario file: dots and brackets, a bracket holding an
 index or an element's name, e.g. pools[0].workers[build1].capacity.`,
@@ -38,7 +41,12 @@ index or an element's name, e.g. pools[0].workers[build1].capacity.`,
 			shard := sim.Shard{I: 1, N: 1}
 			if shardText != "" {
 				var err error
-				if shard, err = sim.ParseShard(shardText); err != nil {
+				if shardText == "env" {
+					shard, err = sim.ShardFromEnv(os.Getenv)
+				} else {
+					shard, err = sim.ParseShard(shardText)
+				}
+				if err != nil {
 					return &exitError{2, err}
 				}
 			}
@@ -115,7 +123,7 @@ index or an element's name, e.g. pools[0].workers[build1].capacity.`,
 	cmd.Flags().StringVar(&policies, "policies", "all", "comma-separated policies")
 	cmd.Flags().IntVar(&seeds, "seeds", 5, "seeds per combination")
 	cmd.Flags().Uint64Var(&first, "first-seed", 1, "first seed")
-	cmd.Flags().StringVar(&shardText, "shard", "", "run only part i of n (i/n, 1 <= i <= n)")
+	cmd.Flags().StringVar(&shardText, "shard", "", "run only part i of n (i/n, 1 <= i <= n), or env: part JOB_COMPLETION_INDEX+1 of SHARD_COUNT")
 	cmd.Flags().IntVar(&parallel, "parallel", 0, "runs at once (default: the number of cores)")
 	cmd.Flags().StringVar(&outPath, "out", "", "file for the runs' JSON lines")
 	return cmd
@@ -136,10 +144,18 @@ func scenarioSource(scenario string) ([]byte, error) {
 func mergeCommand() *cobra.Command {
 	var format string
 	cmd := &cobra.Command{
-		Use:   "merge FILE...",
+		Use:   "merge FILE|DIR...",
 		Short: "Merge the shards of a sweep and print each combination's means with 95% intervals",
-		Args:  cobra.MinimumNArgs(1),
-		RunE: func(cmd *cobra.Command, files []string) error {
+		Long: `Merges the shards of a sweep and prints each combination's means with 95%
+intervals. A DIR stands for the .jsonl files in it, such as the shared
+volume every shard of a Kubernetes Indexed Job wrote to; a shard missing,
+or one of another sweep, is an error.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			files, err := shardFiles(args)
+			if err != nil {
+				return &exitError{2, err}
+			}
 			var readers []io.Reader
 			for _, name := range files {
 				f, err := os.Open(name)
@@ -182,4 +198,26 @@ func mergeTable(w io.Writer, rows []sim.SweepRow) error {
 		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
 	}
 	return tw.Flush()
+}
+
+// shardFiles lists the files that merge reads: each FILE, and each DIR's
+// .jsonl files in name order.
+func shardFiles(args []string) ([]string, error) {
+	var files []string
+	for _, arg := range args {
+		info, err := os.Stat(arg)
+		if err != nil || !info.IsDir() {
+			files = append(files, arg)
+			continue
+		}
+		found, err := filepath.Glob(filepath.Join(arg, "*.jsonl"))
+		if err != nil {
+			return nil, err
+		}
+		if len(found) == 0 {
+			return nil, fmt.Errorf("%s holds no .jsonl files: did the sweep's shards write there (--out DIR/NAME.jsonl)?", arg)
+		}
+		files = append(files, found...)
+	}
+	return files, nil
 }
