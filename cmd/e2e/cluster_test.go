@@ -112,14 +112,18 @@ func TestProductionQuickStart(t *testing.T) {
 
 func TestWorkerKilledMidJob(t *testing.T) {
 	dir := t.TempDir()
-	sched := startScheduler(t, dir, freePort(t), freePort(t), "--policy", "ocluster") // OCluster's behaviour: the job fails
-	capFile, _ := run(t, dir, "ocluster-admin", "-c", "capnp-secrets/admin.cap", "add-client", "c")
-	os.WriteFile(filepath.Join(dir, "c.cap"), []byte(capFile), 0o600)
+	// OCluster's behaviour: the job fails. The client is a default one,
+	// whose capability file is named after it, as OCluster names it.
+	sched := startScheduler(t, dir, freePort(t), freePort(t), "--policy", "ocluster", "--default-clients", "c")
 	os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+dockertest.BaseImage+"\n"), 0o644)
 	w := start(t, dir, "ocluster-stress", "worker", "-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", "slow", "--state-dir", "w", "--speed", "1", "--uncached", "60s")
 	sched.waitFor(t, `msg="Registered new worker" worker=slow `)
-	client := start(t, dir, "ocluster-client", "-c", "c.cap", "submit-docker", "--local-dockerfile", "Dockerfile", "--pool", "linux-x86_64")
+	client := start(t, dir, "ocluster-client", "-c", "capnp-secrets/c.cap", "submit-docker", "--local-dockerfile", "Dockerfile", "--pool", "linux-x86_64", "--cache-hint", "opam-5.1")
 	client.waitFor(t, "Synthetic docker job")
+	// show says which job runs where, by its cache hint (OCluster #212).
+	if out, _ := run(t, dir, "ocluster-admin", "-c", "capnp-secrets/admin.cap", "show", "linux-x86_64"); !strings.Contains(out, "slow (") || !strings.Contains(out, "(1 running: c:opam-5.1)") {
+		t.Fatalf("show does not name the running job by its hint:\n%s", out)
+	}
 	w.kill()
 	if code := client.wait(); code != 1 || !strings.Contains(client.output(), `Worker "slow" disconnected while running the job`) {
 		t.Fatalf("the client of a killed worker's job: exit %d\n%s", code, client.output())

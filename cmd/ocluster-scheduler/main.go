@@ -32,7 +32,7 @@ func main() {
 		Use:   "ocluster-scheduler --capnp-secret-key-file FILE --capnp-listen-address tcp:HOST:PORT --state-dir DIR --pools a,b",
 		Short: "Run the build scheduler",
 		Long: `Runs the scheduler. On start it writes admin.cap, pool-<name>.cap (one per
-pool, for workers) and submit-<id>.cap (for each --default-clients) into
+pool, for workers) and <id>.cap (for each --default-clients) into
 --secrets-dir. Its key is created on first start and reused; the admin and
 pool capabilities stay valid across restarts. Its state (cache index,
 rates, known workers and their pauses, clients) lives in --state-dir.`,
@@ -67,7 +67,7 @@ rates, known workers and their pauses, clients) lives in --state-dir.`,
 	f.StringVar(&stateDir, "state-dir", "", "folder for the scheduler's database")
 	f.StringVar(&pools, "pools", "", "comma-separated pool names")
 	f.StringVar(&secretsDir, "secrets-dir", "./capnp-secrets", "folder for the .cap files")
-	f.StringVar(&defaultClients, "default-clients", "", "comma-separated clients to create (with submit-<id>.cap) if missing")
+	f.StringVar(&defaultClients, "default-clients", "", "comma-separated clients to create (with <id>.cap) if missing")
 	f.StringVar(&metrics, "listen-prometheus", "", "serve Prometheus metrics on this `PORT` (every interface) or HOST:PORT")
 	f.StringVar(&tracePath, "trace", "", "record every job and worker event in this file, for replay in ocluster-sim")
 	policyflag.AddPolicy(f, &policy, "", "scheduling policy (default "+core.DefaultPolicy+")")

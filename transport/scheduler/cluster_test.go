@@ -11,8 +11,11 @@ import (
 	"time"
 
 	"github.com/ocluster-go/ocluster/core"
+	"github.com/ocluster-go/ocluster/runners"
 	"github.com/ocluster-go/ocluster/transport/client"
 	"github.com/ocluster-go/ocluster/transport/wire"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // The cases of OCluster's own integration tests, by name, over real TLS
@@ -480,4 +483,31 @@ func TestRevokedWhileConnected(t *testing.T) {
 	if err == nil || err.Error() != "Access has been revoked" {
 		t.Fatalf("submitting after revocation: %v", err)
 	}
+}
+
+// show names each running and queued job by its cache hint, as OCluster
+// does, and says when a job has none: an admin sees which jobs run where
+// (OCluster #212).
+func TestShowNamesJobsByHint(t *testing.T) {
+	c, s, m := newTest(t)
+	c.startWorker("worker-1", 1, m, c.pools["pool"])
+	c.waitConnected("pool", 1)
+	done := s.start(t, "running") // hint "1"
+	m.await(t, "running")
+	ctx := context.Background()
+	hinted, err := s.sub.Submit(ctx, "pool", &runners.Job{Hint: "opam-5.1", Docker: &runners.DockerBuild{DockerfileContents: "hinted"}}, false)
+	require.NoError(t, err)
+	defer hinted.Release()
+	plain, err := s.sub.Submit(ctx, "pool", &runners.Job{Docker: &runners.DockerBuild{DockerfileContents: "plain"}}, false)
+	require.NoError(t, err)
+	defer plain.Release()
+	c.withPool("pool", func(ctx context.Context, p *client.Pool) {
+		show, err := p.Show(ctx)
+		require.NoError(t, err)
+		assert.Contains(t, show, "1 running: client:1)", show)
+		assert.Contains(t, show, "client:opam-5.1@", show)
+		assert.Contains(t, show, "client:(no cache hint)@", show)
+	})
+	m.set("running", "", nil)
+	<-done
 }

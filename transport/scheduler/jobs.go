@@ -109,7 +109,7 @@ func (sub *submissionServer) Submit(ctx context.Context, call schema.Submission_
 		}
 		j = &job{s: s, pool: p, client: sub.client, urgent: args.Urgent(), hint: hint, msg: msg, descr: kept,
 			submitted: time.Now(), assigned: make(chan struct{}), done: make(chan struct{})}
-		t, err := p.core.Submit(sub.client, core.Job{Hint: hint, Estimate: descr.Estimate(), Payload: j}, j.urgent)
+		t, err := p.core.Submit(sub.client, core.Job{Label: showLabel(hint), Hint: hint, Estimate: descr.Estimate(), Payload: j}, j.urgent)
 		if err != nil {
 			failure = err
 			return
@@ -666,4 +666,13 @@ func (p *jobProxy) Result(ctx context.Context, call schema.Job_result) error {
 func (p *jobProxy) Cancel(ctx context.Context, call schema.Job_cancel) error {
 	call.Go()
 	return p.j.cancel(ctx, "Job cancelled")
+}
+
+// showLabel is how a job appears in a pool's show text: its cache hint,
+// as OCluster shows it, so that an admin can tell which jobs run where.
+func showLabel(hint string) string {
+	if hint == "" {
+		return "(no cache hint)"
+	}
+	return hint
 }

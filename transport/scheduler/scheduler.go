@@ -6,10 +6,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"math"
 	"net"
+	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -357,9 +360,11 @@ func (s *Scheduler) capFor(secret string) string {
 	return wire.SturdyRef{Fingerprint: s.cfg.Identity.Fingerprint, Addr: s.cfg.PublicAddr, Secret: secret}.String() + "\n"
 }
 
-// WriteCapFiles writes admin.cap and pool-<name>.cap into dir, and a
-// submit-<id>.cap for each default client (registering those that are not
-// yet registered; an existing one keeps its secret and file).
+// WriteCapFiles writes admin.cap and pool-<name>.cap into dir, and an
+// <id>.cap for each default client, as OCluster does (registering those
+// that are not yet registered; an existing one keeps its secret and
+// file). A client registered by an earlier version, which wrote
+// submit-<id>.cap, gets its <id>.cap from that file.
 func (s *Scheduler) WriteCapFiles(dir string, defaultClients []string) error {
 	write := func(name, content string) error {
 		path := filepath.Join(dir, name)
@@ -368,6 +373,11 @@ func (s *Scheduler) WriteCapFiles(dir string, defaultClients []string) error {
 		}
 		s.log.Info("Wrote capability reference to " + path)
 		return nil
+	}
+	for _, id := range defaultClients {
+		if err := s.checkClientCapName(id); err != nil {
+			return err
+		}
 	}
 	if err := write("admin.cap", s.capFor(s.adminSecret)); err != nil {
 		return err
@@ -381,16 +391,54 @@ func (s *Scheduler) WriteCapFiles(dir string, defaultClients []string) error {
 		var exists bool
 		s.locked(func(st *owned) { exists = st.core.HasClient(id) })
 		if exists {
+			if err := s.carryOldCapFile(dir, id); err != nil {
+				return err
+			}
 			continue
 		}
 		capFile, err := s.addClient(context.Background(), id)
 		if err != nil {
 			return err
 		}
-		if err := write("submit-"+id+".cap", capFile); err != nil {
+		if err := write(id+".cap", capFile); err != nil {
 			return err
 		}
 	}
+	return nil
+}
+
+// checkClientCapName refuses a default client whose <id>.cap would be
+// the admin's or a pool's file.
+func (s *Scheduler) checkClientCapName(id string) error {
+	if id == "admin" {
+		return fmt.Errorf("default client %q: its admin.cap would be the admin's capability file; choose another name", id)
+	}
+	if pool, ok := strings.CutPrefix(id, "pool-"); ok && slices.Contains(s.poolList, pool) {
+		return fmt.Errorf("default client %q: its %s.cap would be pool %s's capability file; choose another name", id, id, pool)
+	}
+	return nil
+}
+
+// carryOldCapFile gives an existing client its <id>.cap from the
+// submit-<id>.cap an earlier version wrote, when only that one is there:
+// the secret is stored hashed, so the file is the only copy of it.
+func (s *Scheduler) carryOldCapFile(dir, id string) error {
+	path := filepath.Join(dir, id+".cap")
+	if _, err := os.Stat(path); !errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	old := filepath.Join(dir, "submit-"+id+".cap")
+	data, err := os.ReadFile(old)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if err := wire.WriteFileAtomic(path, data); err != nil {
+		return err
+	}
+	s.log.Info("Copied an earlier version's capability file to its new name", "from", old, "to", path)
 	return nil
 }
 

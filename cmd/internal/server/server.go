@@ -32,7 +32,7 @@ type Config struct {
 	// StateDir holds the scheduler's database; SecretsDir its .cap files.
 	// Both are made if missing.
 	StateDir, SecretsDir string
-	// Clients are created, with their submit-<id>.cap, if missing.
+	// Clients are created, with their <id>.cap, if missing.
 	Clients []string
 	Pools   []string
 	// Policy, Override, Costs, TimeScale and Origin are as in

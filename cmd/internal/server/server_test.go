@@ -42,7 +42,8 @@ func TestStartWritesCapsAndKeepsThemAcrossRestarts(t *testing.T) {
 	admin, err := os.ReadFile(filepath.Join(cfg.SecretsDir, "admin.cap"))
 	require.NoError(t, err)
 	assert.FileExists(t, filepath.Join(cfg.SecretsDir, "pool-a.cap"))
-	assert.FileExists(t, filepath.Join(cfg.SecretsDir, "submit-alice.cap"))
+	assert.FileExists(t, filepath.Join(cfg.SecretsDir, "alice.cap"))
+	assert.NoFileExists(t, filepath.Join(cfg.SecretsDir, "submit-alice.cap"))
 	require.NoError(t, s.Close())
 	cfg.Listen = s.Addr // the .cap files name the port
 	h, _, ending, err := trace.ReadFile(cfg.Trace)
@@ -100,4 +101,39 @@ func TestStartRefusesABadPoolName(t *testing.T) {
 	entries, err := os.ReadDir(dir)
 	require.NoError(t, err)
 	assert.Empty(t, entries, "something was created")
+}
+
+// A default client's file is <id>.cap, as OCluster names it. A client an
+// earlier version registered, whose only file is submit-<id>.cap, gets
+// <id>.cap from it (the scheduler keeps no copy of the secret), and a
+// name whose file would be the admin's or a pool's is refused.
+func TestDefaultClientCapFiles(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.Clients = []string{"alice", "bob"}
+	s, err := Start(context.Background(), cfg)
+	require.NoError(t, err)
+	cfg.Listen = s.Addr
+	require.NoError(t, s.Close())
+	alice := filepath.Join(cfg.SecretsDir, "alice.cap")
+	written, err := os.ReadFile(alice)
+	require.NoError(t, err)
+	require.NoError(t, os.Rename(alice, filepath.Join(cfg.SecretsDir, "submit-alice.cap")))
+
+	s, err = Start(context.Background(), cfg)
+	require.NoError(t, err)
+	require.NoError(t, s.Close())
+	carried, err := os.ReadFile(alice)
+	require.NoError(t, err)
+	assert.Equal(t, string(written), string(carried), "the old file's capability, under the new name")
+
+	for _, bad := range []struct{ id, want string }{
+		{"admin", "admin.cap would be the admin's capability file"},
+		{"pool-a", "pool-a.cap would be pool a's capability file"},
+	} {
+		cfg := testConfig(t.TempDir())
+		cfg.Clients = []string{bad.id}
+		_, err := Start(context.Background(), cfg)
+		assert.ErrorContains(t, err, bad.want)
+	}
 }
