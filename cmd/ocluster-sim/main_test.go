@@ -262,6 +262,9 @@ func TestPlan(t *testing.T) {
 		}
 	}
 	js, _, _ := run(t, append(args, "--format", "json")...)
+	if !strings.Contains(js, `"op": "<"`) {
+		t.Errorf("the JSON plan escapes the '<' of its target:\n%s", js)
+	}
 	var p sim.FleetPlan
 	if err := json.Unmarshal([]byte(js), &p); err != nil {
 		t.Fatal(err)

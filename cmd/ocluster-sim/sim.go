@@ -38,6 +38,9 @@ func (o *output) check() error {
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	// Targets such as wait_p95<5m are read by people and by jq, not
+	// pasted into HTML.
+	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
 

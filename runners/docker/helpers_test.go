@@ -65,16 +65,8 @@ func (e *testEnv) runner(edit func(*Config)) *Runner {
 func (e *testEnv) cleanup() {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	filters := make(client.Filters).Add("label", e.label)
-	if cs, err := e.cli.ContainerList(ctx, client.ContainerListOptions{All: true, Filters: filters}); err == nil {
-		for _, c := range cs.Items {
-			_, _ = e.cli.ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
-		}
-	}
-	if is, err := e.cli.ImageList(ctx, client.ImageListOptions{All: true, Filters: filters}); err == nil {
-		for _, i := range is.Items {
-			_, _ = e.cli.ImageRemove(ctx, i.ID, client.ImageRemoveOptions{Force: true, PruneChildren: true})
-		}
+	if err := dockertest.RemoveLabelled(ctx, e.cli, e.label); err != nil {
+		e.t.Log(err)
 	}
 }
 
