@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
@@ -278,15 +279,16 @@ func TestShowRunning(t *testing.T) {
 	}
 }
 
-// A long queue is shown as the jobs served next, after a count per client
-// of the others.
+// A long queue is shown as the jobs served next, in the order of the whole
+// queue, after a count per client of the others, the client with the most
+// first.
 func TestShowBoundsTheQueue(t *testing.T) {
 	s, _ := newTestScheduler(t, "p")
 	p := mustPool(t, s, "p")
 	for i := range 30 {
-		client := "alice"
+		client := "zed"
 		if i%3 == 0 {
-			client = "bob"
+			client = "alice"
 		}
 		_, err := p.Submit(client, Job{Label: fmt.Sprintf("job%d", i)}, false)
 		require.NoError(t, err)
@@ -295,7 +297,7 @@ func TestShowBoundsTheQueue(t *testing.T) {
 	assert.Equal(t, 30, strings.Count(whole, ":job"), whole)
 	bounded := p.Show(ShowOptions{Queue: 5})
 	assert.Equal(t, 5, strings.Count(bounded, ":job"), bounded)
-	assert.Contains(t, bounded, "queue: (backlog) [… 25 more (alice ")
+	assert.Contains(t, bounded, "queue: (backlog) [… 25 more (zed ")
 	queueLine := func(text string) string {
 		for line := range strings.SplitSeq(text, "\n") {
 			if strings.HasPrefix(line, "queue:") {
@@ -305,8 +307,9 @@ func TestShowBoundsTheQueue(t *testing.T) {
 		return ""
 	}
 	items := strings.Fields(strings.TrimSuffix(queueLine(whole), "]"))
-	next := items[len(items)-1] // the queue is listed with the next served last
-	assert.True(t, strings.HasSuffix(queueLine(bounded), " "+next+"]"), "the job served next is listed: %s", queueLine(bounded))
+	// The queue is listed with the next served last.
+	next := strings.Join(items[len(items)-5:], " ")
+	assert.True(t, strings.HasSuffix(queueLine(bounded), " "+next+"]"), "the five jobs served next, in order: %s", queueLine(bounded))
 }
 
 func containsLine(text, line string) bool {
@@ -381,7 +384,7 @@ func TestQueuePositionFollowsTheServingOrder(t *testing.T) {
 		require.NoError(t, err)
 		tickets = append(tickets, tk)
 	}
-	order := p.backlog.sorted()
+	order, _ := p.backlog.best(0)
 	for i, tk := range order {
 		pos, n := tk.QueuePosition()
 		assert.Equal(t, i+1, pos, "ticket %d", tk.ID())
@@ -396,4 +399,26 @@ func TestQueuePositionFollowsTheServingOrder(t *testing.T) {
 	assert.Zero(t, pos+n, "a running job has no place in a queue")
 	_, n = order[1].QueuePosition()
 	assert.Equal(t, len(tickets)-1, n)
+}
+
+// best picks the same first tickets, in the same order, as a sort of the
+// whole queue, and leaves out exactly the others.
+func TestQueueBestIsTheSortedPrefix(t *testing.T) {
+	s, clock := newTestScheduler(t, "p")
+	p := mustPool(t, s, "p")
+	rng := rand.New(rand.NewPCG(1, 2))
+	for i := range 200 {
+		clock.t = rng.Float64() * 10
+		_, err := p.Submit(fmt.Sprintf("c%d", rng.IntN(7)), Job{Label: fmt.Sprint(i)}, rng.IntN(10) == 0)
+		require.NoError(t, err)
+	}
+	all, rest := p.backlog.best(0)
+	require.Len(t, all, 200)
+	require.Empty(t, rest)
+	for _, n := range []int{1, 2, 5, 20, 199, 200, 500} {
+		first, rest := p.backlog.best(n)
+		want := all[:min(n, len(all))]
+		assert.Equal(t, want, first, "best(%d)", n)
+		assert.ElementsMatch(t, all[len(want):], rest, "best(%d) leaves out the others", n)
+	}
 }

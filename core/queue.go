@@ -165,18 +165,55 @@ func (q *ticketQueue) down(i int) {
 	q.entries[i] = e
 }
 
-// sorted returns the live tickets, best first.
-func (q *ticketQueue) sorted() []*Ticket {
+// best returns the first n live tickets, best first, and the others in no
+// order (n <= 0: all of them, sorted). Its cost is O(len · log n), not a
+// sort of the whole queue: show lists a few tickets of a queue that may
+// hold a million, under the driver's lock.
+func (q *ticketQueue) best(n int) (first, rest []*Ticket) {
 	live := make([]queueEntry, 0, q.Len())
 	for _, e := range q.entries {
 		if e.t.state == TicketQueued {
 			live = append(live, e)
 		}
 	}
-	sort.Slice(live, func(i, j int) bool { return live[i].before(&live[j]) })
-	out := make([]*Ticket, len(live))
-	for i, e := range live {
-		out[i] = e.t
+	if n > 0 && len(live) > n {
+		// A heap of the n best so far, the worst of them at the root.
+		top := live[:n]
+		for i := n/2 - 1; i >= 0; i-- {
+			siftWorst(top, i)
+		}
+		for _, e := range live[n:] {
+			if e.before(&top[0]) {
+				rest = append(rest, top[0].t)
+				top[0] = e
+				siftWorst(top, 0)
+			} else {
+				rest = append(rest, e.t)
+			}
+		}
+		live = top
 	}
-	return out
+	sort.Slice(live, func(i, j int) bool { return live[i].before(&live[j]) })
+	first = make([]*Ticket, len(live))
+	for i, e := range live {
+		first[i] = e.t
+	}
+	return first, rest
+}
+
+// siftWorst moves h[i] down a heap whose root is its worst entry.
+func siftWorst(h []queueEntry, i int) {
+	for {
+		worst := i
+		for _, c := range []int{2*i + 1, 2*i + 2} {
+			if c < len(h) && h[worst].before(&h[c]) {
+				worst = c
+			}
+		}
+		if worst == i {
+			return
+		}
+		h[i], h[worst] = h[worst], h[i]
+		i = worst
+	}
 }

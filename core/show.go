@@ -134,10 +134,9 @@ func (p *Pool) Show(opts ShowOptions) string {
 // writeQueue lists the queue's tickets with the next one to be served last.
 func writeQueue(b *strings.Builder, q *ticketQueue, now float64, limit int) {
 	b.WriteByte('[')
-	ts := q.sorted()
-	if limit > 0 && len(ts) > limit {
-		writeOmitted(b, ts[limit:])
-		ts = ts[:limit]
+	ts, omitted := q.best(limit)
+	if len(omitted) > 0 {
+		writeOmitted(b, omitted)
 	}
 	for i := len(ts) - 1; i >= 0; i-- {
 		t := ts[i]
@@ -164,8 +163,9 @@ func writeQueue(b *strings.Builder, q *ticketQueue, now float64, limit int) {
 	b.WriteByte(']')
 }
 
-// writeOmitted counts, per client, the jobs a bounded queue leaves out:
-// "… 99980 more (alice 60000, bob 39980) … ".
+// writeOmitted counts, per client, the jobs a bounded queue leaves out,
+// the clients with the most first: "… 99980 more (alice 60000, bob
+// 39980) … ".
 func writeOmitted(b *strings.Builder, ts []*Ticket) {
 	per := map[string]int{}
 	for _, t := range ts {
@@ -175,6 +175,7 @@ func writeOmitted(b *strings.Builder, ts []*Ticket) {
 	b.WriteString(strconv.Itoa(len(ts)))
 	b.WriteString(" more (")
 	clients := sortedKeys(per)
+	slices.SortStableFunc(clients, func(a, b string) int { return per[b] - per[a] })
 	const shown = 5
 	for i, id := range clients[:min(len(clients), shown)] {
 		if i > 0 {

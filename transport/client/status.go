@@ -40,9 +40,11 @@ func (j *Job) Status(ctx context.Context) (wire.QueueStatus, error) {
 var ErrNoStatus = errors.New("the scheduler cannot tell where a queued job stands (it is older than this client)")
 
 // AwaitStart is Started that tells, while the job waits, where it stands:
-// it asks every poll (the first time after one poll, so that a job a
-// worker takes at once says nothing) and calls report when the answer
-// differs from the last one.
+// it asks after poll (so that a job a worker takes at once says nothing)
+// and calls report when the answer differs from the last one. While the
+// answer stays the same it asks less and less often, down to once every
+// 16 polls: a scheduler with a long queue goes through it to answer, and
+// many clients wait at once.
 func (j *Job) AwaitStart(ctx context.Context, poll time.Duration, report func(wire.QueueStatus)) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -51,14 +53,15 @@ func (j *Job) AwaitStart(ctx context.Context, poll time.Duration, report func(wi
 		_, err := j.started(ctx)
 		started <- err
 	}()
-	tick := time.NewTicker(poll)
-	defer tick.Stop()
+	wait := poll
+	timer := time.NewTimer(wait)
+	defer timer.Stop()
 	var last wire.QueueStatus
 	for {
 		select {
 		case err := <-started:
 			return err
-		case <-tick.C:
+		case <-timer.C:
 		}
 		q, err := j.Status(ctx)
 		if err != nil {
@@ -68,7 +71,15 @@ func (j *Job) AwaitStart(ctx context.Context, poll time.Duration, report func(wi
 		}
 		if q.Queued && q != last {
 			report(q)
+			wait = poll
+		} else {
+			wait = min(2*wait, maxPollBackOff*poll)
 		}
 		last = q
+		timer.Reset(wait)
 	}
 }
+
+// maxPollBackOff bounds how far AwaitStart spaces its questions out, in
+// polls.
+const maxPollBackOff = 16
