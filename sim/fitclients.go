@@ -249,7 +249,8 @@ func (f *fitter) hints(subject string, c *fitClient) *HintSpec {
 	// are alike, so uniform, the model with nothing to fit, is kept
 	// whenever it fits; the others compete on their Akaike scores.
 	best, bestAIC := 0, math.Inf(1)
-	if ksDiscrete(ranks, rankCDF(models[0].pmf, K)) <= rankLimit(models[0].pmf, K, n) {
+	uniformLimit := rankLimit(models[0].pmf, K, n)
+	if ksDiscrete(ranks, rankCDF(models[0].pmf, K)) <= uniformLimit {
 		models = models[:1]
 	}
 	for i, m := range models {
@@ -265,7 +266,10 @@ func (f *fitter) hints(subject string, c *fitClient) *HintSpec {
 	cdf := rankCDF(m.pmf, K)
 	ch := FitChoice{Subject: subject, Model: m.desc, N: n, Observed: ranks, CDF: cdf, Unit: "hint rank (1: most used)", Note: note}
 	ch.KS = ksDiscrete(ranks, cdf)
-	limit := rankLimit(m.pmf, K, n)
+	limit := uniformLimit
+	if best != 0 {
+		limit = rankLimit(m.pmf, K, n)
+	}
 	if ch.KS <= limit {
 		ch.Note = strings.TrimPrefix(ch.Note+fmt.Sprintf("; ranked draws from the model itself stray up to KS %.3f", limit), "; ")
 		f.add(ch)
@@ -284,12 +288,12 @@ func (f *fitter) hints(subject string, c *fitClient) *HintSpec {
 	for _, v := range spec.Values {
 		weights[v]++
 	}
+	entriesUpTo := make([]int, K+1) // entriesUpTo[r]: the entries of the r most used hints
+	for r, u := range list[:K] {
+		entriesUpTo[r+1] = entriesUpTo[r] + weights[u.hint]
+	}
 	emp := func(x float64) float64 {
-		s := 0
-		for _, u := range list[:min(int(x), K)] {
-			s += weights[u.hint]
-		}
-		return float64(s) / float64(len(spec.Values))
+		return float64(entriesUpTo[min(max(int(x), 0), K)]) / float64(len(spec.Values))
 	}
 	ch.Note = strings.TrimPrefix(ch.Note+fmt.Sprintf("; the best model, %s, fits badly (KS %.3f; its own ranked draws stray up to %.3f)", m.desc, ch.KS, limit), "; ")
 	ch.Model = fmt.Sprintf("fixed: the trace's %d hints weighted by use (%d entries)", K, len(spec.Values))
@@ -334,13 +338,11 @@ func rankLimit(pmf func(r int) float64, k, n int) float64 {
 
 // rankCDF is the CDF over ranks 1..k of the probabilities pmf.
 func rankCDF(pmf func(r int) float64, k int) func(float64) float64 {
-	return func(x float64) float64 {
-		s := 0.0
-		for r := 1; r <= min(int(x), k); r++ {
-			s += pmf(r)
-		}
-		return s
+	cum := make([]float64, k+1) // cum[r]: the first r ranks' mass, summed in rank order
+	for r := 1; r <= k; r++ {
+		cum[r] = cum[r-1] + pmf(r)
 	}
+	return func(x float64) float64 { return cum[min(max(int(x), 0), k)] }
 }
 
 // fitZipf is the maximum-likelihood exponent of a Zipf law over ranks
