@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/stretchr/testify/assert"
@@ -87,75 +88,79 @@ func awaitStart(t *testing.T, s *session, label string) (*client.Job, *statusLog
 // worker's own words); the admin's show says the same. Once the disk is
 // freed the job starts.
 func TestQueuedClientHearsWhyNoWorkerTakesItsJob(t *testing.T) {
-	c, s, m := newTest(t)
-	_, first, firstStarted := awaitStart(t, s, "first")
-	eventually(t, "the client hears that no worker is connected", func() bool {
-		return strings.Contains(first.last().Waiting, "no worker is connected to pool pool")
-	})
-	q := first.last()
-	assert.True(t, q.Queued)
-	assert.Equal(t, 1, q.Position)
-	assert.Equal(t, 1, q.Length)
-	assert.Equal(t, "pool pool", q.Queue)
-	assert.Contains(t, q.String(), "queued: position 1 of 1 in the queue of pool pool; no worker is connected")
+	synctest.Test(t, func(t *testing.T) {
+		c, s, m := newTest(t)
+		_, first, firstStarted := awaitStart(t, s, "first")
+		eventually(t, "the client hears that no worker is connected", func() bool {
+			return strings.Contains(first.last().Waiting, "no worker is connected to pool pool")
+		})
+		q := first.last()
+		assert.True(t, q.Queued)
+		assert.Equal(t, 1, q.Position)
+		assert.Equal(t, 1, q.Length)
+		assert.Equal(t, "pool pool", q.Queue)
+		assert.Contains(t, q.String(), "queued: position 1 of 1 in the queue of pool pool; no worker is connected")
 
-	r := &lowDiskRunner{mockRunner: m, low: true}
-	c.startAgent(worker.Config{Ref: c.pools["pool"], Name: "worker-1", Capacity: 1, PruneRetry: 20 * time.Millisecond,
-		Runners: map[string]runners.Runner{"": r}})
-	eventually(t, "the client hears that the worker paused itself for low disk", func() bool {
-		return first.last().Waiting == "no worker takes jobs: worker-1 paused by the worker: "+lowDiskWhy
-	})
-	_, second, _ := awaitStart(t, s, "second")
-	eventually(t, "the second job hears it is second", func() bool {
-		q := second.last()
-		return q.Position == 2 && q.Length == 2
-	})
+		r := &lowDiskRunner{mockRunner: m, low: true}
+		c.startAgent(worker.Config{Ref: c.pools["pool"], Name: "worker-1", Capacity: 1, PruneRetry: 20 * time.Millisecond,
+			Runners: map[string]runners.Runner{"": r}})
+		eventually(t, "the client hears that the worker paused itself for low disk", func() bool {
+			return first.last().Waiting == "no worker takes jobs: worker-1 paused by the worker: "+lowDiskWhy
+		})
+		_, second, _ := awaitStart(t, s, "second")
+		eventually(t, "the second job hears it is second", func() bool {
+			q := second.last()
+			return q.Position == 2 && q.Length == 2
+		})
 
-	c.withPool("pool", func(ctx context.Context, p *client.Pool) {
-		show, err := p.Show(ctx)
-		require.NoError(t, err)
-		assert.Contains(t, show, "\ninactive:\n  worker-1: paused by the worker: "+lowDiskWhy, show)
-	})
+		c.withPool("pool", func(ctx context.Context, p *client.Pool) {
+			show, err := p.Show(ctx)
+			require.NoError(t, err)
+			assert.Contains(t, show, "\ninactive:\n  worker-1: paused by the worker: "+lowDiskWhy, show)
+		})
 
-	r.free()
-	m.set("first", "", nil)
-	m.set("second", "", nil)
-	select {
-	case err := <-firstStarted:
-		require.NoError(t, err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("the job did not start once the disk was freed")
-	}
+		r.free()
+		m.set("first", "", nil)
+		m.set("second", "", nil)
+		select {
+		case err := <-firstStarted:
+			require.NoError(t, err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the job did not start once the disk was freed")
+		}
+	})
 }
 
 // An admin's pause and a full pool are reasons too.
 func TestQueuedClientHearsOfAdminPauseAndBusyWorkers(t *testing.T) {
-	c, s, m := newTest(t)
-	c.startWorker("worker-1", 1, m, c.pools["pool"])
-	c.waitConnected("pool", 1)
-	c.withAdmin(func(ctx context.Context, a *client.Admin) {
-		p, err := a.Pool(ctx, "pool")
-		require.NoError(t, err)
-		defer p.Release()
-		require.NoError(t, p.SetActive(ctx, "worker-1", false, false))
+	synctest.Test(t, func(t *testing.T) {
+		c, s, m := newTest(t)
+		c.startWorker("worker-1", 1, m, c.pools["pool"])
+		c.waitConnected("pool", 1)
+		c.withAdmin(func(ctx context.Context, a *client.Admin) {
+			p, err := a.Pool(ctx, "pool")
+			require.NoError(t, err)
+			defer p.Release()
+			require.NoError(t, p.SetActive(ctx, "worker-1", false, false))
+		})
+		_, log, started := awaitStart(t, s, "held")
+		eventually(t, "the client hears of the admin's pause", func() bool {
+			return log.last().Waiting == "no worker takes jobs: worker-1 paused by the admin (ocluster-admin unpause pool worker-1)"
+		})
+		c.withAdmin(func(ctx context.Context, a *client.Admin) {
+			p, err := a.Pool(ctx, "pool")
+			require.NoError(t, err)
+			defer p.Release()
+			require.NoError(t, p.SetActive(ctx, "worker-1", true, false))
+		})
+		require.NoError(t, <-started)
+		_, behind, _ := awaitStart(t, s, "behind")
+		eventually(t, "the client hears that every worker is busy", func() bool {
+			return behind.last().Waiting == "every worker that takes jobs is busy (1 of 1 running)"
+		})
+		m.set("held", "", nil)
+		m.set("behind", "", nil)
 	})
-	_, log, started := awaitStart(t, s, "held")
-	eventually(t, "the client hears of the admin's pause", func() bool {
-		return log.last().Waiting == "no worker takes jobs: worker-1 paused by the admin (ocluster-admin unpause pool worker-1)"
-	})
-	c.withAdmin(func(ctx context.Context, a *client.Admin) {
-		p, err := a.Pool(ctx, "pool")
-		require.NoError(t, err)
-		defer p.Release()
-		require.NoError(t, p.SetActive(ctx, "worker-1", true, false))
-	})
-	require.NoError(t, <-started)
-	_, behind, _ := awaitStart(t, s, "behind")
-	eventually(t, "the client hears that every worker is busy", func() bool {
-		return behind.last().Waiting == "every worker that takes jobs is busy (1 of 1 running)"
-	})
-	m.set("held", "", nil)
-	m.set("behind", "", nil)
 }
 
 // A worker's reason, a health check's build log say, is shown on one
