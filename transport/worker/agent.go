@@ -186,6 +186,22 @@ func (a *Agent) observe() (agentState, <-chan struct{}) {
 	return st, a.changed
 }
 
+// waitUntil waits until the state satisfies done, and says whether it
+// did before ctx ended.
+func (a *Agent) waitUntil(ctx context.Context, done func(agentState) bool) bool {
+	for {
+		st, changed := a.observe()
+		if done(st) {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return false
+		}
+	}
+}
+
 // runners lists the configured runners, each once, in a stable order.
 func (a *Agent) runners() []runners.Runner {
 	kinds := slices.Sorted(maps.Keys(a.cfg.Runners))
@@ -401,17 +417,11 @@ func (a *Agent) prune(ctx context.Context, queue schema.Queue) error {
 				break
 			}
 			a.pause(ctx, "prune", why)
-			for {
-				st, changed := a.observe()
-				if st.running == 0 {
-					break
-				}
+			if st, _ := a.observe(); st.running > 0 {
 				a.log.Info("waiting for the running jobs to end before pruning", "running", st.running)
-				select {
-				case <-changed:
-				case <-ctx.Done():
-					return errors.New("connection closed")
-				}
+			}
+			if !a.waitUntil(ctx, func(st agentState) bool { return st.running == 0 }) {
+				return errors.New("connection closed")
 			}
 			a.log.Info("pruning", "why", why)
 			if err := p.Prune(ctx, logWriter{a.log}); err != nil {
@@ -535,17 +545,8 @@ func (a *Agent) popOne(ctx context.Context, queue schema.Queue) error {
 	ctx, stop := context.WithCancel(ctx)
 	defer stop()
 	go func() {
-		for {
-			st, changed := a.observe()
-			if st.updating {
-				stop()
-				return
-			}
-			select {
-			case <-changed:
-			case <-ctx.Done():
-				return
-			}
+		if a.waitUntil(ctx, func(st agentState) bool { return st.updating }) {
+			stop()
 		}
 	}()
 	a.log.Debug("waiting for a job", "running", a.Running())
