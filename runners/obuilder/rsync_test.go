@@ -322,3 +322,39 @@ func TestExtractTarStaysInsideTheRoot(t *testing.T) {
 	assert.Empty(t, entries, "a write followed a symbolic link out of the root")
 	assert.False(t, errors.Is(err, io.EOF))
 }
+
+// A worker killed mid-step leaves its runc container running and its
+// unfinished step; the first health check removes both.
+func TestRsyncFirstHealthCheckRemovesLeftovers(t *testing.T) {
+	t.Parallel()
+	e := newRsyncEnv(t, "")
+	e.mustBuild(t, e.spec(`(run (shell "true"))`), "")
+	base := ""
+	for _, en := range e.r.index.entries {
+		if en.Depth == 1 {
+			base = en.Parent
+		}
+	}
+	require.NotEmpty(t, base)
+	bundle, err := e.r.newTmp(base)
+	require.NoError(t, err)
+	require.NoError(t, e.r.copyRootfs(context.Background(), base, filepath.Join(bundle, "rootfs")))
+	marker := "leftover-" + e.nonce
+	require.NoError(t, writeBundle(bundle, ociConfig(sandboxStep{Args: []string{"/bin/sh", "-c", "sleep 300; echo " + marker}, Cwd: "/"})))
+	id := e.r.runcID(base)
+	// The container keeps runc's output: a file, not a pipe to wait for.
+	errFile, err := os.Create(filepath.Join(t.TempDir(), "runc.err"))
+	require.NoError(t, err)
+	defer errFile.Close()
+	detached := exec.Command("runc", "run", "--detach", "--bundle", bundle, id)
+	detached.Stdout, detached.Stderr = errFile, errFile
+	err = detached.Run()
+	out, _ := os.ReadFile(errFile.Name())
+	require.NoError(t, err, "%s", out)
+	t.Cleanup(func() { e.r.sandbox.delete(id) })
+	require.NotEmpty(t, e.leftovers(t, marker))
+
+	e.r.containers.Store(0) // as in a fresh worker
+	require.NoError(t, e.r.HealthCheck(context.Background()))
+	assert.Empty(t, e.leftovers(t, marker))
+}
