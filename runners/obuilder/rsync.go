@@ -162,8 +162,10 @@ func (b *builder) rsyncStep(ctx context.Context, st *state, key, header string, 
 	if err := build(ctx, tmp); err != nil {
 		return err
 	}
-	if err := os.Remove(filepath.Join(tmp, "config.json")); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	for _, f := range bundleFiles {
+		if err := os.Remove(filepath.Join(tmp, f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
 	}
 	if b.ephemeral {
 		return nil
@@ -201,7 +203,10 @@ func (r *Runner) copyRootfs(ctx context.Context, parent, dst string) error {
 // rsyncRun runs a run step in bundle with runc.
 func (b *builder) rsyncRun(ctx context.Context, st *state, o *Run, key, bundle string) error {
 	s := sandboxStep{Args: append(append([]string{}, st.shell...), o.Shell), Env: st.env, Cwd: st.workdir,
-		User: st.user, Network: o.Network == "host"}
+		User: st.user, Network: o.Network == "host", Hosts: filepath.Join(bundle, "hosts")}
+	if err := os.WriteFile(s.Hosts, []byte(hostsFile), 0o644); err != nil {
+		return fmt.Errorf("writing the step's /etc/hosts: %w", err)
+	}
 	for _, c := range o.Caches {
 		dir, err := b.r.cacheDir(c.ID, st.user)
 		if err != nil {

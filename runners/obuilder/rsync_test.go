@@ -193,11 +193,11 @@ func TestRsyncStateCachesNetworkSecrets(t *testing.T) {
  (user (uid 1234) (gid 5678))
  (run (shell "echo foo=$FOO; pwd; id -u; id -g"))
  (run (cache (`+cache+` (target /home/cache))) (shell "echo kept > /home/cache/f"))
- (run (shell "ls /sys/class/net"))
+ (run (shell "ls /sys/class/net; grep -q '127.0.0.1.*localhost' /etc/hosts && echo hosts"))
  (run (network host) (shell "ls /sys/class/net"))
  (run (secrets (tok (target /run/secrets/tok))) (shell "cat /run/secrets/tok; echo"))`), "", runners.Secret{ID: "tok", Value: value})
 	assert.Equal(t, "foo=baz\n/w\n1234\n5678\n", stepOutput(t, res.log, `/w: (run (shell "echo foo`))
-	assert.Equal(t, "lo\n", stepOutput(t, res.log, `/w: (run (shell "ls /sys/class/net"))`), "without (network host) only loopback")
+	assert.Equal(t, "lo\nhosts\n", stepOutput(t, res.log, `/w: (run (shell "ls /sys/class/net;`), "without (network host) only loopback; /etc/hosts names localhost")
 	assert.Greater(t, len(strings.Fields(stepOutput(t, res.log, `/w: (run (network host)`))), 1, "with (network host) the host's interfaces")
 	assert.Contains(t, stepOutput(t, res.log, `/w: (run (secrets`), redacted)
 	assert.NotContains(t, res.log, value)
@@ -206,6 +206,9 @@ func TestRsyncStateCachesNetworkSecrets(t *testing.T) {
  (run (cache (`+cache+` (target /mnt/c))) (shell "cat /mnt/c/f"))`), "")
 	assert.Equal(t, "kept\n", stepOutput(t, again.log, `/: (run (cache`))
 
+	// The sandbox's /etc/hosts is not kept, as in Docker.
+	hosts, _ := os.ReadFile(filepath.Join(e.r.rootfs(res.out), "etc", "hosts"))
+	assert.NotContains(t, string(hosts), "builder")
 	// The secret is in no result.
 	out, err := exec.Command("grep", "-rl", value, filepath.Join(e.store, "result")).CombinedOutput()
 	assert.Error(t, err, "grep found the secret: %s", out)
@@ -275,7 +278,8 @@ func TestOCIConfig(t *testing.T) {
 	assert.Contains(t, s.Mounts, ociMount{Destination: "/sys", Type: "sysfs", Source: "sysfs", Options: []string{"nosuid", "noexec", "nodev", "ro"}})
 	assert.Empty(t, s.Process.Capabilities.Effective, "a non-root step has no effective capabilities")
 
-	host := ociConfig(sandboxStep{Args: []string{"true"}, Cwd: "/", Network: true, Env: []string{"PATH=/bin"}})
+	host := ociConfig(sandboxStep{Args: []string{"true"}, Cwd: "/", Network: true, Env: []string{"PATH=/bin"}, Hosts: "/b/hosts"})
+	assert.Contains(t, host.Mounts, ociMount{Destination: "/etc/hosts", Type: "bind", Source: "/b/hosts", Options: []string{"rbind", "nosuid", "nodev"}})
 	assert.NotContains(t, host.Linux.Namespaces, ociNamespace{Type: "network"}, "(network host) shares the host's")
 	assert.Equal(t, []string{"PATH=/bin", "HOME=/root"}, host.Process.Env)
 	assert.Contains(t, host.Process.Capabilities.Effective, "CAP_CHOWN")

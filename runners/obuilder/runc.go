@@ -95,6 +95,7 @@ type sandboxStep struct {
 	Cwd     string
 	User    User
 	Network bool        // share the host's network namespace
+	Hosts   string      // a file to mount on /etc/hosts, as Docker does; "" for none
 	Binds   []bindMount // caches, secrets
 }
 
@@ -154,6 +155,11 @@ func ociConfig(s sandboxStep) ociSpec {
 		// The step may look names up: it sees the host's resolver.
 		spec.Mounts = append(spec.Mounts, ociMount{Destination: "/etc/resolv.conf", Type: "bind", Source: "/etc/resolv.conf",
 			Options: []string{"rbind", "ro", "nosuid", "nodev"}})
+	}
+	if s.Hosts != "" {
+		// As Docker's, the step may change it, but the change is not kept.
+		spec.Mounts = append(spec.Mounts, ociMount{Destination: "/etc/hosts", Type: "bind", Source: s.Hosts,
+			Options: []string{"rbind", "nosuid", "nodev"}})
 	}
 	for _, b := range s.Binds {
 		opts := []string{"rbind", "nosuid", "nodev"}
@@ -268,6 +274,13 @@ func (rs runcSandbox) list(ctx context.Context) ([]runcContainer, error) {
 	}
 	return list, nil
 }
+
+// hostsFile is the /etc/hosts a step sees: the sandbox's own names.
+const hostsFile = "127.0.0.1\tlocalhost builder\n::1\tlocalhost ip6-localhost ip6-loopback\n"
+
+// bundleFiles are what a bundle holds besides the rootfs, removed before
+// the step's result is kept.
+var bundleFiles = []string{"config.json", "hosts"}
 
 // writeBundle writes the step's config.json next to its rootfs.
 func writeBundle(bundle string, spec ociSpec) error {
