@@ -13,6 +13,10 @@ need capnp capnproto
 # a registry on loopback.
 need busybox busybox-static
 need docker-registry docker-registry
+# The rsync: OBuilder store runs its steps with runc and copies them with
+# rsync.
+need runc runc
+need rsync rsync
 # The dashboards' queries are checked against a real Prometheus.
 need prometheus prometheus
 # The testbed's compose file is validated, and its services run.

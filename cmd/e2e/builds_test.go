@@ -25,9 +25,16 @@ type buildCluster struct {
 	dir    string
 	cli    *client.Client
 	worker *process
+	store  string // the OBuilder store's path
 }
 
 func startBuildCluster(t *testing.T, workerFlags ...string) *buildCluster {
+	return startBuildClusterOn(t, "docker", workerFlags...)
+}
+
+// startBuildClusterOn starts a cluster whose worker's OBuilder store is of
+// the kind given (docker or rsync).
+func startBuildClusterOn(t *testing.T, storeKind string, workerFlags ...string) *buildCluster {
 	cli := dockertest.Engine(t)
 	dockertest.Base(t, cli)
 	dir := t.TempDir()
@@ -42,14 +49,14 @@ func startBuildCluster(t *testing.T, workerFlags ...string) *buildCluster {
 	// worker has stopped.
 	t.Cleanup(func() { removeOBuilderStore(t, cli, obuilderStore) })
 	args := append([]string{"-c", "capnp-secrets/pool-linux-x86_64.cap", "--name", "builder-1", "--state-dir", "worker",
-		"--capacity", "2", "--obuilder-store", "docker:" + obuilderStore,
+		"--capacity", "2", "--obuilder-store", storeKind + ":" + obuilderStore,
 		"--obuilder-healthcheck-image", dockertest.BaseImage,
 		// The machine's free space is not the test's business: a disk below
 		// the default 30% would keep the worker pruning instead of building.
 		"--obuilder-prune-threshold", "0"}, workerFlags...)
 	w := start(t, dir, "ocluster-worker", args...)
 	sched.waitFor(t, `msg="Registered new worker" worker=builder-1 `)
-	return &buildCluster{t: t, dir: dir, cli: cli, worker: w}
+	return &buildCluster{t: t, dir: dir, cli: cli, worker: w, store: obuilderStore}
 }
 
 // removeOBuilderStore removes the obuilder-cache images and the cache

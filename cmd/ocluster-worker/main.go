@@ -65,8 +65,8 @@ status 0, for its service manager to start the new version.`,
 	f.StringSliceVar(&o.allowPush, "allow-push", nil, "repositories jobs may push images to (comma-separated, e.g. registry.example.org/team/app)")
 	f.Float64Var(&o.pruneThreshold, "prune-threshold", 0, "prune Docker when free blocks or inodes on its root fall below this percentage (0: never)")
 	f.Float64Var(&o.maxDFGB, "docker-max-df-size", 0, "prune Docker when its disk usage exceeds this many GB (0: no limit)")
-	f.StringVar(&o.obuilderStore, "obuilder-store", "", "where OBuilder keeps its step cache: docker:PATH (without it, OBuilder jobs are refused)")
-	f.StringVar(&o.rsyncMode, "rsync-mode", "", "copy or hardlink, for rsync: stores (not supported by this worker)")
+	f.StringVar(&o.obuilderStore, "obuilder-store", "", "where OBuilder keeps its step cache: docker:PATH (each step an image) or rsync:PATH (each step a directory, run with runc; needs root, runc and rsync); without it, OBuilder jobs are refused")
+	f.StringVar(&o.rsyncMode, "rsync-mode", "", "how an rsync: store copies a parent step's files: copy (the default) or hardlink (less space; a step that changes a file in place changes its parent's too)")
 	f.Float64Var(&o.obuilderPrune, "obuilder-prune-threshold", obuilder.DefaultPruneThreshold, "prune the OBuilder cache when free space falls below this percentage")
 	f.IntVar(&o.obuilderHealthcheck, "obuilder-healthcheck", 600, "seconds between OBuilder health checks (0: only at start)")
 	f.StringVar(&o.obuilderHealthImage, "obuilder-healthcheck-image", obuilder.DefaultHealthCheckImage,
@@ -84,7 +84,23 @@ status 0, for its service manager to start the new version.`,
 // obuilderConfig is the OBuilder runner's configuration the flags give.
 func (o options) obuilderConfig(engine *client.Client, store obuilder.Store, log *slog.Logger) obuilder.Config {
 	return obuilder.Config{Client: engine, Store: store, PruneThreshold: o.obuilderPrune,
-		HealthCheckImage: o.obuilderHealthImage, Logger: log}
+		HealthCheckImage: o.obuilderHealthImage, RsyncMode: o.rsyncMode, Logger: log}
+}
+
+// checkRsyncMode refuses an --rsync-mode that is unknown or that has no
+// rsync: store to apply to.
+func (o options) checkRsyncMode() error {
+	switch o.rsyncMode {
+	case "":
+		return nil
+	case obuilder.RsyncCopy, obuilder.RsyncHardlink:
+	default:
+		return fmt.Errorf("--rsync-mode %s: give %s or %s", o.rsyncMode, obuilder.RsyncCopy, obuilder.RsyncHardlink)
+	}
+	if !strings.HasPrefix(o.obuilderStore, "rsync:") {
+		return fmt.Errorf("--rsync-mode %s: it applies to rsync: OBuilder stores only (give --obuilder-store rsync:PATH)", o.rsyncMode)
+	}
+	return nil
 }
 
 func run(o options) error {
@@ -101,8 +117,8 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	if o.rsyncMode != "" {
-		return fmt.Errorf("--rsync-mode %s: it applies to rsync: OBuilder stores, which this worker does not support (use --obuilder-store docker:PATH)", o.rsyncMode)
+	if err := o.checkRsyncMode(); err != nil {
+		return err
 	}
 	if o.maxDFGB < 0 {
 		return fmt.Errorf("--docker-max-df-size %g: give a size in GB, or 0 for no limit", o.maxDFGB)

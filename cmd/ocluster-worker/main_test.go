@@ -27,3 +27,30 @@ func TestHealthCheckImageFlagReachesTheRunner(t *testing.T) {
 		assert.Equal(t, tc.want, o.obuilderConfig(nil, store, nil).HealthCheckImage, "%v", tc.args)
 	}
 }
+
+// --rsync-mode reaches an rsync: store, as OBuilder's, and nothing else.
+func TestRsyncModeFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		err  string
+	}{
+		{[]string{"--obuilder-store", "rsync:/s"}, ""},
+		{[]string{"--obuilder-store", "rsync:/s", "--rsync-mode", "hardlink"}, ""},
+		{[]string{"--obuilder-store", "rsync:/s", "--rsync-mode", "copy"}, ""},
+		{[]string{"--obuilder-store", "rsync:/s", "--rsync-mode", "reflink"}, "give copy or hardlink"},
+		{[]string{"--obuilder-store", "docker:/s", "--rsync-mode", "hardlink"}, "applies to rsync: OBuilder stores only"},
+		{[]string{"--rsync-mode", "copy"}, "applies to rsync: OBuilder stores only"},
+	} {
+		var o options
+		require.NoError(t, newCommand(&o).ParseFlags(tc.args))
+		err := o.checkRsyncMode()
+		if tc.err == "" {
+			require.NoError(t, err, "%v", tc.args)
+			store, err := obuilder.ParseStore(o.obuilderStore)
+			require.NoError(t, err)
+			assert.Equal(t, o.rsyncMode, o.obuilderConfig(nil, store, nil).RsyncMode)
+			continue
+		}
+		require.ErrorContains(t, err, tc.err, "%v", tc.args)
+	}
+}

@@ -131,6 +131,15 @@ func (b *builder) buildSpec(ctx context.Context, spec Spec, prefix string) (resu
 	if img.Config != nil {
 		st.env = append(st.env, img.Config.Env...)
 	}
+	if b.r.isRsync() {
+		if err := b.rsyncBase(ctx, img.ID, st.key, spec.From); err != nil {
+			if ctx.Err() != nil {
+				return result{}, ctx.Err()
+			}
+			return result{}, fmt.Errorf("base image %q: %w", spec.From, err)
+		}
+		st.image = b.r.resultDir(st.key)
+	}
 	for _, op := range spec.Ops {
 		header := prefix + st.workdir + ": " + op.String()
 		b.log.heading(header)
@@ -259,6 +268,11 @@ func (b *builder) run(ctx context.Context, st *state, o *Run, header string) err
 		k.str(s.ID).str(s.Target)
 	}
 	key := k.sum()
+	if b.r.isRsync() {
+		return b.rsyncStep(ctx, st, key, header, func(ctx context.Context, bundle string) error {
+			return b.rsyncRun(ctx, st, o, key, bundle)
+		})
+	}
 	return b.step(ctx, st, key, header, func(ctx context.Context, name string) (string, error) {
 		var mounts []mount.Mount
 		var fresh []Mount

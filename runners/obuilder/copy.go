@@ -72,6 +72,18 @@ func (b *builder) copyFromContext(ctx context.Context, st *state, o *Copy, heade
 		k.str(it.kind()).str(it.dst).str(strconv.FormatUint(uint64(it.mode.Perm()), 8)).str(it.link).str(it.sum)
 	}
 	key := k.sum()
+	if b.r.isRsync() {
+		return b.rsyncStep(ctx, st, key, header, func(ctx context.Context, bundle string) error {
+			return b.rsyncCopy(bundle, dst, intoDir, st.user, func(tw *tar.Writer) error {
+				for _, it := range items {
+					if err := writeContextItem(root, tw, it, st.user); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+		})
+	}
 	return b.step(ctx, st, key, header, func(ctx context.Context, name string) (string, error) {
 		return b.copyStep(ctx, st, key, name, header, dst, intoDir, func(tw *tar.Writer) error {
 			for _, it := range items {
@@ -240,6 +252,11 @@ func (b *builder) copyFromStage(ctx context.Context, st *state, o *Copy, stage r
 	// The stage's key stands for its contents: the same key, the same files.
 	key := newKey("copy-build", st.key).str(stage.key).strs(srcs).str(dst).str(strconv.FormatBool(dstDir)).
 		strs(o.Exclude).str(st.userSpec()).sum()
+	if b.r.isRsync() {
+		return b.rsyncStep(ctx, st, key, header, func(ctx context.Context, bundle string) error {
+			return b.rsyncCopyFromStage(bundle, st, o, stage, srcs, dst, dstDir)
+		})
+	}
 	return b.step(ctx, st, key, header, func(ctx context.Context, name string) (string, error) {
 		srcName := name + "-src"
 		defer b.r.removeContainer(ctx, srcName)

@@ -14,11 +14,22 @@
 // recently used first. Cache mounts are named Docker volumes, one per
 // cache id and store.
 //
+// The store "rsync:PATH" keeps each step's file system as a directory,
+// PATH/result/KEY/rootfs (the same keys), made by copying its parent's with
+// rsync (or hard-linking it, --rsync-mode hardlink) into PATH/result-tmp
+// and renamed into place only when the step succeeded. Run steps run
+// there with runc (see runc.go for the sandbox); base images are exported
+// from the Docker engine once. Cache mounts are directories in PATH/cache.
+//
+// A build's result is its final step's KEY, as OCluster's is OBuilder's
+// snapshot id.
+//
 // The runner must never pull an image (a missing base image is an error),
 // never give a step the network unless the spec asks for (network host),
 // and never let a secret's value reach an image, a cache key or the log: a
 // secret is a read-only file bind-mounted for its run step only, and its
 // value is masked in the step's output. It must leave no container
-// running, whether a build succeeds, fails or is cancelled. Like every
+// running (Docker's or runc's), no mount and no unfinished step directory,
+// whether a build succeeds, fails or is cancelled. Like every
 // runner, it imports nothing of the project but the runners package.
 package obuilder

@@ -2,6 +2,7 @@ package obuilder
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +12,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"maps"
+	"os/exec"
 	"regexp"
 	"slices"
 	"sync"
@@ -64,12 +66,23 @@ type Config struct {
 	HealthCheckImage string
 
 	// CacheRepository is the repository step results are tagged in, as
-	// REPOSITORY:KEY; "" means obuilder-cache.
+	// REPOSITORY:KEY; "" means obuilder-cache. docker: stores only.
 	CacheRepository string
+
+	// RsyncMode is how an rsync: store copies a parent step's files:
+	// RsyncCopy ("" too) copies them, RsyncHardlink links unchanged files
+	// to the parent's (less space and time, but a step that changes a file
+	// in place changes its parent's copy too, as with OBuilder's mode).
+	RsyncMode string
+
+	// Runc is the runc command an rsync: store runs steps with; "" means
+	// runc, found on PATH.
+	Runc string
 }
 
-// Runner runs OBuilder jobs on a Docker engine, caching every step as an
-// image. It implements runners.Runner, runners.Pruner,
+// Runner runs OBuilder jobs, caching every step: as an image on a Docker
+// engine (docker: stores) or as a directory run with runc (rsync: stores).
+// It implements runners.Runner, runners.Pruner,
 // runners.HealthChecker and prometheus.Collector.
 type Runner struct {
 	cli         *client.Client
@@ -81,6 +94,8 @@ type Runner struct {
 	shell       []string
 	healthImage string
 	repo        string
+	rsyncMode   string
+	sandbox     runcSandbox
 
 	index *index
 	locks keyLocks
@@ -115,8 +130,16 @@ func New(cfg Config) (*Runner, error) {
 	if cfg.Client == nil {
 		return nil, errors.New("obuilder runner: no Docker client given")
 	}
-	if cfg.Store.Kind != "docker" || cfg.Store.Path == "" {
-		return nil, fmt.Errorf("obuilder runner: store %q is not usable: make it with ParseStore(\"docker:PATH\")", cfg.Store)
+	if (cfg.Store.Kind != "docker" && cfg.Store.Kind != "rsync") || cfg.Store.Path == "" {
+		return nil, fmt.Errorf("obuilder runner: store %q is not usable: make it with ParseStore(\"docker:PATH\") or ParseStore(\"rsync:PATH\")", cfg.Store)
+	}
+	switch cfg.RsyncMode {
+	case "", RsyncCopy, RsyncHardlink:
+	default:
+		return nil, fmt.Errorf("obuilder runner: rsync mode %q: give %s or %s", cfg.RsyncMode, RsyncCopy, RsyncHardlink)
+	}
+	if cfg.RsyncMode != "" && cfg.Store.Kind != "rsync" {
+		return nil, fmt.Errorf("obuilder runner: rsync mode %q applies to rsync: stores only, not %s", cfg.RsyncMode, cfg.Store)
 	}
 	if cfg.PruneThreshold < 0 || cfg.PruneThreshold > 100 {
 		return nil, fmt.Errorf("obuilder runner: prune threshold %g%% is not a percentage from 0 to 100", cfg.PruneThreshold)
@@ -136,6 +159,8 @@ func New(cfg Config) (*Runner, error) {
 		shell:       slices.Clone(cfg.DefaultShell),
 		healthImage: cfg.HealthCheckImage,
 		repo:        cfg.CacheRepository,
+		rsyncMode:   cmp.Or(cfg.RsyncMode, RsyncCopy),
+		sandbox:     runcSandbox{binary: cmp.Or(cfg.Runc, "runc")},
 		index:       ix,
 		hitsDesc:    prometheus.NewDesc("ocluster_worker_cache_hits", "OBuilder steps whose result was already cached", nil, nil),
 		missesDesc:  prometheus.NewDesc("ocluster_worker_cache_misses", "OBuilder steps that had to be built", nil, nil),
@@ -154,6 +179,16 @@ func New(cfg Config) (*Runner, error) {
 		r.repo = "obuilder-cache"
 	}
 	r.free = r.measureFree
+	if r.isRsync() {
+		if err := r.initRsyncStore(); err != nil {
+			return nil, fmt.Errorf("obuilder store %s: %w", cfg.Store, err)
+		}
+		for _, tool := range []string{r.sandbox.binary, "rsync", "tar"} {
+			if _, err := exec.LookPath(tool); err != nil {
+				return nil, fmt.Errorf("obuilder store %s needs %s: %w (on Debian: apt-get install runc rsync tar)", cfg.Store, tool, err)
+			}
+		}
+	}
 	return r, nil
 }
 
@@ -172,7 +207,11 @@ func (r *Runner) labelsFor(extra map[string]string) map[string]string {
 }
 
 // Run implements runners.Runner: it builds job.OBuilder.Spec, with
-// contextDir as the build context, and returns the final image's id.
+// contextDir as the build context, and returns the final step's key (the
+// hash the store keeps its result under), as OCluster returns OBuilder's
+// snapshot id. In a docker: store the result is the image
+// obuilder-cache:KEY (see ResultImage); in an rsync: store, the directory
+// PATH/result/KEY/rootfs.
 func (r *Runner) Run(ctx context.Context, job *runners.Job, contextDir string, log io.Writer) (string, error) {
 	if job == nil || job.OBuilder == nil {
 		kind := ""
@@ -205,8 +244,12 @@ func (r *Runner) Run(ctx context.Context, job *runners.Job, contextDir string, l
 		}
 		return "", err
 	}
-	return res.image, nil
+	return res.key, nil
 }
+
+// ResultImage is the image a docker: store keeps the result key of Run
+// in.
+func (r *Runner) ResultImage(key string) string { return r.tag(key) }
 
 // jobSecrets checks, before anything runs, that the job provides every
 // secret the spec mounts.
@@ -247,6 +290,9 @@ func jobSecrets(spec Spec, provided []runners.Secret) (map[string]string, error)
 func (r *Runner) removeLeftovers(ctx context.Context) {
 	if r.containers.Load() > 0 {
 		return
+	}
+	if r.isRsync() {
+		r.removeRsyncLeftovers(ctx)
 	}
 	list, err := r.cli.ContainerList(ctx, client.ContainerListOptions{All: true,
 		Filters: make(client.Filters).Add("label", StoreLabel(r.store.Path))})
@@ -426,7 +472,12 @@ func (r *Runner) Prune(ctx context.Context, log io.Writer) error {
 			return nil
 		}
 		tag := r.tag(e.Key)
-		_, err = r.cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{PruneChildren: true})
+		if r.isRsync() {
+			tag = r.resultDir(e.Key)
+			err = r.removeResult(e.Key)
+		} else {
+			_, err = r.cli.ImageRemove(ctx, tag, client.ImageRemoveOptions{PruneChildren: true})
+		}
 		r.index.remove(e.Key)
 		switch {
 		case err == nil:
@@ -444,6 +495,9 @@ func (r *Runner) Prune(ctx context.Context, log io.Writer) error {
 
 // pruneVolumes removes this store's cache volumes, except those in use.
 func (r *Runner) pruneVolumes(ctx context.Context, log io.Writer) int {
+	if r.isRsync() {
+		return r.pruneCacheDirs(log)
+	}
 	vols, err := r.cli.VolumeList(ctx, client.VolumeListOptions{Filters: make(client.Filters).Add("label", StoreLabel(r.store.Path))})
 	if err != nil {
 		fmt.Fprintf(log, "listing cache volumes: %v\n", err)

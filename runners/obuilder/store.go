@@ -15,8 +15,9 @@ import (
 )
 
 // Store says where step results are kept: Kind "docker" commits each step
-// to a Docker image; Path holds the store's own state (its index of cache
-// entries with their last-used times).
+// to a Docker image, Path holding the store's own state (its index of cache
+// entries with their last-used times); Kind "rsync" keeps each step's file
+// system as a directory under Path, and runs steps there with runc.
 type Store struct {
 	Kind string
 	Path string
@@ -24,7 +25,7 @@ type Store struct {
 
 func (s Store) String() string { return s.Kind + ":" + s.Path }
 
-const supported = "this worker supports only docker:PATH (each step committed as a Docker image; PATH holds the store's index)"
+const supported = "this worker supports docker:PATH (each step committed as a Docker image; PATH holds the store's index) and rsync:PATH (each step a directory under PATH, run with runc; needs root, runc and rsync)"
 
 // ParseStore reads the worker's --obuilder-store value.
 func ParseStore(s string) (Store, error) {
@@ -33,16 +34,16 @@ func ParseStore(s string) (Store, error) {
 		return Store{}, fmt.Errorf("obuilder store %q: expected KIND:PATH, e.g. docker:/var/lib/ocluster-worker/obuilder; %s", s, supported)
 	}
 	switch kind {
-	case "docker":
-	case "rsync":
-		return Store{}, fmt.Errorf("obuilder store %q: rsync stores are not supported: they need OBuilder's native runc sandbox running as root, which this worker does not provide; %s", s, supported)
-	case "btrfs", "zfs", "xfs", "overlayfs", "qemu":
+	case "docker", "rsync":
+	case "btrfs", "zfs":
+		return Store{}, fmt.Errorf("obuilder store %q: %s stores are not supported (their snapshots could not be tested here; an rsync: store on the same disk keeps the same results, at the cost of copying); %s", s, kind, supported)
+	case "xfs", "overlayfs", "qemu":
 		return Store{}, fmt.Errorf("obuilder store %q: %s stores are not supported; %s", s, kind, supported)
 	default:
 		return Store{}, fmt.Errorf("obuilder store %q: unknown store kind %q; %s", s, kind, supported)
 	}
 	if p == "" {
-		return Store{}, fmt.Errorf("obuilder store %q: the path is empty: give a directory for the store's index, e.g. docker:/var/lib/ocluster-worker/obuilder", s)
+		return Store{}, fmt.Errorf("obuilder store %q: the path is empty: give a directory for the store, e.g. %s:/var/lib/ocluster-worker/obuilder", s, kind)
 	}
 	abs, err := filepath.Abs(p)
 	if err != nil {
