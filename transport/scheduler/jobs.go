@@ -14,6 +14,7 @@ import (
 	capnp "capnproto.org/go/capnp/v3"
 	"capnproto.org/go/capnp/v3/exc"
 	"capnproto.org/go/capnp/v3/rpc"
+	"capnproto.org/go/capnp/v3/server"
 
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/trace"
@@ -135,36 +136,18 @@ func (sub *submissionServer) Submit(ctx context.Context, call schema.Submission_
 	if err != nil {
 		return err
 	}
-	return res.SetTicket(wire.Client[schema.Ticket](s.tickets, ticketServer{j: j}))
+	return res.SetTicket(wire.Client[schema.Ticket](lazyTickets, ticketServer{j: j}))
 }
 
 // ---------------------------------------------------------------- ticket
 
-// ticketServer is one ticket: what its methods and its release act on. A
-// long queue holds many, so they share one server (see wire.Shared) and
-// each is a word: tickets answers them all.
+// ticketServer is one ticket. A long queue holds many, and clients call
+// few of them: each gets its server at its first call (see wire.Lazy).
 type ticketServer struct {
 	j *job
 }
 
-// tickets is the implementation of every ticket's methods, each finding
-// its ticket in the call's context.
-type tickets struct{}
-
-func ticketOf(ctx context.Context) ticketServer { return wire.SharedTarget[ticketServer](ctx) }
-
-func (tickets) Job(ctx context.Context, call schema.Ticket_job) error {
-	return ticketOf(ctx).Job(ctx, call)
-}
-
-func (tickets) Cancel(ctx context.Context, call schema.Ticket_cancel) error {
-	return ticketOf(ctx).Cancel(ctx, call)
-}
-
-func (tickets) Status(ctx context.Context, call schema.Ticket_status) error {
-	call.Go() // it waits for the lock: it must not hold up other tickets
-	return ticketOf(ctx).Status(ctx, call)
-}
+var lazyTickets = wire.NewLazy(func(t ticketServer) *server.Server { return schema.Ticket_NewServer(t) })
 
 func (t ticketServer) Job(ctx context.Context, call schema.Ticket_job) error {
 	call.Go()

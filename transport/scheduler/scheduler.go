@@ -90,8 +90,6 @@ type Scheduler struct {
 	own owned
 
 	departures sync.WaitGroup
-	// tickets answers the calls on every ticket.
-	tickets *wire.Shared[ticketServer]
 	// lease is how long a worker may give no sign of life, in wall-clock
 	// time; zero when the policy keeps no leases.
 	lease time.Duration
@@ -187,7 +185,6 @@ func New(cfg Config) (*Scheduler, error) {
 		},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.tickets = wire.NewShared[ticketServer](schema.Ticket_NewServer(tickets{}))
 	if cfg.Store != nil {
 		sn, err := cfg.Store.Snapshot()
 		if err != nil {
@@ -254,7 +251,6 @@ func (s *Scheduler) Close() error {
 		srv.Close()
 	}
 	s.departures.Wait()
-	s.tickets.Close()
 	var errs []error
 	if s.writer != nil {
 		errs = append(errs, s.writer.Close())
