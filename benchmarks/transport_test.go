@@ -74,8 +74,10 @@ func runChildScheduler(dir string) error {
 		runtime.ReadMemStats(&m)
 		fmt.Fprint(w, m.HeapAlloc+m.StackInuse)
 	})
-	// For profiling the scheduler under a benchmark's load.
+	// For profiling the scheduler under a benchmark's load: its CPU, and
+	// its live heap (after a collection with ?gc=1).
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.Handle("/debug/pprof/heap", pprof.Handler("heap"))
 	ml, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
@@ -97,11 +99,13 @@ type benchCluster struct {
 	client  wire.SturdyRef
 }
 
-func startBenchCluster(b *testing.B) *benchCluster {
+// startBenchCluster starts the child scheduler, with env added to its
+// environment.
+func startBenchCluster(b *testing.B, env ...string) *benchCluster {
 	b.Helper()
 	dir := b.TempDir()
 	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), schedulerEnv+"="+dir)
+	cmd.Env = append(append(os.Environ(), schedulerEnv+"="+dir), env...)
 	stdin, _ := cmd.StdinPipe()
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
@@ -419,9 +423,9 @@ func BenchmarkSchedulerMemory(b *testing.B) {
 			time.Sleep(time.Second) // the RPC library frees answers 250 ms after their Finish
 			return c.heap(b)
 		}
-		const jobs = 20000
-		before := submit(jobs / 2)
-		b.ReportMetric((submit(jobs)-before)/jobs, "B/queued-job")
+		// The slope between 10,000 and 100,000 queued.
+		before := submit(10000)
+		b.ReportMetric((submit(90000)-before)/90000, "B/queued-job")
 		sub.Release()
 		conn.Close()
 	}
@@ -452,4 +456,117 @@ func pauseAll(b *testing.B, c *benchCluster) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// peakRSS is the most resident memory the child has had, in bytes.
+func (c *benchCluster) peakRSS(b *testing.B) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb * 1024
+		}
+	}
+	b.Fatal("no VmHWM in the child's status")
+	return 0
+}
+
+// BenchmarkMillionQueued queues a million jobs from a thousand clients,
+// each on its own connection submitting its thousand jobs one after the
+// other, in a pool with no workers, and reports the scheduler's peak
+// resident memory, its live heap at the end, and how long the submissions
+// took. An op is the whole million. The scheduler runs as it comes, and
+// with a soft memory limit (GOMEMLIMIT), under which the Go runtime
+// collects sooner rather than letting the heap grow to twice what is live.
+func BenchmarkMillionQueued(b *testing.B) {
+	for _, limit := range []string{"", "1300MiB"} {
+		name := "GOMEMLIMIT=" + limit
+		if limit == "" {
+			name = "GOMEMLIMIT=off"
+		}
+		b.Run(name, func(b *testing.B) {
+			var env []string
+			if limit != "" {
+				env = append(env, "GOMEMLIMIT="+limit)
+			}
+			for range b.N {
+				millionQueued(b, env)
+			}
+		})
+	}
+}
+
+func millionQueued(b *testing.B, env []string) {
+	const clients, perClient = 1000, 1000
+	c := startBenchCluster(b, env...)
+	adminRef, err := wire.ReadCapFile(filepath.Join(c.dir, "admin.cap"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	adminConn, err := client.Connect(context.Background(), adminRef, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin, err := adminConn.Admin(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	subs := make([]*client.Submission, clients)
+	for i := range subs {
+		text, err := admin.AddClient(context.Background(), "client-"+strconv.Itoa(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		ref, err := wire.ParseSturdyRef(strings.TrimSpace(text))
+		if err != nil {
+			b.Fatal(err)
+		}
+		conn, err := client.Connect(context.Background(), ref, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if subs[i], err = conn.Submission(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		defer conn.Close()
+		defer subs[i].Release()
+	}
+	admin.Release()
+	adminConn.Close()
+
+	start := time.Now()
+	var wg sync.WaitGroup
+	var failures atomic.Int64
+	held := make([][]*client.Job, clients) // a released ticket cancels its job
+	for i, sub := range subs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range perClient {
+				job := &runners.Job{Hint: "h" + strconv.Itoa(k%100), Docker: &runners.DockerBuild{DockerfileContents: "FROM busybox\nRUN make\n"}}
+				j, err := sub.Submit(context.Background(), "pool", job, false)
+				if err != nil {
+					failures.Add(1)
+					return
+				}
+				held[i] = append(held[i], j)
+			}
+		}()
+	}
+	wg.Wait()
+	took := time.Since(start)
+	if f := failures.Load(); f > 0 {
+		b.Fatalf("%d clients failed to submit", f)
+	}
+	b.ReportMetric(c.peakRSS(b)/(1<<20), "peak-RSS-MiB")
+	b.ReportMetric(c.heap(b)/(1<<20), "heap-MiB")
+	b.ReportMetric(took.Seconds(), "submit-s")
+	b.ReportMetric(clients*perClient/took.Seconds(), "jobs/s")
+	runtime.KeepAlive(held)
 }

@@ -14,6 +14,7 @@ import (
 	capnp "capnproto.org/go/capnp/v3"
 	"capnproto.org/go/capnp/v3/exc"
 	"capnproto.org/go/capnp/v3/rpc"
+	"capnproto.org/go/capnp/v3/server"
 
 	"github.com/ocluster-go/ocluster/core"
 	"github.com/ocluster-go/ocluster/trace"
@@ -23,21 +24,24 @@ import (
 
 // job is one submitted job as the transport tracks it. Fields are guarded
 // by the scheduler's lock unless noted.
+//
+// A long queue holds many: what the core's ticket knows (client, hint)
+// is not repeated here, and the times are the process's monotonic clock.
 type job struct {
-	s         *Scheduler
-	id        uint64
-	pool      *pool
-	client    string
-	urgent    bool
-	hint      string
-	msg       *capnp.Message // owns descr, a copy of what the client sent
-	descr     schema.JobDescr
+	s    *Scheduler
+	id   uint64
+	pool *pool
+	// descr is what the client sent, in canonical form: one segment,
+	// read again (describe) only when a worker takes the job, since a long
+	// queue holds many.
+	descr     []byte
 	ticket    *core.Ticket
-	submitted time.Time
-	started   time.Time
+	submitted time.Duration // since epoch
+	started   time.Duration
 
-	// assigned is closed once a worker has the job, or once it ended before;
-	// a job queued again gets a new one.
+	// assigned, made when someone waits for a worker to take the job, is
+	// closed (and forgotten) once a worker has it, the job ended, or the
+	// worker it had lost it: the waiter looks again.
 	assigned chan struct{}
 	worker   *workerConn
 	// attempt counts the times the job went back to the queue; a worker's
@@ -48,16 +52,26 @@ type job struct {
 	moved string
 	// workerJob is the worker's Job object; the scheduler holds one
 	// reference until both the job has ended and its ticket is released.
-	workerJob      schema.Job
-	cancelRequest  bool
-	ticketReleased bool
+	workerJob schema.Job
 
-	// done is closed when the job has ended; output or err says how.
+	// done is closed when the job has ended; output or err says how. It
+	// is made for the first reader of the job (a queued job needs none),
+	// and does not change once made.
 	done   chan struct{}
 	output string
 	err    error
-	ended  bool
+
+	urgent         bool
+	cancelRequest  bool
+	ticketReleased bool
+	ended          bool
 }
+
+// epoch is where jobs' times count from.
+var epoch = time.Now()
+
+// since is the time from t, read on the process's monotonic clock, to now.
+func since(t time.Duration) time.Duration { return time.Since(epoch) - t }
 
 // ---------------------------------------------------------------- submission
 
@@ -90,11 +104,7 @@ func (sub *submissionServer) Submit(ctx context.Context, call schema.Submission_
 	if err != nil {
 		return err
 	}
-	msg := &capnp.Message{Arena: capnp.SingleSegment(bytes.Clone(canonical))}
-	kept, err := schema.ReadRootJobDescr(msg)
-	if err != nil {
-		return err
-	}
+	kept := bytes.Clone(canonical)
 	var j *job
 	var failure error
 	s.locked(func(st *owned) {
@@ -107,8 +117,7 @@ func (sub *submissionServer) Submit(ctx context.Context, call schema.Submission_
 			failure = failed("Pool ID %q not one of {%s}", poolName, s.poolNames())
 			return
 		}
-		j = &job{s: s, pool: p, client: sub.client, urgent: args.Urgent(), hint: hint, msg: msg, descr: kept,
-			submitted: time.Now(), assigned: make(chan struct{}), done: make(chan struct{})}
+		j = &job{s: s, pool: p, urgent: args.Urgent(), descr: kept, submitted: since(0)}
 		t, err := p.core.Submit(sub.client, core.Job{Label: showLabel(hint), Hint: hint, Estimate: descr.Estimate(), Payload: j}, j.urgent)
 		if err != nil {
 			failure = err
@@ -127,16 +136,20 @@ func (sub *submissionServer) Submit(ctx context.Context, call schema.Submission_
 	if err != nil {
 		return err
 	}
-	return res.SetTicket(wire.Guarded[schema.Ticket](schema.Ticket_NewServer(&ticketServer{j: j})))
+	return res.SetTicket(wire.Client[schema.Ticket](lazyTickets, ticketServer{j: j}))
 }
 
 // ---------------------------------------------------------------- ticket
 
+// ticketServer is one ticket. A long queue holds many, and clients call
+// few of them: each gets its server at its first call (see wire.Lazy).
 type ticketServer struct {
 	j *job
 }
 
-func (t *ticketServer) Job(ctx context.Context, call schema.Ticket_job) error {
+var lazyTickets = wire.NewLazy(func(t ticketServer) *server.Server { return schema.Ticket_NewServer(t) })
+
+func (t ticketServer) Job(ctx context.Context, call schema.Ticket_job) error {
 	call.Go()
 	j := t.j
 	workerJob, attempt, err := j.current(ctx)
@@ -155,6 +168,11 @@ func (t *ticketServer) Job(ctx context.Context, call schema.Ticket_job) error {
 		workerJob.Release()
 		return err
 	}
+	j.s.locked(func(*owned) {
+		if j.done == nil {
+			j.done = make(chan struct{})
+		}
+	})
 	return res.SetJob(wire.Guarded[schema.Job](schema.Job_NewServer(newJobProxy(j, workerJob, attempt))))
 }
 
@@ -162,38 +180,42 @@ func (t *ticketServer) Job(ctx context.Context, call schema.Ticket_job) error {
 // reference to the worker's Job object, if any, and the attempt it is.
 func (j *job) current(ctx context.Context) (schema.Job, int, error) {
 	for {
-		var assigned chan struct{}
-		j.s.locked(func(*owned) { assigned = j.assigned })
-		select {
-		case <-assigned:
-		case <-ctx.Done():
-			return schema.Job{}, 0, ctx.Err()
-		}
 		var workerJob schema.Job
 		var attempt int
 		var err error
 		var ended bool
+		var assigned chan struct{}
 		j.s.locked(func(*owned) {
 			workerJob, attempt, err, ended = j.workerJob, j.attempt, j.err, j.ended
 			if workerJob.IsValid() {
 				workerJob = workerJob.AddRef()
+			} else if !ended {
+				if j.assigned == nil {
+					j.assigned = make(chan struct{})
+				}
+				assigned = j.assigned
 			}
 		})
 		if workerJob.IsValid() || ended {
 			return workerJob, attempt, err
 		}
-		// Queued again since: wait for the next worker.
+		select {
+		case <-assigned:
+			// Look again: it may have been queued again since.
+		case <-ctx.Done():
+			return schema.Job{}, 0, ctx.Err()
+		}
 	}
 }
 
-func (t *ticketServer) Cancel(ctx context.Context, call schema.Ticket_cancel) error {
+func (t ticketServer) Cancel(ctx context.Context, call schema.Ticket_cancel) error {
 	call.Go()
 	return t.j.cancel(ctx, "Ticket cancelled")
 }
 
 // Shutdown runs when the client drops its ticket (or its connection goes):
 // as in OCluster, a queued job is cancelled and a running build stopped.
-func (t *ticketServer) Shutdown() {
+func (t ticketServer) Shutdown() {
 	j := t.j
 	go func() {
 		j.cancel(context.Background(), "Ticket released (cancelled)")
@@ -246,12 +268,12 @@ func cancelOn(ctx context.Context, target schema.Job) error {
 
 // enqueued counts a job into its client's queue.
 func (s *Scheduler) enqueued(st *owned, j *job) {
-	st.queued[clientKey{j.client, j.pool.name, j.urgent}]++
+	st.queued[clientKey{j.ticket.Client(), j.pool.name, j.urgent}]++
 }
 
 // dequeued counts a job out of its client's queue.
 func (s *Scheduler) dequeued(st *owned, j *job) {
-	k := clientKey{j.client, j.pool.name, j.urgent}
+	k := clientKey{j.ticket.Client(), j.pool.name, j.urgent}
 	if st.queued[k]--; st.queued[k] == 0 {
 		delete(st.queued, k)
 	}
@@ -264,17 +286,37 @@ func (j *job) end(st *owned, output string, err error) {
 	}
 	j.ended = true
 	j.output, j.err = output, err
-	if j.msg != nil {
-		j.msg.Release()
-		j.msg = nil
+	j.descr = nil
+	j.wake()
+	if j.done == nil {
+		j.done = closed
+	} else {
+		close(j.done)
 	}
-	select {
-	case <-j.assigned:
-	default:
-		close(j.assigned)
-	}
-	close(j.done)
 	j.releaseWorkerJob(st)
+}
+
+// closed is a channel closed from the start.
+var closed = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
+// wake tells whoever waits in current that the job's worker changed.
+func (j *job) wake() {
+	if j.assigned != nil {
+		close(j.assigned)
+		j.assigned = nil
+	}
+}
+
+// describe reads a description kept by Submit.
+func describe(descr []byte) (schema.JobDescr, error) {
+	if descr == nil {
+		return schema.JobDescr{}, errors.New("the job has ended")
+	}
+	return schema.ReadRootJobDescr(&capnp.Message{Arena: capnp.SingleSegment(descr)})
 }
 
 // releaseWorkerJob drops the scheduler's reference to the worker's Job
@@ -301,10 +343,10 @@ func (s *Scheduler) started(j *job, wc *workerConn, workerJob schema.Job, attemp
 		j.worker = wc
 		j.workerJob = workerJob
 		wc.jobs[j.id] = j
-		close(j.assigned)
+		j.wake()
 		cancel = j.cancelRequest
-		j.started = time.Now()
-		j.pool.stats.started(j.client, j.urgent, j.started.Sub(j.submitted), j.hint != "", j.ticket.WasCached())
+		j.started = since(0)
+		j.pool.stats.started(j.ticket.Client(), j.urgent, j.started-j.submitted, j.ticket.Job().Hint != "", j.ticket.WasCached())
 		s.record(st, trace.Event{Kind: trace.Start, Pool: j.pool.name, Job: j.id, Worker: wc.name, Cached: j.ticket.WasCached()})
 	})
 	if lost {
@@ -378,7 +420,7 @@ func (s *Scheduler) finished(st *owned, j *job, wc *workerConn, outcome string) 
 	delete(wc.jobs, j.id)
 	wc.pool.notify()
 	j.pool.stats.finished(outcome)
-	s.record(st, trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: outcome, Duration: time.Since(j.started).Seconds()})
+	s.record(st, trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: outcome, Duration: since(j.started).Seconds()})
 }
 
 // requeue puts j, which ran on wc, back in the queue, keeping its place,
@@ -395,7 +437,7 @@ func (s *Scheduler) requeue(st *owned, j *job, wc *workerConn, counted bool, why
 	j.pool.stats.finished(trace.OutcomeRequeued)
 	ran := 0.0 // taken but never started there: it ran for nothing
 	if j.worker == wc {
-		ran = time.Since(j.started).Seconds()
+		ran = since(j.started).Seconds()
 	}
 	s.record(st, trace.Event{Kind: trace.Finish, Pool: j.pool.name, Job: j.id, Worker: wc.name, Outcome: trace.OutcomeRequeued, Duration: ran})
 	s.enqueued(st, j)
@@ -406,13 +448,8 @@ func (s *Scheduler) requeue(st *owned, j *job, wc *workerConn, counted bool, why
 	j.attempt++
 	j.moved = why
 	// Whoever waits for the worker of the attempt that ended wakes, finds
-	// none, and waits on the new channel.
-	select {
-	case <-j.assigned:
-	default:
-		close(j.assigned)
-	}
-	j.assigned = make(chan struct{})
+	// none, and waits again.
+	j.wake()
 	return old, true
 }
 

@@ -16,7 +16,7 @@ import (
 // asks why a pool takes no jobs: a worker that refuses every job (it
 // paused itself for low disk, say) must not look like a quiet queue.
 
-func (t *ticketServer) Status(ctx context.Context, call schema.Ticket_status) error {
+func (t ticketServer) Status(ctx context.Context, call schema.Ticket_status) error {
 	var q wire.QueueStatus
 	t.j.s.locked(func(st *owned) { q = t.j.queueStatus(st) })
 	res, err := call.AllocResults()

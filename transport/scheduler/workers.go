@@ -308,10 +308,18 @@ func (q *queueServer) Pop(ctx context.Context, call schema.Queue_pop) error {
 	}
 	j := out.t.Job().Payload.(*job)
 	s.log.Debug("pop took a job", "worker", wc.name, "job", j.id)
-	s.locked(func(st *owned) { s.dequeued(st, j) })
+	var kept []byte
+	s.locked(func(st *owned) {
+		s.dequeued(st, j)
+		kept = j.descr
+	})
 	res, err := call.AllocResults()
+	var descr schema.JobDescr
 	if err == nil {
-		err = res.SetDescr(j.descr)
+		descr, err = describe(kept)
+	}
+	if err == nil {
+		err = res.SetDescr(descr)
 	}
 	if err != nil {
 		// The worker cannot be told about the job: it fails here.

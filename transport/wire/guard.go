@@ -118,10 +118,14 @@ func allowed(key methodKey, ops rpccp.PromisedAnswer_Op_List) error {
 // Guarded turns a generated server into a client whose unknown methods fail
 // cleanly (the library returns a nil pipeline caller for them otherwise).
 func Guarded[C ~capnp.ClientKind](srv *server.Server) C {
+	guardUnknown(srv)
+	return C(capnp.NewClient(srv))
+}
+
+func guardUnknown(srv *server.Server) {
 	srv.HandleUnknownMethod = func(m capnp.Method) *server.Method {
 		return &server.Method{Method: m, Impl: func(context.Context, *server.Call) error {
 			return capnp.Unimplemented("this capability has no method " + m.String() + ": is the .cap file of the right kind?")
 		}}
 	}
-	return C(capnp.NewClient(srv))
 }
