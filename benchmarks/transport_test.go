@@ -117,7 +117,7 @@ func startBenchCluster(b *testing.B) *benchCluster {
 	if c.pool, err = wire.ReadCapFile(filepath.Join(dir, "pool-pool.cap")); err != nil {
 		b.Fatal(err)
 	}
-	if c.client, err = wire.ReadCapFile(filepath.Join(dir, "submit-bench.cap")); err != nil {
+	if c.client, err = wire.ReadCapFile(filepath.Join(dir, "bench.cap")); err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() {
