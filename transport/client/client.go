@@ -160,7 +160,7 @@ func (j *Job) Tail(ctx context.Context, w io.Writer) error {
 			return fmt.Errorf("tailing the log: %s", wire.RemoteText(err))
 		}
 		data, err := res.Log()
-		next := res.Next()
+		next, complete := res.Next(), res.Complete()
 		if err == nil && len(data) > 0 {
 			_, err = w.Write(data)
 		}
@@ -168,7 +168,9 @@ func (j *Job) Tail(ctx context.Context, w io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if len(data) == 0 {
+		// Schedulers before complete answer the read at the end with
+		// empty data instead.
+		if len(data) == 0 || complete {
 			return nil
 		}
 		start = next

@@ -459,13 +459,17 @@ func (s *Scheduler) requeue(st *owned, j *job, wc *workerConn, counted bool, why
 // worker's Job; the result is the scheduler's record of how the job ended,
 // so it survives the worker leaving.
 //
-// A reader tailing a log asks for the chunk after the one it just got, and
-// the one after that: the proxy asks the worker for the next few chunks
-// while the reader is still receiving this one, so the hops overlap
-// instead of adding up, and answers with all the chunks that have arrived,
-// so a fast log takes few round trips to the reader. It guesses where the
-// chunks start from the size of the chunk just read; a wrong guess only
-// costs a call.
+// A reader tailing a log asks for the bytes after the ones it just got.
+// The proxy follows the worker's log for it: once a reader has asked, one
+// follower reads the worker's log in order, one call at a time, into a
+// buffer of at most logAhead bytes, and stops when the worker says the log
+// is complete. A reader's call is answered from that buffer, with all that
+// has arrived (up to maxLogReply), or waits until the follower adds to it;
+// so the hops overlap instead of adding up, a fast log takes few round
+// trips to the reader, and a short log that has ended takes one call on
+// each hop. A reader that asks elsewhere than where the buffer is (a
+// second reader, or one that jumps about) is answered by a call of its own
+// to the worker.
 //
 // When the job is queued again (its worker lost), the log the reader sees
 // goes on with a line saying so and then the next worker's log: offsets
@@ -474,61 +478,147 @@ type jobProxy struct {
 	j    *job
 	once sync.Once
 
-	ctx     context.Context // cancelled at Shutdown; bounds read-aheads
+	ctx     context.Context // cancelled at Shutdown; bounds the follower
 	cancel  context.CancelFunc
 	mu      sync.Mutex
 	target  schema.Job
 	attempt int
 	base    int64
-	ahead   map[int64]*logFetch // by start
+
+	// The follower's buffer: the log from bufStart on, as far as read.
+	// following says a follower runs; once it stops, complete says the
+	// worker's log ends at bufStart+len(buf), or ferr why it stopped.
+	// gen counts followers, so that a replaced one changes nothing;
+	// changed is closed and replaced whenever any of these changes.
+	buf       []byte
+	bufStart  int64
+	started   bool // a follower has run from bufStart
+	following bool
+	complete  bool
+	ferr      error
+	gen       int
+	stop      context.CancelFunc
+	changed   chan struct{}
 }
 
 const (
-	// logReadAhead is how many chunks the proxy asks for ahead of a reader.
-	logReadAhead = 8
+	// logAhead is the most log the follower reads ahead of a reader.
+	logAhead = 256 << 10
 	// maxLogReply is the most log one call through the proxy returns.
 	maxLogReply = 64 << 10
 )
 
 func newJobProxy(j *job, target schema.Job, attempt int) *jobProxy {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &jobProxy{j: j, target: target, attempt: attempt, ctx: ctx, cancel: cancel, ahead: map[int64]*logFetch{}}
+	return &jobProxy{j: j, target: target, attempt: attempt, ctx: ctx, cancel: cancel, changed: make(chan struct{})}
 }
 
-// logFetch is one log call to the worker; done closes when it returns.
-type logFetch struct {
-	start  int64
-	cancel context.CancelFunc
-	done   chan struct{}
-	data   []byte
-	next   int64
-	err    error
+// logRead is one reply of the worker's log.
+type logRead struct {
+	data     []byte
+	next     int64
+	complete bool
+	err      error
 }
 
-// fetch asks the worker for the log from the reader's offset start.
+// readLog asks target for its log from start.
+func readLog(ctx context.Context, target schema.Job, start int64) logRead {
+	fut, release := target.Log(ctx, func(a schema.Job_log_Params) error { a.SetStart(start); return nil })
+	defer release()
+	r, err := fut.Struct()
+	if err != nil {
+		return logRead{err: err}
+	}
+	data, err := r.Log()
+	// Empty data is the end of the log, however the worker says it.
+	return logRead{data: slices.Clone(data), next: r.Next(), complete: r.Complete() || len(data) == 0, err: err}
+}
+
+// fetch asks the worker for the log from the reader's offset start, once.
 // Called with p.mu held.
-func (p *jobProxy) fetch(ctx context.Context, start int64) *logFetch {
-	ctx, cancel := context.WithCancel(ctx)
-	f := &logFetch{start: start, cancel: cancel, done: make(chan struct{})}
+func (p *jobProxy) fetch(ctx context.Context, start int64) logRead {
 	target, base := p.target.AddRef(), p.base
 	from := start - base
 	if start < 0 {
 		from = start // counted back from the end of the current worker's log
 	}
-	go func() {
-		defer close(f.done)
-		defer target.Release()
-		fut, release := target.Log(ctx, func(a schema.Job_log_Params) error { a.SetStart(from); return nil })
-		defer release()
-		r, err := fut.Struct()
-		if err != nil {
-			f.err = err
+	p.mu.Unlock()
+	defer p.mu.Lock()
+	defer target.Release()
+	r := readLog(ctx, target, from)
+	r.next += base
+	return r
+}
+
+// changedLocked wakes whoever waits for the follower or its reader.
+func (p *jobProxy) changedLocked() {
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// resetLocked stops the follower and empties its buffer, which from now
+// on starts at start.
+func (p *jobProxy) resetLocked(start int64) {
+	p.gen++
+	if p.stop != nil {
+		p.stop()
+		p.stop = nil
+	}
+	p.buf, p.bufStart = nil, start
+	p.started, p.following, p.complete, p.ferr = false, false, false, nil
+	p.changedLocked()
+}
+
+// startLocked starts a follower from the reader's offset start.
+func (p *jobProxy) startLocked(start int64) {
+	p.resetLocked(start)
+	ctx, stop := context.WithCancel(p.ctx)
+	p.stop = stop
+	p.started, p.following = true, true
+	go p.follow(ctx, p.gen, p.target.AddRef(), p.base, start)
+}
+
+// follow reads the worker's log from the reader's offset next into the
+// buffer, one call at a time, while there is room, until the log is
+// complete or a read fails.
+func (p *jobProxy) follow(ctx context.Context, gen int, target schema.Job, base, next int64) {
+	defer target.Release()
+	for {
+		p.mu.Lock()
+		for p.gen == gen && len(p.buf) >= logAhead {
+			changed := p.changed
+			p.mu.Unlock()
+			select {
+			case <-changed:
+			case <-ctx.Done():
+				return
+			}
+			p.mu.Lock()
+		}
+		p.mu.Unlock()
+		r := readLog(ctx, target, next-base)
+		p.mu.Lock()
+		if p.gen != gen {
+			p.mu.Unlock()
 			return
 		}
-		data, err := r.Log()
-		f.data, f.next, f.err = slices.Clone(data), r.Next()+base, err
-	}()
-	return f
+		switch {
+		case r.err != nil:
+			p.ferr, p.following = r.err, false
+		default:
+			p.buf = append(p.buf, r.data...)
+			next += int64(len(r.data))
+			if r.complete {
+				p.complete, p.following = true, false
+			}
+		}
+		p.changedLocked()
+		following := p.following
+		p.mu.Unlock()
+		if !following {
+			return
+		}
+	}
 }
 
 func (p *jobProxy) Shutdown() {
@@ -536,21 +626,19 @@ func (p *jobProxy) Shutdown() {
 		p.cancel()
 		p.mu.Lock()
 		p.target.Release()
-		p.target = schema.Job{} // fetches from now on fail
+		p.target = schema.Job{} // reads from now on fail
 		p.mu.Unlock()
 	})
 }
 
-// follow moves the proxy to the job's next worker if the job was queued
+// moved moves the proxy to the job's next worker if the job was queued
 // again since the proxy's attempt, and returns the line that tells the
 // reader, with the offset the next worker's log starts at.
-func (p *jobProxy) follow(ctx context.Context, start int64) ([]byte, int64, bool) {
+func (p *jobProxy) moved(ctx context.Context, start int64) ([]byte, int64, bool) {
 	p.mu.Lock()
 	mine := p.attempt
 	p.mu.Unlock()
-	var moved bool
-	p.j.s.locked(func(*owned) { moved = p.j.attempt != mine })
-	if !moved {
+	if !p.requeuedSince(mine) {
 		return nil, 0, false
 	}
 	target, attempt, _ := p.j.current(ctx)
@@ -571,14 +659,18 @@ func (p *jobProxy) follow(ctx context.Context, start int64) ([]byte, int64, bool
 		target.Release() // shut down, or moved by another call, meanwhile
 		return nil, 0, false
 	}
-	for s, f := range p.ahead {
-		f.cancel()
-		delete(p.ahead, s)
-	}
 	p.target.Release()
 	p.target, p.attempt = target, attempt
 	p.base = start + int64(len(note))
+	p.resetLocked(p.base)
 	return note, p.base, true
+}
+
+// requeuedSince says whether the job was queued again since attempt.
+func (p *jobProxy) requeuedSince(attempt int) bool {
+	var moved bool
+	p.j.s.locked(func(*owned) { moved = p.j.attempt != attempt })
+	return moved
 }
 
 func (p *jobProxy) Log(ctx context.Context, call schema.Job_log) error {
@@ -589,25 +681,50 @@ func (p *jobProxy) Log(ctx context.Context, call schema.Job_log) error {
 		p.mu.Unlock()
 		return failed("log offset %d is from before the job moved to another worker; its log goes on from %d", start, base)
 	}
-	f := p.ahead[start]
-	if f != nil {
-		delete(p.ahead, start)
-	} else {
-		f = p.fetch(ctx, start)
+	var r logRead
+	for {
+		end := p.bufStart + int64(len(p.buf))
+		inBuffer := p.started && start >= p.bufStart && start <= end
+		if !inBuffer && start >= 0 && !p.following {
+			p.startLocked(start) // the first read, or one after the follower stopped
+			continue
+		}
+		if !inBuffer {
+			r = p.fetch(ctx, start) // not where the follower is
+			break
+		}
+		if start > p.bufStart {
+			// The reader has what comes before start: it leaves the
+			// buffer, which makes room for the follower.
+			p.buf, p.bufStart = p.buf[start-p.bufStart:], start
+			p.changedLocked()
+		}
+		if start < end {
+			n := min(end-start, maxLogReply)
+			r = logRead{data: p.buf[:n:n], next: start + n, complete: p.complete && start+n == end}
+			break
+		}
+		if !p.following {
+			r = logRead{next: start, complete: p.complete, err: p.ferr}
+			break
+		}
+		changed := p.changed
+		p.mu.Unlock()
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		p.mu.Lock()
 	}
+	attempt := p.attempt
 	p.mu.Unlock()
-	defer f.cancel()
-	select {
-	case <-f.done:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if f.err != nil || len(f.data) == 0 {
-		if note, next, ok := p.follow(ctx, start); ok {
-			return p.reply(call, note, next)
+	if r.err != nil || len(r.data) == 0 {
+		if note, next, ok := p.moved(ctx, start); ok {
+			return p.reply(call, note, next, false)
 		}
 	}
-	if f.err != nil {
+	if r.err != nil {
 		// A worker that went away usually did so with the job: its end
 		// says why better than the broken connection does.
 		select {
@@ -620,67 +737,25 @@ func (p *jobProxy) Log(ctx context.Context, call schema.Job_log) error {
 		}
 		// The job may have been queued again while the worker's loss was
 		// noticed.
-		if note, next, ok := p.follow(ctx, start); ok {
-			return p.reply(call, note, next)
+		if note, next, ok := p.moved(ctx, start); ok {
+			return p.reply(call, note, next, false)
 		}
-		return exc.New(exc.Failed, "", "reading the log from the worker: "+wire.RemoteText(f.err))
+		return exc.New(exc.Failed, "", "reading the log from the worker: "+wire.RemoteText(r.err))
 	}
-	data, next := f.data, f.next
-	if n := int64(len(f.data)); n > 0 {
-		data, next = p.arrived(data, next)
-		p.readAhead(next, n)
-	}
-	return p.reply(call, data, next)
+	// The end of a worker's log is the end of the job's only if the job
+	// stays where it is; if it moved, the next read finds the note.
+	complete := r.complete && (len(r.data) == 0 || !p.requeuedSince(attempt))
+	return p.reply(call, r.data, r.next, complete)
 }
 
-func (p *jobProxy) reply(call schema.Job_log, data []byte, next int64) error {
+func (p *jobProxy) reply(call schema.Job_log, data []byte, next int64, complete bool) error {
 	res, err := call.AllocResults()
 	if err != nil {
 		return err
 	}
 	res.SetNext(next)
+	res.SetComplete(complete)
 	return res.SetLog(data)
-}
-
-// arrived appends to data the read-ahead chunks from next on that have
-// already come back, up to maxLogReply in all.
-func (p *jobProxy) arrived(data []byte, next int64) ([]byte, int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for {
-		f := p.ahead[next]
-		if f == nil {
-			return data, next
-		}
-		select {
-		case <-f.done:
-		default:
-			return data, next
-		}
-		if f.err != nil || len(f.data) == 0 || len(data)+len(f.data) > maxLogReply {
-			return data, next
-		}
-		delete(p.ahead, next)
-		data, next = append(data[:len(data):len(data)], f.data...), f.next
-	}
-}
-
-// readAhead fetches the chunks that likely follow next, each of size n,
-// and drops the fetches no longer in that window.
-func (p *jobProxy) readAhead(next, n int64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for start, f := range p.ahead {
-		if start < next || start >= next+logReadAhead*n || (start-next)%n != 0 {
-			f.cancel()
-			delete(p.ahead, start)
-		}
-	}
-	for i := range int64(logReadAhead) {
-		if start := next + i*n; p.ahead[start] == nil {
-			p.ahead[start] = p.fetch(p.ctx, start)
-		}
-	}
 }
 
 func (p *jobProxy) Result(ctx context.Context, call schema.Job_result) error {

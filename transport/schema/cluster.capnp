@@ -49,10 +49,12 @@ struct JobDescr {
 }
 
 interface Job {
-  log    @0 (start :Int64) -> (log :Data, next :Int64);
+  log    @0 (start :Int64) -> (log :Data, next :Int64, complete :Bool);
   # The log from byte `start` (a negative start counts from the end): at
-  # most 10 KiB, and `next` to ask for the rest. Blocks until there is data
-  # or the job has ended; empty data means the log is complete.
+  # most 64 KiB, and `next` to ask for the rest. Blocks until there is data
+  # or the job has ended; empty data means the log is complete. `complete`
+  # says the log ends at `next`, so a reader need not ask again; peers
+  # before it never set it, and answer the read at `next` with empty data.
   result @1 () -> (output :Text);
   # Waits for the job's end: its output, or an error saying why it failed.
   cancel @2 () -> ();

@@ -695,7 +695,7 @@ func (js *jobServer) Shutdown() {
 
 func (js *jobServer) Log(ctx context.Context, call schema.Job_log) error {
 	call.Go()
-	data, next, err := js.log.read(ctx, call.Args().Start())
+	data, next, complete, err := js.log.read(ctx, call.Args().Start())
 	if err != nil {
 		return err
 	}
@@ -704,6 +704,7 @@ func (js *jobServer) Log(ctx context.Context, call schema.Job_log) error {
 		return err
 	}
 	res.SetNext(next)
+	res.SetComplete(complete)
 	return res.SetLog(data)
 }
 

@@ -7,10 +7,15 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 )
 
 // maxLogChunk is the most a single log call returns.
-const maxLogChunk = 10 << 10
+const maxLogChunk = 64 << 10
+
+// logLinger is how long a reader that waited for the log lets more of it
+// come before answering with a part of a chunk.
+const logLinger = 2 * time.Millisecond
 
 // logSpillSize is how much of a log stays in memory: most build logs
 // fit, and cost no file; a longer one moves to a file, so that a huge log
@@ -101,10 +106,22 @@ func (l *jobLog) discard() {
 }
 
 // read returns up to maxLogChunk bytes from start (negative: from the end),
-// waiting for them; an empty chunk means the log is complete. A start past
-// what has been written waits for the log to get there. The chunk is only
-// to be read.
-func (l *jobLog) read(ctx context.Context, start int64) ([]byte, int64, error) {
+// waiting for them, and whether the log is complete at the chunk's end; an
+// empty chunk means the log is complete. A start past what has been
+// written waits for the log to get there. A reader that had to wait lets
+// more of the log come, for up to logLinger, before it answers with less
+// than a full chunk of a log that goes on: a build writes its lines in
+// bursts, and a burst in one answer saves the reader a call per line. The
+// chunk is only to be read.
+func (l *jobLog) read(ctx context.Context, start int64) ([]byte, int64, bool, error) {
+	waited := false
+	var linger *time.Timer
+	defer func() {
+		if linger != nil {
+			linger.Stop()
+		}
+	}()
+	lingered := false
 	for {
 		l.mu.Lock()
 		size, closed, changed, f, mem, gone := l.size, l.closed, l.changed, l.f, l.mem, l.gone
@@ -112,33 +129,48 @@ func (l *jobLog) read(ctx context.Context, start int64) ([]byte, int64, error) {
 		if start < 0 {
 			start = max(0, size+start)
 		}
+		if start < size && waited && !closed && !lingered && size-start < maxLogChunk {
+			if linger == nil {
+				linger = time.NewTimer(logLinger)
+			}
+			select {
+			case <-changed:
+			case <-linger.C:
+				lingered = true
+			case <-ctx.Done():
+				return nil, start, false, ctx.Err()
+			}
+			continue
+		}
 		if start < size {
 			if gone {
-				return nil, start, errors.New("the log is gone")
+				return nil, start, false, errors.New("the log is gone")
 			}
 			if f == nil {
 				// Appends never change what mem already holds, so the
 				// chunk can share it.
 				end := min(size, start+maxLogChunk)
-				return mem[start:end:end], end, nil
+				return mem[start:end:end], end, closed && end == size, nil
 			}
 			buf := make([]byte, min(maxLogChunk, size-start))
 			n, err := f.ReadAt(buf, start)
 			if err != nil && !errors.Is(err, io.EOF) {
-				return nil, start, err
+				return nil, start, false, err
 			}
-			return buf[:n], start + int64(n), nil
+			next := start + int64(n)
+			return buf[:n], next, closed && next == size, nil
 		}
 		if closed {
 			if start > size {
-				return nil, size, fmt.Errorf("start %d is past the end of the log (%d bytes)", start, size)
+				return nil, size, false, fmt.Errorf("start %d is past the end of the log (%d bytes)", start, size)
 			}
-			return nil, start, nil
+			return nil, start, true, nil
 		}
 		select {
 		case <-changed:
+			waited = true
 		case <-ctx.Done():
-			return nil, start, ctx.Err()
+			return nil, start, false, ctx.Err()
 		}
 	}
 }

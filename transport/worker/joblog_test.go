@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
+
+	"github.com/stretchr/testify/require"
 )
 
 // The worker hands its log out in chunks of at most maxLogChunk, from
@@ -20,7 +23,7 @@ func TestJobLogChunks(t *testing.T) {
 	ctx := context.Background()
 	ahead := make(chan []byte)
 	go func() {
-		data, _, _ := l.read(ctx, logSpillSize+100)
+		data, _, _, _ := l.read(ctx, logSpillSize+100)
 		ahead <- data
 	}()
 	for i := 0; want.Len() < 2*logSpillSize; i++ {
@@ -44,7 +47,7 @@ func TestJobLogChunks(t *testing.T) {
 	}
 	var got []byte
 	for start := int64(0); ; {
-		data, next, err := l.read(ctx, start)
+		data, next, _, err := l.read(ctx, start)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -59,10 +62,10 @@ func TestJobLogChunks(t *testing.T) {
 	if !bytes.Equal(got, want.Bytes()) {
 		t.Fatalf("read %d bytes that differ from the %d written", len(got), want.Len())
 	}
-	if data, _, err := l.read(ctx, -5); err != nil || string(data) != want.String()[want.Len()-5:] {
+	if data, _, _, err := l.read(ctx, -5); err != nil || string(data) != want.String()[want.Len()-5:] {
 		t.Fatalf("the last 5 bytes: %q, %v", data, err)
 	}
-	if _, _, err := l.read(ctx, int64(want.Len())+1); err == nil || !strings.Contains(err.Error(), "past the end of the log") {
+	if _, _, _, err := l.read(ctx, int64(want.Len())+1); err == nil || !strings.Contains(err.Error(), "past the end of the log") {
 		t.Fatalf("reading past the end of a finished log: %v", err)
 	}
 }
@@ -78,7 +81,57 @@ func TestJobLogSpillFailure(t *testing.T) {
 	if _, err := l.Write([]byte("more")); err == nil || !strings.Contains(err.Error(), "spooling a long log to disk") {
 		t.Fatalf("a write that cannot spill: %v", err)
 	}
-	if data, _, err := l.read(context.Background(), 0); err != nil || len(data) != maxLogChunk {
+	if data, _, _, err := l.read(context.Background(), 0); err != nil || len(data) != maxLogChunk {
 		t.Fatalf("after a failed spill: %d bytes, %v", len(data), err)
 	}
+}
+
+// The chunk that reaches the end of a finished log says the log is
+// complete; a reader that waited for the log gets a burst of writes and
+// the log's end in one reply, and a lone line once logLinger has passed.
+func TestJobLogComplete(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ctx := context.Background()
+		l := newJobLog(t.TempDir())
+		defer l.discard()
+		l.Write([]byte("Building\n"))
+		data, next, complete, err := l.read(ctx, 0)
+		require.NoError(t, err)
+		require.Equal(t, "Building\n", string(data))
+		require.False(t, complete, "the log goes on")
+
+		type reply struct {
+			data     string
+			next     int64
+			complete bool
+		}
+		replies := make(chan reply)
+		readAt := func(start int64) {
+			go func() {
+				data, next, complete, err := l.read(ctx, start)
+				require.NoError(t, err)
+				replies <- reply{string(data), next, complete}
+			}()
+		}
+		readAt(next)
+		synctest.Wait()
+		l.Write([]byte("Done\n"))
+		time.Sleep(logLinger / 4)
+		l.Write([]byte("Job succeeded\n"))
+		l.finish()
+		require.Equal(t, reply{"Done\nJob succeeded\n", 28, true}, <-replies)
+
+		l = newJobLog(t.TempDir())
+		defer l.discard()
+		readAt(0)
+		synctest.Wait()
+		start := time.Now()
+		l.Write([]byte("a line\n"))
+		require.Equal(t, reply{"a line\n", 7, false}, <-replies)
+		require.Equal(t, logLinger, time.Since(start)) // the bubble's clock
+		l.finish()
+		data, next, complete, err = l.read(ctx, 7)
+		require.NoError(t, err)
+		require.Equal(t, reply{"", 7, true}, reply{string(data), next, complete})
+	})
 }
