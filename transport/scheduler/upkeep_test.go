@@ -119,6 +119,7 @@ func TestWorkerPrunesBetweenJobs(t *testing.T) {
 		c.startAgent(worker.Config{Ref: c.pools["pool"], Name: "worker-1", Capacity: 3, Runners: map[string]runners.Runner{"": r}})
 		first := s.start(t, "first")
 		r.await(t, "first")
+		synctest.Wait() // the worker has checked for pruning and pops again
 		r.set(func(r *upkeepRunner) { r.needPrune = true })
 		// The worker's next pop was already waiting: this job still runs; the
 		// check comes before the pop after it.
@@ -231,6 +232,9 @@ func TestSchedulerForgetsPrunedCaches(t *testing.T) {
 				if !cached() {
 					t.Fatal("the index does not have the job's hint on worker-1")
 				}
+				// Else the worker could see the need to prune before its
+				// next pop, and the second job's hint would outlive the prune.
+				synctest.Wait()
 				r.set(func(r *upkeepRunner) { r.needPrune = true })
 				second := s.start(t, "second") // taken by the pop already waiting
 				r.await(t, "second")
