@@ -143,6 +143,25 @@ func (c *benchCluster) cpu(b *testing.B) time.Duration {
 	return time.Duration(utime+stime) * time.Second / 100 // clock ticks (USER_HZ = 100)
 }
 
+// syscalls is how many reads and writes the child has made so far.
+func (c *benchCluster) syscalls(b *testing.B) (reads, writes int64) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", c.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for line := range strings.Lines(string(data)) {
+		name, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		n, _ := strconv.ParseInt(v, 10, 64)
+		switch name {
+		case "syscr":
+			reads = n
+		case "syscw":
+			writes = n
+		}
+	}
+	return reads, writes
+}
+
 func (c *benchCluster) heap(b *testing.B) float64 {
 	resp, err := http.Get("http://" + c.metrics + "/heap")
 	if err != nil {
@@ -276,11 +295,15 @@ func BenchmarkClusterThroughput(b *testing.B) {
 	// buffers fill their pools): measure it warm.
 	jobs(5000)
 	cpu0 := c.cpu(b)
+	reads0, writes0 := c.syscalls(b)
 	b.ResetTimer()
 	jobs(b.N)
 	b.StopTimer()
+	reads, writes := c.syscalls(b)
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
 	b.ReportMetric(float64(c.cpu(b)-cpu0)/float64(time.Microsecond)/float64(b.N), "sched-cpu-us/job")
+	b.ReportMetric(float64(reads-reads0)/float64(b.N), "sched-reads/job")
+	b.ReportMetric(float64(writes-writes0)/float64(b.N), "sched-writes/job")
 }
 
 // BenchmarkClusterLatency measures submission-to-start at half the load
