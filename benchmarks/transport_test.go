@@ -149,15 +149,17 @@ func (c *benchCluster) syscalls(b *testing.B) (reads, writes int64) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	counts := map[string]int64{}
 	for line := range strings.Lines(string(data)) {
 		name, v, _ := strings.Cut(strings.TrimSpace(line), ": ")
-		n, _ := strconv.ParseInt(v, 10, 64)
-		switch name {
-		case "syscr":
-			reads = n
-		case "syscw":
-			writes = n
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+			counts[name] = n
 		}
+	}
+	reads, okr := counts["syscr"]
+	writes, okw := counts["syscw"]
+	if !okr || !okw {
+		b.Fatalf("the child's /proc io lacks syscr or syscw:\n%s", data)
 	}
 	return reads, writes
 }
