@@ -19,16 +19,16 @@ import (
 // scheduler, which refuses them with an error instead.
 const MaxMessage = 8 << 20
 
-// codec frames messages with a size limit, hands each frame to the
-// connection's batchWriter in one piece, and runs the guard on what it
-// reads.
+// codec frames messages with a size limit, writes each frame in one Write
+// (the library's stream transport makes one TLS record per segment), and
+// runs the guard on what it reads.
 type codec struct {
 	dec    *capnp.Decoder
 	closer io.Closer
 	guard  *guard
 
 	wmu sync.Mutex
-	w   *batchWriter
+	w   io.Writer
 	buf bytes.Buffer
 	enc *capnp.Encoder
 }
@@ -36,7 +36,7 @@ type codec struct {
 func NewTransport(rwc io.ReadWriteCloser, guarded bool) rpc.Transport {
 	d := capnp.NewDecoder(rwc)
 	d.MaxMessageSize = MaxMessage
-	c := &codec{dec: d, closer: rwc, w: newBatchWriter(rwc)}
+	c := &codec{dec: d, closer: rwc, w: rwc}
 	if guarded {
 		c.guard = &guard{answers: map[uint32]methodKey{}}
 	}
@@ -52,21 +52,15 @@ func (c *codec) Encode(m *capnp.Message) error {
 		return err
 	}
 	_, err := c.w.Write(c.buf.Bytes())
-	if c.buf.Cap() > maxSpare {
+	if c.buf.Cap() > 1<<20 {
+		// Do not keep a big buffer after one big message.
 		c.buf = bytes.Buffer{}
 		c.enc = capnp.NewEncoder(&c.buf)
 	}
 	return err
 }
 
-// closeFlush is how long closing a connection waits for what it has
-// queued (the abort that tells the peer why, often) to be written.
-const closeFlush = time.Second
-
-func (c *codec) Close() error {
-	c.w.Close(closeFlush)
-	return c.closer.Close()
-}
+func (c *codec) Close() error { return c.closer.Close() }
 
 func (c *codec) Decode() (*capnp.Message, error) {
 	m, err := c.dec.Decode()
