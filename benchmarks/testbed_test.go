@@ -61,6 +61,7 @@ func BenchmarkTestbed(b *testing.B) {
 			jobs := 0
 			var elapsed time.Duration
 			cpu0 := c.cpu(b)
+			reads0, writes0 := c.syscalls(b)
 			for b.Loop() {
 				start := time.Now()
 				counts, err := client.Load(context.Background(), client.LoadConfig{Clients: clients, Events: events, Speed: speed}, nil)
@@ -78,6 +79,9 @@ func BenchmarkTestbed(b *testing.B) {
 			b.ReportMetric(float64(jobs)/elapsed.Seconds(), "jobs/s")
 			b.ReportMetric(float64(c.cpu(b)-cpu0)/float64(time.Millisecond)/float64(jobs)*1000, "sched-cpu-ms/1000jobs")
 			b.ReportMetric(float64(jobs)/float64(b.N), "jobs/play")
+			reads, writes := c.syscalls(b)
+			b.ReportMetric(float64(reads-reads0)/float64(jobs), "sched-reads/job")
+			b.ReportMetric(float64(writes-writes0)/float64(jobs), "sched-writes/job")
 		})
 	}
 }
